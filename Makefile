@@ -1,0 +1,38 @@
+# provgate — two commands: `make run` and `make test`. A fresh Debian/Ubuntu machine needs
+# nothing else: the virtualenv, the Python packages and ExifTool are installed on demand.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config.example.toml
+# pytest arguments, e.g. `make test PYTEST_ARGS="-k multipart -x"`
+PYTEST_ARGS ?=
+
+.PHONY: run test exiftool clean
+
+run: $(VENV)/.installed exiftool
+	$(BIN)/provgate serve --config $(CONFIG)
+
+test: $(VENV)/.installed-test exiftool
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+# ExifTool reads and writes the XMP sidecars (Debian package libimage-exiftool-perl).
+exiftool:
+	@command -v exiftool >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libimage-exiftool-perl; }
+
+clean:
+	rm -rf $(VENV) build *.egg-info

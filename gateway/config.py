@@ -1,0 +1,171 @@
+"""Configuration: one TOML file, every key documented in ``config.example.toml``.
+
+Loading is strict: an unknown section or key, a wrong type or a missing secret stops
+the process with a message naming the key, because a typo in a guardrail config must
+never silently fall back to a default.  Secrets may come from the environment
+(``secret_env = "NAME"``) and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+
+from gateway.identities import ROLES, Identity
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+@dataclass
+class ServerConfig:
+    listen: str = "127.0.0.1:9000"
+    region: str = "us-east-1"
+    domain: str = ""                 # enables virtual-host style: <bucket>.<domain>
+    tls_cert: str = ""
+    tls_key: str = ""
+    trusted_proxies: list[str] = field(default_factory=list)  # peers whose X-Forwarded-* we believe
+    max_header_bytes: int = 16384    # request line + each header field
+    log_format: str = "text"         # "text" | "json"
+
+
+@dataclass
+class AdminConfig:
+    listen: str = "127.0.0.1:9001"
+
+
+@dataclass
+class StorageConfig:
+    kind: str = "fs"                 # "fs" | "s3"
+    path: str = "./data"             # fs: where buckets live
+    endpoint: str = ""               # s3: upstream endpoint URL
+    region: str = "us-east-1"
+    access_key: str = ""
+    secret: str = field(default="", repr=False)
+    bucket_prefix: str = ""          # s3: prepended to every bucket name upstream
+    spool_dir: str = ""              # s3: local spool for request bodies (default: system temp)
+    timeout: float = 30.0            # s3: seconds before an upstream call counts as failed
+
+
+@dataclass
+class CatalogConfig:
+    path: str = "./data/.catalog"
+
+
+@dataclass
+class Config:
+    server: ServerConfig
+    admin: AdminConfig
+    storage: StorageConfig
+    catalog: CatalogConfig
+    identities: list[Identity]
+    base_dir: Path                   # relative paths in the file resolve against its folder
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def _section(doc: dict, name: str, cls, where: str):
+    raw = doc.get(name, {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    allowed = {f.name: f for f in cls.__dataclass_fields__.values()}
+    values = {}
+    for key, value in raw.items():
+        if key == "secret_env":
+            continue
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key '{name}.{key}' (known: {', '.join(sorted(allowed))})")
+        spec = allowed[key]
+        default = spec.default_factory() if spec.default is MISSING else spec.default
+        if not isinstance(value, type(default)) and not (
+                isinstance(default, float) and isinstance(value, int)):
+            raise ConfigError(f"{where}: '{name}.{key}' must be {type(default).__name__}")
+        values[key] = value
+    if "secret" in allowed and "secret_env" in raw:
+        values["secret"] = _secret_from_env(raw["secret_env"], f"{name}.secret_env", where)
+    return cls(**values)
+
+
+def _secret_from_env(var: object, key: str, where: str) -> str:
+    if not isinstance(var, str) or not var:
+        raise ConfigError(f"{where}: '{key}' must name an environment variable")
+    value = os.environ.get(var)
+    if not value:
+        raise ConfigError(f"{where}: '{key}' names ${var}, which is not set")
+    return value
+
+
+def _identities(doc: dict, where: str) -> list[Identity]:
+    out: list[Identity] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(doc.get("identities", [])):
+        label = f"identities[{n}]"
+        unknown = set(raw) - {"name", "access_key", "secret", "secret_env", "role", "buckets"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key '{label}.{sorted(unknown)[0]}'")
+        for key in ("name", "access_key"):
+            if not isinstance(raw.get(key), str) or not raw[key]:
+                raise ConfigError(f"{where}: '{label}.{key}' is required")
+        if "secret_env" in raw:
+            secret = _secret_from_env(raw["secret_env"], f"{label}.secret_env", where)
+        elif isinstance(raw.get("secret"), str) and raw["secret"]:
+            secret = raw["secret"]
+        else:
+            raise ConfigError(f"{where}: '{label}' needs 'secret' or 'secret_env'")
+        role = raw.get("role", "writer")
+        if role not in ROLES:
+            raise ConfigError(f"{where}: '{label}.role' must be one of {', '.join(ROLES)}")
+        buckets = raw.get("buckets", ["*"])
+        if not isinstance(buckets, list) or not all(isinstance(b, str) for b in buckets):
+            raise ConfigError(f"{where}: '{label}.buckets' must be a list of bucket names")
+        if raw["access_key"] in seen:
+            raise ConfigError(f"{where}: access key of '{label}' is used twice")
+        seen.add(raw["access_key"])
+        out.append(Identity(raw["name"], raw["access_key"], secret, role, tuple(buckets)))
+    return out
+
+
+KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "identities"}
+
+
+def load(path: str | os.PathLike) -> Config:
+    where = str(path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    unknown = set(doc) - KNOWN_SECTIONS
+    if unknown:
+        raise ConfigError(f"{where}: unknown section [{sorted(unknown)[0]}]")
+    storage = _section(doc, "storage", StorageConfig, where)
+    if storage.kind not in ("fs", "s3"):
+        raise ConfigError(f"{where}: 'storage.kind' must be \"fs\" or \"s3\"")
+    if storage.kind == "s3" and not (storage.endpoint and storage.access_key and storage.secret):
+        raise ConfigError(f"{where}: storage kind \"s3\" needs endpoint, access_key and secret (or secret_env)")
+    server = _section(doc, "server", ServerConfig, where)
+    if server.log_format not in ("text", "json"):
+        raise ConfigError(f"{where}: 'server.log_format' must be \"text\" or \"json\"")
+    if bool(server.tls_cert) != bool(server.tls_key):
+        raise ConfigError(f"{where}: 'server.tls_cert' and 'server.tls_key' go together")
+    for name, listen in (("server.listen", server.listen), ("admin.listen", doc.get("admin", {}).get("listen", "127.0.0.1:9001"))):
+        parse_listen(listen, f"{where}: '{name}'")
+    return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
+                  catalog=_section(doc, "catalog", CatalogConfig, where),
+                  identities=_identities(doc, where),
+                  base_dir=Path(path).resolve().parent)
+
+
+def parse_listen(listen: str, label: str = "listen") -> tuple[str, int]:
+    """``host:port`` (``[::1]:9000`` for IPv6) to (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{label} must be host:port, got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)

@@ -1,0 +1,68 @@
+"""One S3 call as handlers see it: the request, its target, who made it, and services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway import errors
+from gateway.identities import Identity
+from gateway.intake.pipeline import IntakePipeline
+from gateway.s3.auth import AuthContext, verified_body
+from gateway.s3.routing import S3Target
+from gateway.storage.base import StorageBackend
+
+
+@dataclass
+class Services:
+    """What the S3 layer talks to; built once by the server."""
+
+    backend: StorageBackend
+    intake: IntakePipeline
+    region: str
+
+
+@dataclass
+class S3Call:
+    request: web.Request
+    target: S3Target
+    auth: AuthContext
+    services: Services
+
+    @property
+    def identity(self) -> Identity:
+        return self.auth.identity
+
+    @property
+    def bucket(self) -> str:
+        return self.target.bucket
+
+    @property
+    def key(self) -> str:
+        return self.target.key
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.target.query
+
+    @property
+    def headers(self):
+        return self.request.headers
+
+    @property
+    def backend(self) -> StorageBackend:
+        return self.services.backend
+
+    def body(self):
+        """The request body, decoded from its transfer framing and verified as read."""
+        return verified_body(self.request, self.auth)
+
+    async def small_body(self, limit: int) -> bytes:
+        """A whole (small, XML) request body, verified; over ``limit`` is MalformedXML."""
+        data = bytearray()
+        async for chunk in self.body():
+            data += chunk
+            if len(data) > limit:
+                raise errors.MalformedXML("The XML you provided was larger than the maximum allowed size")
+        return bytes(data)

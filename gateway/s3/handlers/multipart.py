@@ -1,0 +1,180 @@
+"""Multipart uploads: Create, UploadPart(Copy), Complete, Abort, ListParts, ListUploads."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import errors
+from gateway.intake.pipeline import StreamBody, WriteRequest
+from gateway.s3 import headers as h
+from gateway.s3 import xml
+from gateway.s3.call import S3Call
+from gateway.s3.handlers.objects import open_copy_source, write_conditions, write_headers
+from gateway.s3.responses import owner, xml_response
+from gateway.storage.base import MAX_PARTS, ByteRange
+
+MAX_LIST = 1000
+
+
+async def create_multipart_upload(call: S3Call) -> web.Response:
+    attributes = h.attributes_from(call.headers)
+    attributes.owner = call.identity.name
+    upload_id = await call.backend.create_upload(call.bucket, call.key, attributes,
+                                                 call.identity.name)
+    headers = {}
+    algorithm = call.headers.get("x-amz-checksum-algorithm")
+    if algorithm:
+        headers["x-amz-checksum-algorithm"] = algorithm.upper()
+    return xml_response("InitiateMultipartUploadResult", {
+        "Bucket": call.bucket, "Key": call.key, "UploadId": upload_id}, headers=headers)
+
+
+def _part_number(call: S3Call) -> int:
+    raw = call.query.get("partNumber", "")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
+        raise errors.InvalidArgument(f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive",
+                                     ArgumentName="partNumber", ArgumentValue=raw)
+    return int(raw)
+
+
+def _copy_range(value: str | None) -> ByteRange | None:
+    if value is None:
+        return None
+    parsed = h.parse_range(value)
+    if parsed is None or parsed.first is None or parsed.last is None:
+        raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last",
+                                     ArgumentName="x-amz-copy-source-range", ArgumentValue=value)
+    return parsed
+
+
+async def upload_part(call: S3Call) -> web.Response:
+    number = _part_number(call)
+    upload_id = call.query["uploadId"]
+    if "x-amz-copy-source" in call.headers:
+        return await _upload_part_copy(call, number, upload_id)
+    part = await call.backend.upload_part(call.bucket, call.key, upload_id, number, call.body())
+    headers = {"ETag": f'"{part.etag}"'}
+    for algorithm, value in part.checksums.items():
+        headers[f"x-amz-checksum-{algorithm.lower()}"] = value
+    return web.Response(status=200, headers=headers)
+
+
+async def _upload_part_copy(call: S3Call, number: int, upload_id: str) -> web.Response:
+    await call.backend.get_upload(call.bucket, call.key, upload_id)
+    byte_range = _copy_range(call.headers.get("x-amz-copy-source-range"))
+    _, _, stream = await open_copy_source(call, byte_range)
+    try:
+        if byte_range is not None and (byte_range.last >= stream.info.size):
+            raise errors.InvalidRange(fields={"ActualObjectSize": str(stream.info.size)})
+        length = (stream.span[1] - stream.span[0] + 1) if stream.span else stream.info.size
+        part = await call.backend.upload_part(call.bucket, call.key, upload_id, number,
+                                              StreamBody(stream.body, length))
+    finally:
+        await stream.close()
+    return xml_response("CopyPartResult", {"ETag": f'"{part.etag}"',
+                                           "LastModified": xml.iso_time(part.last_modified)})
+
+
+def _completion_parts(body: bytes) -> list[tuple[int, str]]:
+    root = xml.parse(body, "CompleteMultipartUpload")
+    parts = []
+    for part in xml.children(root, "Part"):
+        raw_number = xml.child_text(part, "PartNumber", required=True).strip()
+        if not raw_number.isdigit():
+            raise errors.MalformedXML("PartNumber must be a number")
+        parts.append((int(raw_number), xml.child_text(part, "ETag", required=True).strip()))
+    if len(parts) > MAX_PARTS:
+        raise errors.MalformedXML(f"A multipart upload has at most {MAX_PARTS} parts")
+    return parts
+
+
+async def complete_multipart_upload(call: S3Call) -> web.Response:
+    upload_id = call.query["uploadId"]
+    parts = _completion_parts(await call.small_body(xml.MAX_REQUEST_XML))
+    if_match, if_none_match = write_conditions(call)
+    upload = await call.backend.get_upload(call.bucket, call.key, upload_id)
+    staged = await call.backend.assemble_upload(call.bucket, call.key, upload_id, parts)
+    info = await call.services.intake.ingest(WriteRequest(
+        call.bucket, call.key, staged, upload.attributes, call.identity,
+        if_match=if_match, if_none_match=if_none_match))
+    await call.backend.finish_upload(call.bucket, call.key, upload_id)
+    host = call.request.host
+    return xml_response("CompleteMultipartUploadResult", {
+        "Location": f"{call.request.scheme}://{host}/{call.bucket}/{call.key}",
+        "Bucket": call.bucket, "Key": call.key, "ETag": f'"{info.etag}"',
+    }, headers=write_headers(info))
+
+
+async def abort_multipart_upload(call: S3Call) -> web.Response:
+    await call.backend.abort_upload(call.bucket, call.key, call.query["uploadId"])
+    return web.Response(status=204)
+
+
+def _bounded_int(call: S3Call, name: str, default: int, upper: int) -> int:
+    raw = call.query.get(name, str(default))
+    if not raw.isdigit():
+        raise errors.InvalidArgument(f"{name} must be a non-negative integer", ArgumentName=name,
+                                     ArgumentValue=raw)
+    return min(int(raw), upper)
+
+
+async def list_parts(call: S3Call) -> web.Response:
+    upload_id = call.query["uploadId"]
+    upload = await call.backend.get_upload(call.bucket, call.key, upload_id)
+    marker = _bounded_int(call, "part-number-marker", 0, MAX_PARTS)
+    max_parts = _bounded_int(call, "max-parts", MAX_LIST, MAX_LIST)
+    remaining = [p for p in await call.backend.list_parts(call.bucket, call.key, upload_id)
+                 if p.number > marker]
+    page = remaining[:max_parts]
+    truncated = len(remaining) > len(page)
+    return xml_response("ListPartsResult", {
+        "Bucket": call.bucket, "Key": call.key, "UploadId": upload_id,
+        "Initiator": owner(upload.owner), "Owner": owner(upload.owner),
+        "StorageClass": "STANDARD", "PartNumberMarker": marker,
+        "NextPartNumberMarker": page[-1].number if page else marker,
+        "MaxParts": max_parts, "IsTruncated": truncated,
+        "Part": [{"PartNumber": p.number, "LastModified": xml.iso_time(p.last_modified),
+                  "ETag": f'"{p.etag}"', "Size": p.size,
+                  **{f"Checksum{a}": v for a, v in p.checksums.items()}} for p in page],
+    })
+
+
+async def list_multipart_uploads(call: S3Call) -> web.Response:
+    prefix = call.query.get("prefix", "")
+    delimiter = call.query.get("delimiter", "")
+    key_marker = call.query.get("key-marker", "")
+    id_marker = call.query.get("upload-id-marker", "")
+    max_uploads = _bounded_int(call, "max-uploads", MAX_LIST, MAX_LIST)
+    encode = call.query.get("encoding-type") == "url"
+    uploads, prefixes = [], []
+    truncated = False
+    for upload in await call.backend.list_uploads(call.bucket, prefix):
+        if key_marker and (upload.key < key_marker or (
+                upload.key == key_marker and (not id_marker or upload.upload_id <= id_marker))):
+            continue
+        cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
+        common = upload.key[:cut + len(delimiter)] if cut >= 0 else None
+        if common is not None and (common in prefixes or common <= key_marker):
+            continue
+        if len(uploads) + len(prefixes) >= max_uploads:
+            truncated = True
+            break
+        if common is not None:
+            prefixes.append(common)
+        else:
+            uploads.append(upload)
+    last = uploads[-1] if uploads else None
+    return xml_response("ListMultipartUploadsResult", {
+        "Bucket": call.bucket, "KeyMarker": h.url_encode(key_marker, encode),
+        "UploadIdMarker": id_marker,
+        "NextKeyMarker": h.url_encode(last.key, encode) if truncated and last else None,
+        "NextUploadIdMarker": last.upload_id if truncated and last else None,
+        "Prefix": h.url_encode(prefix, encode), "Delimiter": h.url_encode(delimiter or None, encode),
+        "MaxUploads": max_uploads, "EncodingType": "url" if encode else None,
+        "IsTruncated": truncated,
+        "Upload": [{"Key": h.url_encode(u.key, encode), "UploadId": u.upload_id,
+                    "Initiator": owner(u.owner), "Owner": owner(u.owner),
+                    "StorageClass": "STANDARD", "Initiated": xml.iso_time(u.initiated)}
+                   for u in uploads],
+        "CommonPrefixes": [{"Prefix": h.url_encode(p, encode)} for p in prefixes],
+    })

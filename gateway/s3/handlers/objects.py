@@ -1,0 +1,208 @@
+"""Object operations: Put, Get, Head, Copy, Delete, DeleteObjects."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from gateway import errors
+from gateway.intake.pipeline import StreamBody, WriteRequest
+from gateway.s3 import headers as h
+from gateway.s3 import xml
+from gateway.s3.call import S3Call
+from gateway.s3.responses import xml_response
+from gateway.s3.routing import validate_bucket_name
+from gateway.storage.base import ObjectInfo
+
+MAX_DELETE_KEYS = 1000
+log = logging.getLogger("provgate.s3")
+
+
+def write_conditions(call: S3Call) -> tuple[str | None, bool]:
+    """``If-Match`` / ``If-None-Match: *`` on a write (S3 conditional writes)."""
+    if_none = call.headers.get("If-None-Match")
+    if if_none is not None and if_none.strip() != "*":
+        raise errors.NotImplementedOperation("If-None-Match on a write supports only '*'")
+    if_match = call.headers.get("If-Match")
+    return (if_match.strip().strip('"') if if_match else None), if_none is not None
+
+
+def write_headers(info: ObjectInfo) -> dict[str, str]:
+    out = {"ETag": f'"{info.etag}"'}
+    for algorithm, value in info.checksums.items():
+        out[f"x-amz-checksum-{algorithm.lower()}"] = value
+    if info.version_id:
+        out["x-amz-version-id"] = info.version_id
+    return out
+
+
+def _require_null_version(call: S3Call) -> None:
+    # Buckets are unversioned: the one version of each object is "null", as in S3.
+    version = call.query.get("versionId")
+    if version is not None and version != "null":
+        raise errors.NoSuchVersion(resource=f"/{call.bucket}/{call.key}", Key=call.key,
+                                   VersionId=version)
+
+
+async def put_object(call: S3Call) -> web.StreamResponse:
+    if "x-amz-copy-source" in call.headers:
+        return await copy_object(call)
+    if_match, if_none_match = write_conditions(call)
+    attributes = h.attributes_from(call.headers)
+    attributes.owner = call.identity.name
+    staged = await call.services.intake.spool(call.body())
+    info = await call.services.intake.ingest(WriteRequest(
+        call.bucket, call.key, staged, attributes, call.identity,
+        if_match=if_match, if_none_match=if_none_match))
+    return web.Response(status=200, headers=write_headers(info))
+
+
+async def head_object(call: S3Call) -> web.StreamResponse:
+    _require_null_version(call)
+    info = await call.backend.head_object(call.bucket, call.key)
+    h.check_read_conditions(call.headers, info)
+    headers = h.object_headers(info, with_checksums=_wants_checksums(call))
+    byte_range = h.parse_range(call.headers.get("Range"))
+    if byte_range is not None:
+        start, end = byte_range.resolve(info.size)
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+        headers["Content-Length"] = str(end - start + 1)
+        return web.Response(status=206, headers=headers)
+    headers["Content-Length"] = str(info.size)
+    return web.Response(status=200, headers=headers)
+
+
+def _wants_checksums(call: S3Call) -> bool:
+    return call.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+
+
+async def get_object(call: S3Call) -> web.StreamResponse:
+    _require_null_version(call)
+    byte_range = h.parse_range(call.headers.get("Range"))
+    stream = await call.backend.open_object(call.bucket, call.key, byte_range)
+    try:
+        h.check_read_conditions(call.headers, stream.info)
+        info = stream.info
+        # A checksum covers the whole object, so a ranged answer cannot carry it.
+        headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
+        for param, header in h.RESPONSE_OVERRIDES.items():
+            if param in call.query:
+                headers[header] = call.query[param]
+        if stream.span:
+            start, end = stream.span
+            headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+            length = end - start + 1
+        else:
+            length = info.size
+        response = web.StreamResponse(status=206 if stream.span else 200, headers=headers)
+        response.content_length = length
+        await response.prepare(call.request)
+        try:
+            async for chunk in stream.body:
+                await response.write(chunk)
+        except errors.GatewayError as exc:
+            # Status and length are already sent: the only honest signal left is to cut
+            # the connection, so the client sees a short body and retries.
+            log.warning("GET %s/%s failed mid-body: %s", call.bucket, call.key, exc.message)
+            call.request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+    finally:
+        await stream.close()
+
+
+async def delete_object(call: S3Call) -> web.Response:
+    _require_null_version(call)
+    await call.backend.delete_object(call.bucket, call.key)
+    return web.Response(status=204)
+
+
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
+    """``x-amz-copy-source``: ``[/]bucket/key[?versionId=V]``, URL-encoded."""
+    source, _, query = value.partition("?")
+    source = unquote(source).lstrip("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise errors.InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+                                     ArgumentName="x-amz-copy-source")
+    validate_bucket_name(bucket)
+    version = None
+    if query.startswith("versionId="):
+        version = unquote(query[len("versionId="):])
+        if version != "null":
+            raise errors.NoSuchVersion(resource=f"/{bucket}/{key}", Key=key, VersionId=version)
+    return bucket, key, version
+
+
+async def open_copy_source(call: S3Call, byte_range=None):
+    bucket, key, _ = parse_copy_source(call.headers["x-amz-copy-source"])
+    if not call.identity.may_access_bucket(bucket):
+        raise errors.AccessDenied(resource=f"/{bucket}/{key}")
+    stream = await call.backend.open_object(bucket, key, byte_range)
+    try:
+        h.check_read_conditions(call.headers, stream.info, prefix="x-amz-copy-source-")
+    except BaseException:
+        await stream.close()
+        raise
+    return bucket, key, stream
+
+
+async def copy_object(call: S3Call) -> web.Response:
+    if_match, if_none_match = write_conditions(call)
+    directive = call.headers.get("x-amz-metadata-directive", "COPY").upper()
+    tag_directive = call.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE") or tag_directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("Unknown metadata or tagging directive",
+                                     ArgumentName="x-amz-metadata-directive")
+    bucket, key, stream = await open_copy_source(call)
+    try:
+        source = stream.info
+        if (bucket, key) == (call.bucket, call.key) and directive == "COPY":
+            raise errors.InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata, storage class, website redirect "
+                "location or encryption attributes.")
+        staged = await call.services.intake.spool(StreamBody(stream.body, source.size))
+    finally:
+        await stream.close()
+    attributes = h.attributes_from(call.headers) if directive == "REPLACE" else source.attributes
+    attributes.tags = (h.parse_tagging(call.headers.get("x-amz-tagging", ""))
+                       if tag_directive == "REPLACE" else dict(source.attributes.tags))
+    attributes.owner = call.identity.name
+    staged.checksums = {} if source.parts_count else dict(source.checksums)
+    info = await call.services.intake.ingest(WriteRequest(
+        call.bucket, call.key, staged, attributes, call.identity,
+        if_match=if_match, if_none_match=if_none_match))
+    headers = {"x-amz-copy-source-version-id": "null"}
+    if info.version_id:
+        headers["x-amz-version-id"] = info.version_id
+    return xml_response("CopyObjectResult", {
+        "LastModified": xml.iso_time(info.last_modified), "ETag": f'"{info.etag}"',
+        **{f"Checksum{a}": v for a, v in info.checksums.items()},
+    }, headers=headers)
+
+
+async def delete_objects(call: S3Call) -> web.Response:
+    root = xml.parse(await call.small_body(xml.MAX_REQUEST_XML), "Delete")
+    quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
+    entries = xml.children(root, "Object")
+    if not entries or len(entries) > MAX_DELETE_KEYS:
+        raise errors.MalformedXML(f"Delete names between 1 and {MAX_DELETE_KEYS} objects")
+    await call.backend.head_bucket(call.bucket)
+    deleted, failed = [], []
+    for entry in entries:
+        key = xml.child_text(entry, "Key", required=True)
+        version = xml.child_text(entry, "VersionId")
+        try:
+            if version is not None and version != "null":
+                raise errors.NoSuchVersion()
+            await call.backend.delete_object(call.bucket, key)
+            if not quiet:
+                deleted.append({"Key": key, "VersionId": version})
+        except errors.GatewayError as exc:
+            failed.append({"Key": key, "VersionId": version, "Code": exc.code,
+                           "Message": exc.message})
+    return xml_response("DeleteResult", {"Deleted": deleted, "Error": failed})

@@ -1,0 +1,44 @@
+"""Object tagging: Get/Put/DeleteObjectTagging."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import errors
+from gateway.s3 import xml
+from gateway.s3.call import S3Call
+from gateway.s3.headers import validate_tags
+from gateway.s3.responses import xml_response
+
+
+async def get_object_tagging(call: S3Call) -> web.Response:
+    info = await call.backend.head_object(call.bucket, call.key)
+    return xml_response("Tagging", {"TagSet": {"Tag": [
+        {"Key": k, "Value": v} for k, v in info.attributes.tags.items()]}})
+
+
+def parse_tag_document(body: bytes) -> dict[str, str]:
+    root = xml.parse(body, "Tagging")
+    tag_sets = xml.children(root, "TagSet")
+    if len(tag_sets) != 1:
+        raise errors.MalformedXML("<Tagging> needs exactly one <TagSet>")
+    tags: dict[str, str] = {}
+    for tag in xml.children(tag_sets[0], "Tag"):
+        key = xml.child_text(tag, "Key", required=True)
+        value = xml.child_text(tag, "Value", required=True)
+        if key in tags:
+            raise errors.InvalidTag("Cannot provide multiple Tags with the same key")
+        tags[key] = value
+    validate_tags(tags)
+    return tags
+
+
+async def put_object_tagging(call: S3Call) -> web.Response:
+    tags = parse_tag_document(await call.small_body(64 * 1024))
+    await call.backend.set_tags(call.bucket, call.key, tags)
+    return web.Response(status=200)
+
+
+async def delete_object_tagging(call: S3Call) -> web.Response:
+    await call.backend.set_tags(call.bucket, call.key, {})
+    return web.Response(status=204)

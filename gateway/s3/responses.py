@@ -1,0 +1,37 @@
+"""Building S3 responses: XML documents, owners, error documents."""
+
+from __future__ import annotations
+
+import hashlib
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+from gateway.identities import Identity
+from gateway.s3 import xml
+
+
+def xml_response(root: str, body: dict, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(status=status, body=xml.render(root, body), headers=headers,
+                        content_type="application/xml")
+
+
+def owner_id(name: str) -> str:
+    """A stable canonical-user-id-like string for an identity name (S3 shows 64 hex)."""
+    return hashlib.sha256(f"provgate:{name}".encode()).hexdigest()
+
+
+def owner(identity: Identity | str) -> dict:
+    name = identity if isinstance(identity, str) else identity.name
+    return {"ID": owner_id(name), "DisplayName": name}
+
+
+def error_response(error: GatewayError, request_id: str, method: str) -> web.Response:
+    headers = dict(error.headers)
+    if error.status == 304 or method == "HEAD":
+        # HEAD and 304 answers carry no body; clients read the status alone.
+        return web.Response(status=error.status, headers=headers)
+    body = xml.error_document(error.code, error.message, error.resource or "", request_id,
+                              error.fields)
+    return web.Response(status=error.status, body=body, headers=headers,
+                        content_type="application/xml")

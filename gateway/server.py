@@ -1,0 +1,74 @@
+"""``provgate serve``: the S3 listener and the admin listener in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+
+from aiohttp import web
+
+from gateway.admin.app import build_admin_app
+from gateway.config import Config, parse_listen
+from gateway.identities import IdentityStore
+from gateway.intake.pipeline import IntakePipeline
+from gateway.s3.app import S3Application
+from gateway.s3.auth import Authenticator
+from gateway.s3.call import Services
+from gateway.storage import open_backend
+
+log = logging.getLogger("provgate")
+
+# Seconds a SIGTERM waits for in-flight requests before closing their connections.
+SHUTDOWN_TIMEOUT = 30.0
+
+
+async def _start_site(app: web.Application, listen: str, *, ssl_context=None,
+                      handler_args: dict | None = None) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
+                           **(handler_args or {}))
+    await runner.setup()
+    host, port = parse_listen(listen)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+    await site.start()
+    sock = site._server.sockets[0].getsockname()  # the real port when 0 was asked for
+    scheme = "https" if ssl_context else "http"
+    shown_host = f"[{sock[0]}]" if ":" in sock[0] else sock[0]
+    return runner, f"{scheme}://{shown_host}:{sock[1]}"
+
+
+def _tls_context(config: Config) -> ssl.SSLContext | None:
+    if not config.server.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.resolve(config.server.tls_cert),
+                            config.resolve(config.server.tls_key))
+    return context
+
+
+async def serve(config: Config) -> None:
+    backend = open_backend(config)
+    await backend.start()
+    services = Services(backend=backend, intake=IntakePipeline(backend),
+                        region=config.server.region)
+    authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
+    s3_app = S3Application(services, authenticator, config.server.domain).build()
+    limits = {"max_line_size": config.server.max_header_bytes,
+              "max_field_size": config.server.max_header_bytes}
+    s3_runner, s3_url = await _start_site(s3_app, config.server.listen,
+                                          ssl_context=_tls_context(config), handler_args=limits)
+    admin_runner, admin_url = await _start_site(build_admin_app(backend), config.admin.listen)
+    # Tests and scripts read these two lines to learn the ports (listen may say port 0).
+    print(f"provgate: S3 endpoint {s3_url}", flush=True)
+    print(f"provgate: admin {admin_url}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing in-flight requests")
+    await s3_runner.cleanup()
+    await admin_runner.cleanup()
+    await backend.close()

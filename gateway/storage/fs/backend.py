@@ -1,0 +1,401 @@
+"""The embedded filesystem backend: blobs on local disk, an LMDB index over them.
+
+Layout under the data directory (bucket names cannot start with a dot, so nothing here
+collides with a bucket)::
+
+    .provgate/index/           LMDB: buckets, objects, uploads, parts
+    .provgate/blobs/xx/<id>    object bytes, immutable once published
+    .provgate/parts/<id>       staged multipart parts
+    .provgate/spool/           request bodies being received (same filesystem: commit
+                               is a rename, never a copy)
+
+Commit protocol: fsync the spooled bytes; then, holding LMDB's single write lock, check
+preconditions, rename the spool file to its blob path, fsync the directory and commit the
+index transaction (LMDB syncs it). A crash before the index commit leaves only an
+unreferenced blob, removed by the sweep at the next start; readers never see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from gateway import errors
+from gateway.storage.base import (BucketInfo, ByteRange, ListPage, ObjectAttributes,
+                                  ObjectInfo, ObjectStream, PartBody, PartInfo,
+                                  StagedObject, StorageBackend, UploadInfo,
+                                  multipart_etag, validate_completion)
+from gateway.storage.fs.index import SEP, Index, key_after_prefix, object_key, part_key
+from gateway.storage.staged import LocalStagedFile, fsync_dir
+
+CHUNK = 1 << 20
+
+
+class FsBackend(StorageBackend):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.meta = root / ".provgate"
+        self.spool_dir = self.meta / "spool"
+        self.blob_dir = self.meta / "blobs"
+        self.part_dir = self.meta / "parts"
+        self.index: Index | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        for d in (self.spool_dir, self.part_dir, self.blob_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for n in range(256):
+            (self.blob_dir / f"{n:02x}").mkdir(exist_ok=True)
+        self.index = Index(self.meta / "index")
+        await asyncio.to_thread(self._sweep)
+
+    async def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+
+    async def check(self) -> None:
+        if self.index is None:
+            raise errors.ServiceUnavailable("storage is not open")
+        if not os.access(self.spool_dir, os.W_OK):
+            raise errors.ServiceUnavailable(f"data directory {self.root} is not writable")
+
+    def _sweep(self) -> None:
+        """Drop what a crash left behind: spool files and blobs/parts nothing points to."""
+        for entry in os.scandir(self.spool_dir):
+            os.unlink(entry.path)
+        with self.index.read() as txn:
+            live_blobs = {json.loads(raw)["blob"] for _, raw in txn.cursor(db=self.index.objects)}
+            live_parts = {json.loads(raw)["file"] for _, raw in txn.cursor(db=self.index.parts)}
+        for sub in os.scandir(self.blob_dir):
+            for entry in os.scandir(sub.path):
+                if entry.name not in live_blobs:
+                    os.unlink(entry.path)
+        for entry in os.scandir(self.part_dir):
+            if entry.name not in live_parts:
+                os.unlink(entry.path)
+
+    def _blob_path(self, blob: str) -> Path:
+        return self.blob_dir / blob[:2] / blob
+
+    # -- buckets --------------------------------------------------------------------
+    async def list_buckets(self) -> list[BucketInfo]:
+        with self.index.read() as txn:
+            return [BucketInfo(k.decode(), doc["created"])
+                    for k, doc in Index.scan(txn, self.index.buckets, b"", b"")]
+
+    async def create_bucket(self, bucket: str) -> None:
+        with self.index.write() as txn:
+            if Index.get(txn, self.index.buckets, bucket.encode()) is not None:
+                raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
+            Index.put(txn, self.index.buckets, bucket.encode(), {"created": time.time()})
+
+    async def head_bucket(self, bucket: str) -> BucketInfo:
+        with self.index.read() as txn:
+            return BucketInfo(bucket, self._bucket(txn, bucket)["created"])
+
+    def _bucket(self, txn, bucket: str) -> dict:
+        doc = Index.get(txn, self.index.buckets, bucket.encode())
+        if doc is None:
+            raise errors.NoSuchBucket(resource=f"/{bucket}", BucketName=bucket)
+        return doc
+
+    async def delete_bucket(self, bucket: str) -> None:
+        prefix = bucket.encode() + SEP
+        with self.index.write() as txn:
+            self._bucket(txn, bucket)
+            for _ in Index.scan(txn, self.index.objects, prefix, prefix):
+                raise errors.BucketNotEmpty(resource=f"/{bucket}", BucketName=bucket)
+            doomed = [u for u in self._uploads(txn, bucket, "")]
+            txn.delete(bucket.encode(), db=self.index.buckets)
+        for upload in doomed:
+            await self._drop_upload(upload.upload_id)
+
+    # -- objects --------------------------------------------------------------------
+    async def stage_file(self, path: Path, size: int, md5_hex: str,
+                         checksums: dict[str, str]) -> StagedObject:
+        if path.parent != self.spool_dir:
+            target = self.spool_dir / uuid.uuid4().hex
+            await asyncio.to_thread(shutil.move, path, target)
+            path = target
+        return LocalStagedFile(path, size, md5_hex, checksums)
+
+    async def commit(self, bucket: str, key: str, staged: StagedObject,
+                     attributes: ObjectAttributes, *, if_match: str | None = None,
+                     if_none_match: bool = False) -> ObjectInfo:
+        if not isinstance(staged, LocalStagedFile):
+            raise TypeError("the fs backend commits only local staged files")
+        await asyncio.to_thread(_fsync_file, staged.path)
+        return await asyncio.to_thread(self._publish, bucket, key, staged, attributes,
+                                       if_match, if_none_match)
+
+    def _publish(self, bucket, key, staged: LocalStagedFile, attributes, if_match,
+                 if_none_match) -> ObjectInfo:
+        blob = uuid.uuid4().hex
+        record = {"blob": blob, "size": staged.size, "etag": staged.md5_hex,
+                  "mtime": time.time(), "attrs": attributes.to_json(),
+                  "checksums": staged.checksums, "parts": staged.parts_count}
+        ikey = object_key(bucket, key)
+        with self.index.write() as txn:  # the write lock makes check-and-publish atomic
+            self._bucket(txn, bucket)
+            previous = Index.get(txn, self.index.objects, ikey)
+            if if_none_match and previous is not None:
+                raise errors.PreconditionFailed(fields={"Condition": "If-None-Match"})
+            if if_match is not None and (previous is None or (if_match != "*" and previous["etag"] != if_match)):
+                if previous is None:
+                    raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
+                raise errors.PreconditionFailed(fields={"Condition": "If-Match"})
+            target = self._blob_path(blob)
+            os.rename(staged.path, target)
+            fsync_dir(target.parent)
+            Index.put(txn, self.index.objects, ikey, record)
+        if previous is not None:
+            _unlink(self._blob_path(previous["blob"]))
+        return _info(bucket, key, record)
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        with self.index.read() as txn:
+            return _info(bucket, key, self._record(txn, bucket, key))
+
+    def _record(self, txn, bucket: str, key: str) -> dict:
+        doc = Index.get(txn, self.index.objects, object_key(bucket, key))
+        if doc is None:
+            self._bucket(txn, bucket)
+            raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
+        return doc
+
+    async def open_object(self, bucket: str, key: str,
+                          byte_range: ByteRange | None = None) -> ObjectStream:
+        # An overwrite may unlink the blob between reading the record and opening the
+        # file; the new record then names the new blob, so look again.
+        for _ in range(5):
+            with self.index.read() as txn:
+                record = self._record(txn, bucket, key)
+            try:
+                fh = open(self._blob_path(record["blob"]), "rb")
+            except FileNotFoundError:
+                continue
+            info = _info(bucket, key, record)
+            span = byte_range.resolve(info.size) if byte_range else None
+            start, end = span if span else (0, info.size - 1)
+            return ObjectStream(info, span, _read_file(fh, start, end - start + 1))
+        raise errors.ServiceUnavailable("object is being overwritten too fast to read")
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        with self.index.write() as txn:
+            self._bucket(txn, bucket)
+            previous = Index.get(txn, self.index.objects, object_key(bucket, key))
+            if previous is not None:
+                txn.delete(object_key(bucket, key), db=self.index.objects)
+        if previous is not None:
+            await asyncio.to_thread(_unlink, self._blob_path(previous["blob"]))
+
+    async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                           start_after: str = "", max_keys: int = 1000) -> ListPage:
+        with self.index.read() as txn:
+            self._bucket(txn, bucket)
+            return self._list(txn, bucket, prefix, delimiter, start_after, max_keys)
+
+    def _list(self, txn, bucket, prefix, delimiter, start_after, max_keys) -> ListPage:
+        base = bucket.encode() + SEP
+        scope = base + prefix.encode()
+        start = scope
+        if start_after and object_key(bucket, start_after) >= scope:
+            start = object_key(bucket, start_after) + b"\x00"  # strictly after
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        last = None
+        cursor = txn.cursor(db=self.index.objects)
+        positioned = cursor.set_range(start)
+        while positioned:
+            raw_key = cursor.key()
+            if not raw_key.startswith(scope):
+                break
+            key = raw_key[len(base):].decode("utf-8", "surrogatepass")
+            if len(objects) + len(prefixes) >= max_keys:
+                return ListPage(objects, prefixes, True, last)
+            cut = key.find(delimiter, len(prefix)) if delimiter else -1
+            if cut >= 0:
+                common = key[:cut + len(delimiter)]
+                if common > start_after:
+                    prefixes.append(common)
+                    last = common
+                positioned = cursor.set_range(key_after_prefix(base + common.encode()))
+                continue
+            objects.append(_info(bucket, key, json.loads(cursor.value())))
+            last = key
+            positioned = cursor.next()
+        return ListPage(objects, prefixes, False, last)
+
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
+        with self.index.write() as txn:
+            record = self._record(txn, bucket, key)
+            record["attrs"]["tags"] = tags
+            Index.put(txn, self.index.objects, object_key(bucket, key), record)
+        return _info(bucket, key, record)
+
+    # -- multipart uploads --------------------------------------------------------------
+    async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
+                            owner: str) -> str:
+        upload_id = uuid.uuid4().hex
+        with self.index.write() as txn:
+            self._bucket(txn, bucket)
+            Index.put(txn, self.index.uploads, upload_id.encode(),
+                      {"bucket": bucket, "key": key, "initiated": time.time(),
+                       "attrs": attributes.to_json(), "owner": owner})
+        return upload_id
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        with self.index.read() as txn:
+            return self._upload(txn, bucket, key, upload_id)
+
+    def _upload(self, txn, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        doc = Index.get(txn, self.index.uploads, upload_id.encode()) if upload_id else None
+        if doc is None or doc["bucket"] != bucket or doc["key"] != key:
+            self._bucket(txn, bucket)
+            raise errors.NoSuchUpload(resource=f"/{bucket}/{key}", UploadId=upload_id)
+        return _upload_info(upload_id, doc)
+
+    def _uploads(self, txn, bucket: str, prefix: str) -> list[UploadInfo]:
+        found = [_upload_info(k.decode(), doc)
+                 for k, doc in Index.scan(txn, self.index.uploads, b"", b"")
+                 if doc["bucket"] == bucket and doc["key"].startswith(prefix)]
+        return sorted(found, key=lambda u: (u.key.encode(), u.initiated))
+
+    async def upload_part(self, bucket: str, key: str, upload_id: str, number: int,
+                          body: PartBody) -> PartInfo:
+        await self.get_upload(bucket, key, upload_id)
+        name = uuid.uuid4().hex
+        tmp = self.spool_dir / name
+        md5 = hashlib.md5()
+        size = 0
+        try:
+            with open(tmp, "wb") as fh:
+                async for chunk in body:
+                    md5.update(chunk)
+                    size += len(chunk)
+                    await asyncio.to_thread(fh.write, chunk)
+                await asyncio.to_thread(_flush_and_sync, fh)
+            part = {"file": name, "etag": md5.hexdigest(), "size": size,
+                    "mtime": time.time(), "checksums": dict(body.checksums)}
+            previous = await asyncio.to_thread(self._publish_part, bucket, key, upload_id,
+                                               number, tmp, part)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        if previous is not None:
+            _unlink(self.part_dir / previous["file"])
+        return _part_info(number, part)
+
+    def _publish_part(self, bucket, key, upload_id, number, tmp: Path, part: dict):
+        with self.index.write() as txn:
+            self._upload(txn, bucket, key, upload_id)  # aborted meanwhile → NoSuchUpload
+            previous = Index.get(txn, self.index.parts, part_key(upload_id, number))
+            os.rename(tmp, self.part_dir / part["file"])
+            fsync_dir(self.part_dir)
+            Index.put(txn, self.index.parts, part_key(upload_id, number), part)
+        return previous
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        with self.index.read() as txn:
+            self._upload(txn, bucket, key, upload_id)
+            return [_part_info(int(k.rsplit(SEP, 1)[1]), doc) for k, doc in
+                    Index.scan(txn, self.index.parts, upload_id.encode() + SEP,
+                               upload_id.encode() + SEP)]
+
+    async def list_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
+        with self.index.read() as txn:
+            self._bucket(txn, bucket)
+            return self._uploads(txn, bucket, prefix)
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.get_upload(bucket, key, upload_id)
+        await self._drop_upload(upload_id)
+
+    async def finish_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self._drop_upload(upload_id)
+
+    async def _drop_upload(self, upload_id: str) -> None:
+        prefix = upload_id.encode() + SEP
+        with self.index.write() as txn:
+            files = [doc["file"] for _, doc in Index.scan(txn, self.index.parts, prefix, prefix)]
+            cursor = txn.cursor(db=self.index.parts)
+            if cursor.set_range(prefix):
+                while cursor.key().startswith(prefix):
+                    if not cursor.delete():
+                        break
+            txn.delete(upload_id.encode(), db=self.index.uploads)
+        for name in files:
+            await asyncio.to_thread(_unlink, self.part_dir / name)
+
+    async def assemble_upload(self, bucket: str, key: str, upload_id: str,
+                              parts: list[tuple[int, str]]) -> StagedObject:
+        stored = {p.number: p for p in await self.list_parts(bucket, key, upload_id)}
+        chosen = validate_completion(parts, stored)
+        with self.index.read() as txn:
+            files = [Index.get(txn, self.index.parts, part_key(upload_id, p.number))["file"]
+                     for p in chosen]
+        target = self.spool_dir / uuid.uuid4().hex
+        await asyncio.to_thread(_concatenate, [self.part_dir / f for f in files], target)
+        return LocalStagedFile(target, sum(p.size for p in chosen), multipart_etag(chosen),
+                               {}, parts_count=len(chosen))
+
+
+def _info(bucket: str, key: str, record: dict) -> ObjectInfo:
+    return ObjectInfo(bucket, key, record["size"], record["etag"], record["mtime"],
+                      ObjectAttributes.from_json(record["attrs"]), record["checksums"],
+                      record["parts"])
+
+
+def _upload_info(upload_id: str, doc: dict) -> UploadInfo:
+    return UploadInfo(doc["bucket"], doc["key"], upload_id, doc["initiated"],
+                      ObjectAttributes.from_json(doc["attrs"]), doc["owner"])
+
+
+def _part_info(number: int, doc: dict) -> PartInfo:
+    return PartInfo(number, doc["etag"], doc["size"], doc["mtime"], doc["checksums"])
+
+
+async def _read_file(fh, offset: int, length: int) -> AsyncIterator[bytes]:
+    with fh:
+        await asyncio.to_thread(fh.seek, offset)
+        while length > 0:
+            chunk = await asyncio.to_thread(fh.read, min(CHUNK, length))
+            if not chunk:
+                raise errors.InternalError("stored object is shorter than its record")
+            length -= len(chunk)
+            yield chunk
+
+
+def _concatenate(sources: list[Path], target: Path) -> None:
+    with open(target, "wb") as out:
+        for src in sources:
+            with open(src, "rb") as fh:
+                shutil.copyfileobj(fh, out, CHUNK)
+
+
+def _flush_and_sync(fh) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,117 @@
+"""Start a real ``provgate serve`` process for tests, on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ADMIN = {"name": "tester", "access_key": "AKIATESTADMIN", "secret": "test-admin-secret", "role": "admin"}
+WRITER = {"name": "writer", "access_key": "AKIATESTWRITER", "secret": "test-writer-secret", "role": "writer"}
+READER = {"name": "reader", "access_key": "AKIATESTREADER", "secret": "test-reader-secret", "role": "reader"}
+SCOPED = {"name": "scoped", "access_key": "AKIATESTSCOPED", "secret": "test-scoped-secret",
+          "role": "writer", "buckets": ["scoped-only"]}
+IDENTITIES = [ADMIN, WRITER, READER, SCOPED]
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(sections: dict[str, dict], identities: list[dict]) -> str:
+    lines = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+        lines.append("")
+    for identity in identities:
+        lines.append("[[identities]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in identity.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+@dataclass
+class ProvgateServer:
+    """A provgate process; ``endpoint`` and ``admin`` are its base URLs once started."""
+
+    workdir: Path
+    storage: dict
+    server: dict = field(default_factory=dict)
+    identities: list[dict] = field(default_factory=lambda: list(IDENTITIES))
+    env: dict = field(default_factory=dict)
+    endpoint: str = ""
+    admin: str = ""
+    process: subprocess.Popen | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "provgate.toml"
+
+    def write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        sections = {"server": {"listen": "127.0.0.1:0", **self.server},
+                    "admin": {"listen": "127.0.0.1:0"},
+                    "storage": self.storage,
+                    "catalog": {"path": str(self.workdir / "catalog")}}
+        self.config_path.write_text(render_config(sections, self.identities))
+
+    def start(self, timeout: float = 30.0) -> "ProvgateServer":
+        self.write_config()
+        self.output = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **self.env})
+        ready = threading.Event()
+
+        def pump() -> None:
+            for line in self.process.stdout:
+                self.output.append(line)
+                if line.startswith("provgate: S3 endpoint "):
+                    self.endpoint = line.split()[-1]
+                elif line.startswith("provgate: admin "):
+                    self.admin = line.split()[-1]
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.1):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("provgate did not start:\n" + "".join(self.output))
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        return "".join(self.output)
