@@ -37,9 +37,15 @@ def storage_section(kind: str, workdir, request) -> dict:
             "spool_dir": str(workdir / "spool")}
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def backend_kind(request) -> str:
-    return request.param
+def pytest_addoption(parser):
+    parser.addoption("--backend", action="append", choices=BACKENDS,
+                     help="run the suite on this storage backend only (repeatable; default: all)")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend_kind" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("backend") or BACKENDS
+        metafunc.parametrize("backend_kind", chosen, scope="session")
 
 
 @pytest.fixture(scope="session")
