@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from gateway import config as config_module
+from gateway.logs import setup_logging
 
 DEFAULT_CONFIG = "config.example.toml"
 
@@ -23,7 +23,7 @@ def _load(path: str) -> config_module.Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.server import serve
     config = _load(args.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(config.server.log_format)
     asyncio.run(serve(config))
     return 0
 

@@ -53,7 +53,8 @@ async def serve(config: Config) -> None:
     services = Services(backend=backend, intake=IntakePipeline(backend),
                         region=config.server.region)
     authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
-    s3_app = S3Application(services, authenticator, config.server.domain).build()
+    s3 = S3Application(services, authenticator, config.server.domain)
+    s3_app = s3.build()
     limits = {"max_line_size": config.server.max_header_bytes,
               "max_field_size": config.server.max_header_bytes}
     s3_runner, s3_url = await _start_site(s3_app, config.server.listen,
@@ -68,7 +69,11 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing in-flight requests")
+    log.info("stopping: no new connections; finishing in-flight requests")
+    for site in list(s3_runner.sites):
+        await site.stop()
+    if not await s3.drain(SHUTDOWN_TIMEOUT):
+        log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
     await s3_runner.cleanup()
     await admin_runner.cleanup()
     await backend.close()

@@ -75,10 +75,26 @@ def make_server(tmp_path, backend_kind, request):
         instance.stop()
 
 
-def client(endpoint: str, identity: dict = ADMIN, **config):
+@pytest.fixture
+def make_local_server(tmp_path):
+    """Start provgate processes whose storage the test gives in full (not parametrized)."""
+    started: list[ProvgateServer] = []
+
+    def make(storage: dict, server: dict | None = None, **kwargs) -> ProvgateServer:
+        instance = ProvgateServer(tmp_path / f"local{len(started)}", storage,
+                                  server=server or {}, **kwargs)
+        started.append(instance)
+        return instance.start()
+
+    yield make
+    for instance in started:
+        instance.stop()
+
+
+def client(endpoint: str, identity: dict = ADMIN, verify=None, **config):
     """A boto3 S3 client with default checksum behaviour, as users run it."""
     return boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        "s3", endpoint_url=endpoint, region_name="us-east-1", verify=verify,
         aws_access_key_id=identity["access_key"], aws_secret_access_key=identity["secret"],
         config=Config(retries={"max_attempts": 1}, **config))
 

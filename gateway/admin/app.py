@@ -1,10 +1,12 @@
-"""The admin listener: health and readiness now; the JSON API and metrics build on it."""
+"""The admin listener: health, readiness and Prometheus metrics; the JSON API builds on it."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import errors
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway import errors, metrics
 from gateway.storage.base import StorageBackend
 
 
@@ -20,7 +22,12 @@ def build_admin_app(backend: StorageBackend) -> web.Application:
             return web.json_response({"status": "unavailable", "backend": exc.message}, status=503)
         return web.json_response({"status": "ready", "backend": "ok"})
 
+    async def metrics_page(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.REGISTRY),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
     return app

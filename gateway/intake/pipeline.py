@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
+from gateway import metrics
 from gateway.identities import Identity
 from gateway.storage.base import (ObjectAttributes, ObjectInfo, PartBody, StagedObject,
                                   StorageBackend)
@@ -47,26 +48,29 @@ class IntakePipeline:
         (a bad signature, a short body).
         """
         path = self.backend.spool_dir / uuid.uuid4().hex
-        md5 = hashlib.md5()
         size = 0
         try:
-            with open(path, "wb") as fh:
+            with metrics.INTAKE_STAGE_SECONDS.labels("spool").time(), open(path, "wb") as fh:
                 async for chunk in body:
-                    md5.update(chunk)
                     size += len(chunk)
                     await asyncio.to_thread(fh.write, chunk)
         except BaseException:
             _remove(path)
             raise
-        return await self.backend.stage_file(path, size, md5.hexdigest(), dict(body.checksums))
+        return await self.backend.stage_file(path, size, body.md5_hex, dict(body.checksums))
 
     async def ingest(self, write: WriteRequest) -> ObjectInfo:
         """Commit a staged write; on any failure the staged bytes are discarded."""
+        outcome = "failed"
         try:
-            return await self.backend.commit(write.bucket, write.key, write.staged,
-                                             write.attributes, if_match=write.if_match,
-                                             if_none_match=write.if_none_match)
+            with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
+                info = await self.backend.commit(write.bucket, write.key, write.staged,
+                                                 write.attributes, if_match=write.if_match,
+                                                 if_none_match=write.if_none_match)
+            outcome = "committed"
+            return info
         finally:
+            metrics.INTAKE_WRITES.labels(write.door, outcome).inc()
             await write.staged.discard()
 
 
@@ -75,11 +79,18 @@ class StreamBody:
 
     def __init__(self, stream: AsyncIterable[bytes], length: int | None) -> None:
         self._stream = stream
+        self._md5 = hashlib.md5()
         self.length = length
         self.checksums: dict[str, str] = {}
 
-    def __aiter__(self):
-        return self._stream.__aiter__()
+    @property
+    def md5_hex(self) -> str:
+        return self._md5.hexdigest()
+
+    async def __aiter__(self):
+        async for chunk in self._stream:
+            self._md5.update(chunk)
+            yield chunk
 
 
 def _remove(path) -> None:

@@ -8,12 +8,15 @@ raised on the way becomes an S3 error document here and nowhere else.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 
 from aiohttp import web
 
-from gateway import errors
+from gateway import errors, metrics
+from gateway.logs import log_request
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import S3Call, Services
 from gateway.s3.handlers import buckets, listing, multipart, objects, tagging
@@ -72,6 +75,9 @@ class S3Application:
         self.services = services
         self.authenticator = authenticator
         self.domain = domain
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def build(self, client_max_size: int = 1 << 20) -> web.Application:
         app = web.Application(client_max_size=client_max_size, middlewares=[self._errors])
@@ -102,12 +108,13 @@ class S3Application:
             self._prepare(request)
         except errors.GatewayError as exc:
             # Refuse before the client sends its body; the connection is not reusable.
-            response = error_response(exc, request.get(REQUEST_ID, ""), request.method)
+            response = error_response(exc, _request_id(request), request.method)
             response.force_close()
             return response
         expect = request.headers.get("Expect", "")
         if expect.lower() == "100-continue":
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the interim answer is not the response's size
         return None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -120,10 +127,37 @@ class S3Application:
 
     @web.middleware
     async def _errors(self, request: web.Request, handler) -> web.StreamResponse:
-        request_id = secrets.token_hex(8).upper()
-        request[REQUEST_ID] = request_id
+        request_id = _request_id(request)
+        started = time.monotonic()
+        metrics.S3_IN_FLIGHT.inc()
+        self._in_flight += 1
+        self._idle.clear()
         try:
-            response = await handler(request)
+            response = await self._respond(request, handler, request_id)
+        finally:
+            metrics.S3_IN_FLIGHT.dec()
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+        self._account(request, response, time.monotonic() - started)
+        return response
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no request is in flight (True) or ``timeout`` passes (False).
+
+        aiohttp's own graceful shutdown stops reading from connections at once, which
+        stalls uploads still receiving their body; so the server stops listening, waits
+        here, and only then shuts the connections.
+        """
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _respond(self, request: web.Request, handler, request_id: str) -> web.StreamResponse:
+        try:
+            return await handler(request)
         except errors.GatewayError as exc:
             if exc.status >= 500:
                 log.warning("request %s failed: %s %s", request_id, exc.code, exc.message)
@@ -131,17 +165,40 @@ class S3Application:
             if exc.status in (400, 403, 411) and not request.content.at_eof():
                 # The body was not read; closing is cheaper than draining a large one.
                 response.force_close()
+            return response
         except web.HTTPException as exc:
-            response = exc
+            return exc
         except Exception:
             log.exception("request %s failed unexpectedly", request_id)
             response = error_response(errors.InternalError(), request_id, request.method)
             response.force_close()
-        return response
+            return response
+
+    @staticmethod
+    def _account(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
+        call = request.get(CALL)
+        operation = call.target.operation if call else "Unknown"
+        bytes_in = request.content.total_bytes
+        bytes_out = response.body_length if response.prepared else len(getattr(response, "body", b"") or b"")
+        metrics.S3_REQUESTS.labels(operation, str(response.status)).inc()
+        metrics.S3_REQUEST_SECONDS.labels(operation).observe(seconds)
+        metrics.S3_BYTES_IN.inc(bytes_in)
+        metrics.S3_BYTES_OUT.inc(bytes_out)
+        log_request(request_id=_request_id(request), remote=request.remote or "-",
+                    identity=call.identity.name if call else "-", method=request.method,
+                    path=request.raw_path.split("?", 1)[0], operation=operation, status=response.status,
+                    bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds)
+
+
+def _request_id(request: web.Request) -> str:
+    request_id = request.get(REQUEST_ID)
+    if request_id is None:
+        request_id = request[REQUEST_ID] = secrets.token_hex(8).upper()
+    return request_id
 
 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    request_id = request.get(REQUEST_ID, "")
+    request_id = _request_id(request)
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
     response.headers["Server"] = "provgate"

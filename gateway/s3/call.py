@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway import errors
 from gateway.identities import Identity
@@ -12,6 +13,10 @@ from gateway.intake.pipeline import IntakePipeline
 from gateway.s3.auth import AuthContext, verified_body
 from gateway.s3.routing import S3Target
 from gateway.storage.base import StorageBackend
+
+
+_QUERY_OBJECT_FIELDS = {"content-type", "cache-control", "content-disposition",
+                        "content-encoding", "content-language", "expires", "x-amz-tagging"}
 
 
 @dataclass
@@ -49,6 +54,20 @@ class S3Call:
     @property
     def headers(self):
         return self.request.headers
+
+    def object_fields(self) -> CIMultiDict:
+        """Headers that describe the object being written.
+
+        Presigned URLs (SigV2 especially, as botocore makes them) carry ``x-amz-meta-*``
+        and content headers in the query string, where the signature covers them.
+        """
+        fields = CIMultiDict(self.request.headers)
+        if self.auth.scheme.endswith("presigned"):
+            for name, value in self.query.items():
+                lower = name.lower()
+                if lower.startswith("x-amz-meta-") or lower in _QUERY_OBJECT_FIELDS:
+                    fields[name] = value
+        return fields
 
     @property
     def backend(self) -> StorageBackend:

@@ -152,6 +152,7 @@ class PartBody(Protocol):
 
     length: int | None             # decoded length when the client declared it
     checksums: dict[str, str]      # client checksums, "CRC32" -> base64; set once read
+    md5_hex: str                   # md5 of the bytes read (the part's ETag); set once read
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

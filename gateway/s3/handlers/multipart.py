@@ -17,7 +17,7 @@ MAX_LIST = 1000
 
 
 async def create_multipart_upload(call: S3Call) -> web.Response:
-    attributes = h.attributes_from(call.headers)
+    attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
     upload_id = await call.backend.create_upload(call.bucket, call.key, attributes,
                                                  call.identity.name)
@@ -148,10 +148,19 @@ async def list_multipart_uploads(call: S3Call) -> web.Response:
     encode = call.query.get("encoding-type") == "url"
     uploads, prefixes = [], []
     truncated = False
+    # Uploads of one key come in the backend's order (initiation time), not upload-id
+    # order: the upload-id marker is passed by position, never compared as a string.
+    before_id_marker = bool(key_marker and id_marker)
+    last_marker: tuple[str, str] | None = None  # (key or common prefix, upload id or "")
     for upload in await call.backend.list_uploads(call.bucket, prefix):
-        if key_marker and (upload.key < key_marker or (
-                upload.key == key_marker and (not id_marker or upload.upload_id <= id_marker))):
+        if key_marker and upload.key < key_marker:
             continue
+        if key_marker and upload.key == key_marker:
+            if before_id_marker and upload.upload_id == id_marker:
+                before_id_marker = False
+                continue
+            if not id_marker or before_id_marker:
+                continue
         cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
         common = upload.key[:cut + len(delimiter)] if cut >= 0 else None
         if common is not None and (common in prefixes or common <= key_marker):
@@ -161,14 +170,16 @@ async def list_multipart_uploads(call: S3Call) -> web.Response:
             break
         if common is not None:
             prefixes.append(common)
+            last_marker = (common, "")
         else:
             uploads.append(upload)
-    last = uploads[-1] if uploads else None
+            last_marker = (upload.key, upload.upload_id)
+    next_key, next_id = last_marker if truncated and last_marker else (None, None)
     return xml_response("ListMultipartUploadsResult", {
         "Bucket": call.bucket, "KeyMarker": h.url_encode(key_marker, encode),
         "UploadIdMarker": id_marker,
-        "NextKeyMarker": h.url_encode(last.key, encode) if truncated and last else None,
-        "NextUploadIdMarker": last.upload_id if truncated and last else None,
+        "NextKeyMarker": h.url_encode(next_key, encode),
+        "NextUploadIdMarker": next_id,
         "Prefix": h.url_encode(prefix, encode), "Delimiter": h.url_encode(delimiter or None, encode),
         "MaxUploads": max_uploads, "EncodingType": "url" if encode else None,
         "IsTruncated": truncated,

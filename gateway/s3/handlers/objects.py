@@ -50,7 +50,7 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     if "x-amz-copy-source" in call.headers:
         return await copy_object(call)
     if_match, if_none_match = write_conditions(call)
-    attributes = h.attributes_from(call.headers)
+    attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
     staged = await call.services.intake.spool(call.body())
     info = await call.services.intake.ingest(WriteRequest(
@@ -168,7 +168,7 @@ async def copy_object(call: S3Call) -> web.Response:
         staged = await call.services.intake.spool(StreamBody(stream.body, source.size))
     finally:
         await stream.close()
-    attributes = h.attributes_from(call.headers) if directive == "REPLACE" else source.attributes
+    attributes = h.attributes_from(call.object_fields()) if directive == "REPLACE" else source.attributes
     attributes.tags = (h.parse_tagging(call.headers.get("x-amz-tagging", ""))
                        if tag_directive == "REPLACE" else dict(source.attributes.tags))
     attributes.owner = call.identity.name

@@ -18,7 +18,6 @@ unreferenced blob, removed by the sweep at the next start; readers never see it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import shutil
@@ -64,15 +63,26 @@ class FsBackend(StorageBackend):
     async def check(self) -> None:
         if self.index is None:
             raise errors.ServiceUnavailable("storage is not open")
-        if not os.access(self.spool_dir, os.W_OK):
-            raise errors.ServiceUnavailable(f"data directory {self.root} is not writable")
+        try:
+            await asyncio.to_thread(self._probe_write)
+        except OSError as exc:
+            raise errors.ServiceUnavailable(
+                f"data directory {self.root} is not writable: {exc.strerror}") from None
+
+    def _probe_write(self) -> None:
+        # A real write, because permissions alone say nothing of a full or gone disk.
+        probe = self.spool_dir / f".ready-{uuid.uuid4().hex}"
+        with open(probe, "wb") as fh:
+            fh.write(b"ok")
+            os.fsync(fh.fileno())
+        os.unlink(probe)
 
     def _sweep(self) -> None:
         """Drop what a crash left behind: spool files and blobs/parts nothing points to."""
         for entry in os.scandir(self.spool_dir):
             os.unlink(entry.path)
         with self.index.read() as txn:
-            live_blobs = {json.loads(raw)["blob"] for _, raw in txn.cursor(db=self.index.objects)}
+            live_blobs = {record["blob"] for record in self.index.all_object_records(txn)}
             live_parts = {json.loads(raw)["file"] for _, raw in txn.cursor(db=self.index.parts)}
         for sub in os.scandir(self.blob_dir):
             for entry in os.scandir(sub.path):
@@ -145,7 +155,7 @@ class FsBackend(StorageBackend):
         ikey = object_key(bucket, key)
         with self.index.write() as txn:  # the write lock makes check-and-publish atomic
             self._bucket(txn, bucket)
-            previous = Index.get(txn, self.index.objects, ikey)
+            previous = self.index.get_object(txn, ikey)
             if if_none_match and previous is not None:
                 raise errors.PreconditionFailed(fields={"Condition": "If-None-Match"})
             if if_match is not None and (previous is None or (if_match != "*" and previous["etag"] != if_match)):
@@ -155,7 +165,7 @@ class FsBackend(StorageBackend):
             target = self._blob_path(blob)
             os.rename(staged.path, target)
             fsync_dir(target.parent)
-            Index.put(txn, self.index.objects, ikey, record)
+            self.index.put_object(txn, ikey, record)
         if previous is not None:
             _unlink(self._blob_path(previous["blob"]))
         return _info(bucket, key, record)
@@ -165,7 +175,7 @@ class FsBackend(StorageBackend):
             return _info(bucket, key, self._record(txn, bucket, key))
 
     def _record(self, txn, bucket: str, key: str) -> dict:
-        doc = Index.get(txn, self.index.objects, object_key(bucket, key))
+        doc = self.index.get_object(txn, object_key(bucket, key))
         if doc is None:
             self._bucket(txn, bucket)
             raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
@@ -191,9 +201,7 @@ class FsBackend(StorageBackend):
     async def delete_object(self, bucket: str, key: str) -> None:
         with self.index.write() as txn:
             self._bucket(txn, bucket)
-            previous = Index.get(txn, self.index.objects, object_key(bucket, key))
-            if previous is not None:
-                txn.delete(object_key(bucket, key), db=self.index.objects)
+            previous = self.index.delete_object(txn, object_key(bucket, key))
         if previous is not None:
             await asyncio.to_thread(_unlink, self._blob_path(previous["blob"]))
 
@@ -212,12 +220,9 @@ class FsBackend(StorageBackend):
         objects: list[ObjectInfo] = []
         prefixes: list[str] = []
         last = None
-        cursor = txn.cursor(db=self.index.objects)
-        positioned = cursor.set_range(start)
-        while positioned:
-            raw_key = cursor.key()
-            if not raw_key.startswith(scope):
-                break
+        entries = self.index.iter_objects(txn, start, scope)
+        while (entry := next(entries, None)) is not None:
+            raw_key, record = entry
             key = raw_key[len(base):].decode("utf-8", "surrogatepass")
             if len(objects) + len(prefixes) >= max_keys:
                 return ListPage(objects, prefixes, True, last)
@@ -227,18 +232,19 @@ class FsBackend(StorageBackend):
                 if common > start_after:
                     prefixes.append(common)
                     last = common
-                positioned = cursor.set_range(key_after_prefix(base + common.encode()))
+                # Skip the rest of the common prefix: go on after everything under it.
+                entries = self.index.iter_objects(
+                    txn, key_after_prefix(base + common.encode("utf-8", "surrogatepass")), scope)
                 continue
-            objects.append(_info(bucket, key, json.loads(cursor.value())))
+            objects.append(_info(bucket, key, record))
             last = key
-            positioned = cursor.next()
         return ListPage(objects, prefixes, False, last)
 
     async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
         with self.index.write() as txn:
             record = self._record(txn, bucket, key)
             record["attrs"]["tags"] = tags
-            Index.put(txn, self.index.objects, object_key(bucket, key), record)
+            self.index.put_object(txn, object_key(bucket, key), record)
         return _info(bucket, key, record)
 
     # -- multipart uploads --------------------------------------------------------------
@@ -274,16 +280,14 @@ class FsBackend(StorageBackend):
         await self.get_upload(bucket, key, upload_id)
         name = uuid.uuid4().hex
         tmp = self.spool_dir / name
-        md5 = hashlib.md5()
         size = 0
         try:
             with open(tmp, "wb") as fh:
                 async for chunk in body:
-                    md5.update(chunk)
                     size += len(chunk)
                     await asyncio.to_thread(fh.write, chunk)
                 await asyncio.to_thread(_flush_and_sync, fh)
-            part = {"file": name, "etag": md5.hexdigest(), "size": size,
+            part = {"file": name, "etag": body.md5_hex, "size": size,
                     "mtime": time.time(), "checksums": dict(body.checksums)}
             previous = await asyncio.to_thread(self._publish_part, bucket, key, upload_id,
                                                number, tmp, part)

@@ -7,6 +7,13 @@ way out of the data directory. Here bytes live in opaque blob files named by ran
 and the index (an LMDB B-tree ordered by UTF-8 bytes, which is S3's listing order) maps
 ``bucket NUL key`` to the blob and its attributes. One LMDB transaction publishes an
 object, so a crash never leaves a half-committed object visible.
+
+LMDB keys hold at most 511 bytes, S3 keys up to 1024. A key longer than ``KEY_ROOM``
+bytes lives in a *group* record stored under ``bucket NUL <first KEY_ROOM bytes> NUL``,
+which maps each full key sharing those first bytes to its record. NUL never occurs in a
+key, so the group sorts right after the only short key it could share its bytes with and
+before every other key: iterating the table in LMDB order and expanding groups in
+sorted order still yields all keys in UTF-8 binary order.
 """
 
 from __future__ import annotations
@@ -20,8 +27,28 @@ import lmdb
 SEP = b"\x00"  # bucket names cannot contain NUL, so it cleanly ends the bucket part
 
 
+KEY_ROOM = 400  # key bytes kept in an LMDB key; longer keys go to a group record
+
+
 def object_key(bucket: str, key: str) -> bytes:
+    """The full ordering key ``bucket NUL key`` (not always the LMDB key: see _slot)."""
     return bucket.encode() + SEP + key.encode("utf-8", "surrogatepass")
+
+
+def _slot(full: bytes) -> tuple[bytes, bool]:
+    """The LMDB key holding ``full``'s record, and whether it is a group record."""
+    base = full.index(SEP) + 1
+    if len(full) - base <= KEY_ROOM:
+        return full, False
+    return full[:base + KEY_ROOM] + SEP, True
+
+
+def _key_text(full: bytes) -> str:
+    return full[full.index(SEP) + 1:].decode("utf-8", "surrogatepass")
+
+
+def _sorted_group(doc: dict) -> list[tuple[bytes, str]]:
+    return sorted((k.encode("utf-8", "surrogatepass"), k) for k in doc["long"])
 
 
 def part_key(upload_id: str, number: int) -> bytes:
@@ -66,6 +93,75 @@ class Index:
     @staticmethod
     def put(txn: lmdb.Transaction, db, key: bytes, doc: dict) -> None:
         txn.put(key, json.dumps(doc, separators=(",", ":")).encode(), db=db)
+
+    # -- the objects table, keyed by full ordering keys (see object_key) ----------------
+    def get_object(self, txn: lmdb.Transaction, full: bytes) -> dict | None:
+        slot, grouped = _slot(full)
+        doc = self.get(txn, self.objects, slot)
+        if doc is None or not grouped:
+            return doc
+        return doc["long"].get(_key_text(full))
+
+    def put_object(self, txn: lmdb.Transaction, full: bytes, record: dict) -> None:
+        slot, grouped = _slot(full)
+        if not grouped:
+            self.put(txn, self.objects, slot, record)
+            return
+        doc = self.get(txn, self.objects, slot) or {"long": {}}
+        doc["long"][_key_text(full)] = record
+        self.put(txn, self.objects, slot, doc)
+
+    def delete_object(self, txn: lmdb.Transaction, full: bytes) -> dict | None:
+        """Remove a record; return it (None when there was none)."""
+        slot, grouped = _slot(full)
+        doc = self.get(txn, self.objects, slot)
+        if doc is None:
+            return None
+        if not grouped:
+            txn.delete(slot, db=self.objects)
+            return doc
+        previous = doc["long"].pop(_key_text(full), None)
+        if doc["long"]:
+            self.put(txn, self.objects, slot, doc)
+        else:
+            txn.delete(slot, db=self.objects)
+        return previous
+
+    def iter_objects(self, txn: lmdb.Transaction, start: bytes,
+                     prefix: bytes) -> Iterator[tuple[bytes, dict]]:
+        """``(full key, record)`` in key order, from the first full key >= ``start``,
+        while full keys start with ``prefix`` (which must name the bucket)."""
+        slot_start, _ = _slot(start)
+        seek = start if slot_start == start else slot_start[:-1]
+        base = prefix[:prefix.index(SEP) + 1]
+        cursor = txn.cursor(db=self.objects)
+        if not cursor.set_range(seek):
+            return
+        for raw_key, raw in cursor:
+            if not raw_key.startswith(base):
+                return
+            doc = json.loads(raw)
+            if raw_key.endswith(SEP):  # a group of long keys
+                for encoded, key in _sorted_group(doc):
+                    full = base + encoded
+                    if full >= start:
+                        if not full.startswith(prefix):
+                            return
+                        yield full, doc["long"][key]
+                continue
+            if raw_key < start:
+                continue
+            if not raw_key.startswith(prefix):
+                return
+            yield raw_key, doc
+
+    def all_object_records(self, txn: lmdb.Transaction) -> Iterator[dict]:
+        for raw_key, raw in txn.cursor(db=self.objects):
+            doc = json.loads(raw)
+            if raw_key.endswith(SEP):
+                yield from doc["long"].values()
+            else:
+                yield doc
 
     @staticmethod
     def scan(txn: lmdb.Transaction, db, start: bytes, prefix: bytes) -> Iterator[tuple[bytes, dict]]:
