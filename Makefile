@@ -8,12 +8,12 @@ CONFIG ?= config.example.toml
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k multipart -x"`
 PYTEST_ARGS ?=
 
-.PHONY: run test exiftool clean
+.PHONY: run test exiftool ffmpeg clean
 
 run: $(VENV)/.installed exiftool
 	$(BIN)/provgate serve --config $(CONFIG)
 
-test: $(VENV)/.installed-test exiftool
+test: $(VENV)/.installed-test exiftool ffmpeg
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(VENV)/bin/python:
@@ -33,6 +33,12 @@ exiftool:
 	@command -v exiftool >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libimage-exiftool-perl; }
+
+# The tests build an MP4 fixture with ffmpeg (Debian package ffmpeg).
+ffmpeg:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info

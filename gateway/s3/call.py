@@ -15,8 +15,9 @@ from gateway.s3.routing import S3Target
 from gateway.storage.base import StorageBackend
 
 
+# Not "expires": in a SigV2 presigned URL that parameter is the URL's own expiry.
 _QUERY_OBJECT_FIELDS = {"content-type", "cache-control", "content-disposition",
-                        "content-encoding", "content-language", "expires", "x-amz-tagging"}
+                        "content-encoding", "content-language", "x-amz-tagging"}
 
 
 @dataclass
