@@ -28,7 +28,7 @@ class ServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     trusted_proxies: list[str] = field(default_factory=list)  # peers whose X-Forwarded-* we believe
-    max_header_bytes: int = 16384    # request line + each header field
+    max_header_bytes: int = 16384    # whole header section, and each line
     log_format: str = "text"         # "text" | "json"
 
 

@@ -53,10 +53,14 @@ async def serve(config: Config) -> None:
     services = Services(backend=backend, intake=IntakePipeline(backend),
                         region=config.server.region)
     authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
-    s3 = S3Application(services, authenticator, config.server.domain)
+    s3 = S3Application(services, authenticator, config.server.domain,
+                       max_header_bytes=config.server.max_header_bytes)
     s3_app = s3.build()
     limits = {"max_line_size": config.server.max_header_bytes,
-              "max_field_size": config.server.max_header_bytes}
+              "max_field_size": config.server.max_header_bytes,
+              # Content-Encoding on a PUT describes the stored object (S3 keeps gzip bytes
+              # as sent); aiohttp must not inflate request bodies (nor a gzip bomb).
+              "auto_decompress": False}
     s3_runner, s3_url = await _start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
     admin_runner, admin_url = await _start_site(build_admin_app(backend), config.admin.listen)

@@ -66,15 +66,21 @@ def required_role(operation: str) -> str:
     return "writer"
 
 
+# S3's largest single PUT and largest part: 5 GiB.
+MAX_UPLOAD_BYTES = 5 * 1024 ** 3
+
 REQUEST_ID = "provgate.request_id"
 CALL = "provgate.call"
 
 
 class S3Application:
-    def __init__(self, services: Services, authenticator: Authenticator, domain: str = "") -> None:
+    def __init__(self, services: Services, authenticator: Authenticator, domain: str = "",
+                 max_header_bytes: int = 16384) -> None:
         self.services = services
         self.authenticator = authenticator
         self.domain = domain
+        # The whole header section; aiohttp's parser bounds each line (plain 400 above it).
+        self.max_header_bytes = max_header_bytes
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -90,6 +96,10 @@ class S3Application:
         existing = request.get(CALL)
         if existing is not None:
             return existing
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
+        if header_bytes > self.max_header_bytes:
+            raise errors.RequestHeaderSectionTooLarge(
+                MaxSizeAllowed=str(self.max_header_bytes))
         target = parse_target(request.method, request.raw_path, request.host, self.domain)
         auth = self.authenticator.authenticate(request)
         identity = auth.identity
@@ -98,6 +108,15 @@ class S3Application:
         if not identity.has_role(required_role(target.operation)):
             raise errors.AccessDenied(
                 f"Identity '{identity.name}' ({identity.role}) may not {target.operation}")
+        if (target.operation in ("PutObject", "UploadPart")
+                and "x-amz-copy-source" not in request.headers):
+            # Refused from the declared length, before 100 Continue and any body byte.
+            if (request.content_length is None
+                    and "chunked" not in request.headers.get("Transfer-Encoding", "").lower()):
+                raise errors.MissingContentLength()
+            if (auth.payload.length or 0) > MAX_UPLOAD_BYTES:
+                raise errors.EntityTooLarge(ProposedSize=str(auth.payload.length),
+                                            MaxSizeAllowed=str(MAX_UPLOAD_BYTES))
         call = S3Call(request, target, auth, self.services)
         request[CALL] = call
         return call

@@ -1,8 +1,9 @@
 """S3 XML documents: rendering responses, parsing request bodies safely.
 
 Request bodies come from the network, so they are parsed with ``defusedxml`` (no entity
-expansion, no external entities, no DTDs) after a size check; anything that does not
-parse, or does not have the element the operation expects, is ``MalformedXML``.
+expansion, no external entities, and no DTD at all: an S3 request document never has
+one) after a size check; anything that does not parse, or does not have the element the
+operation expects, is ``MalformedXML``.
 """
 
 from __future__ import annotations
@@ -60,10 +61,21 @@ def _render_value(parts: list[str], tag: str, value: Any) -> None:
         parts.append(f"<{tag}>{_escape(str(value))}</{tag}>")
 
 
+def _xml_safe(value: str | None) -> str | None:
+    """Text an XML 1.0 parser accepts: error documents echo client input (keys, upload
+    ids, argument values), and one control character would make the whole error
+    unreadable to the client, so such characters are replaced rather than referenced."""
+    if value is None:
+        return None
+    return "".join(c if (c >= " " or c in "\t\n\r") and not "\ud800" <= c <= "\udfff"
+                   and c not in "\ufffe\uffff" else "\ufffd" for c in str(value))
+
+
 def error_document(code: str, message: str, resource: str, request_id: str,
                    fields: dict[str, str]) -> bytes:
-    doc = {"Code": code, "Message": message, **fields, "Resource": resource or None,
-           "RequestId": request_id}
+    doc = {"Code": code, "Message": _xml_safe(message),
+           **{k: _xml_safe(v) for k, v in fields.items()},
+           "Resource": _xml_safe(resource) or None, "RequestId": request_id}
     body = render("Error", doc)
     return body.replace(f' xmlns="{S3_NS}"'.encode(), b"", 1)  # S3 errors carry no namespace
 
@@ -78,7 +90,7 @@ def parse(body: bytes, expected_root: str) -> Element:
     if len(body) > MAX_REQUEST_XML:
         raise errors.MalformedXML("The XML you provided was larger than the maximum allowed size")
     try:
-        root = fromstring(body)
+        root = fromstring(body, forbid_dtd=True)
     except (DefusedXmlException, SyntaxError, ValueError) as exc:
         raise errors.MalformedXML(f"The XML you provided was not well-formed: {type(exc).__name__}") from None
     if local_name(root.tag) != expected_root:

@@ -165,13 +165,14 @@ async def copy_object(call: S3Call) -> web.Response:
                 "This copy request is illegal because it is trying to copy an object to itself "
                 "without changing the object's metadata, storage class, website redirect "
                 "location or encryption attributes.")
+        # Whatever can refuse the copy (metadata, tags) is decided before bytes are spooled.
+        attributes = h.attributes_from(call.object_fields()) if directive == "REPLACE" else source.attributes
+        attributes.tags = (h.parse_tagging(call.headers.get("x-amz-tagging", ""))
+                           if tag_directive == "REPLACE" else dict(source.attributes.tags))
+        attributes.owner = call.identity.name
         staged = await call.services.intake.spool(StreamBody(stream.body, source.size))
     finally:
         await stream.close()
-    attributes = h.attributes_from(call.object_fields()) if directive == "REPLACE" else source.attributes
-    attributes.tags = (h.parse_tagging(call.headers.get("x-amz-tagging", ""))
-                       if tag_directive == "REPLACE" else dict(source.attributes.tags))
-    attributes.owner = call.identity.name
     staged.checksums = {} if source.parts_count else dict(source.checksums)
     info = await call.services.intake.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity,
