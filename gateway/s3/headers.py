@@ -47,7 +47,7 @@ def user_metadata(headers: CIMultiDictProxy) -> dict[str, str]:
             meta[lower[len(META_PREFIX):]] = ",".join(headers.getall(name))
     size = sum(len(k.encode()) + len(v.encode("utf-8", "surrogateescape")) for k, v in meta.items())
     if size > MAX_USER_METADATA:
-        raise errors.MetadataTooLarge(fields={"Size": str(size), "MaxSizeAllowed": str(MAX_USER_METADATA)})
+        raise errors.MetadataTooLarge(Size=str(size), MaxSizeAllowed=str(MAX_USER_METADATA))
     return meta
 
 
@@ -157,9 +157,9 @@ def check_read_conditions(headers, info: ObjectInfo, prefix: str = "") -> None:
     not_modified = errors.PreconditionFailed if prefix else errors.NotModified
     if if_match is not None:
         if not _etag_matches(if_match, info.etag):
-            raise errors.PreconditionFailed(fields={"Condition": "If-Match"})
+            raise errors.PreconditionFailed(Condition="If-Match")
     elif unmodified_since is not None and mtime > unmodified_since:
-        raise errors.PreconditionFailed(fields={"Condition": "If-Unmodified-Since"})
+        raise errors.PreconditionFailed(Condition="If-Unmodified-Since")
     if if_none is not None:
         if _etag_matches(if_none, info.etag):
             raise not_modified(headers={"ETag": f'"{info.etag}"'})

@@ -68,8 +68,8 @@ def parse_target(method: str, raw_path: str, host: str, domain: str) -> S3Target
     if bucket:
         validate_bucket_name(bucket)
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise errors.KeyTooLongError(fields={"Size": str(len(key.encode())),
-                                             "MaxSizeAllowed": str(MAX_KEY_BYTES)})
+        raise errors.KeyTooLongError(Size=str(len(key.encode())),
+                                             MaxSizeAllowed=str(MAX_KEY_BYTES))
     if "\x00" in key:
         raise errors.InvalidArgument("Object keys may not contain the NUL character",
                                      ArgumentName="key")

@@ -108,10 +108,10 @@ class ByteRange:
         """Inclusive (start, end) within an object of ``size`` bytes, or InvalidRange."""
         if self.first is None:  # suffix range: the last n bytes
             if not self.last or size == 0:
-                raise errors.InvalidRange(fields={"ActualObjectSize": str(size)})
+                raise errors.InvalidRange(ActualObjectSize=str(size))
             return max(0, size - self.last), size - 1
         if self.first >= size:
-            raise errors.InvalidRange(fields={"ActualObjectSize": str(size)})
+            raise errors.InvalidRange(ActualObjectSize=str(size))
         end = size - 1 if self.last is None else min(self.last, size - 1)
         return self.first, end
 
@@ -180,13 +180,13 @@ def validate_completion(requested: list[tuple[int, str]],
         previous = number
         part = stored.get(number)
         if part is None or part.etag != etag.strip('"').lower():
-            raise errors.InvalidPart(fields={"PartNumber": str(number), "ETag": etag})
+            raise errors.InvalidPart(PartNumber=str(number), ETag=etag)
         chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
-            raise errors.EntityTooSmall(fields={"PartNumber": str(part.number),
-                                                "ProposedSize": str(part.size),
-                                                "MinSizeAllowed": str(MIN_PART_SIZE)})
+            raise errors.EntityTooSmall(PartNumber=str(part.number),
+                                                ProposedSize=str(part.size),
+                                                MinSizeAllowed=str(MIN_PART_SIZE))
     return chosen
 
 

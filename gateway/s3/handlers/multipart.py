@@ -65,7 +65,7 @@ async def _upload_part_copy(call: S3Call, number: int, upload_id: str) -> web.Re
     _, _, stream = await open_copy_source(call, byte_range)
     try:
         if byte_range is not None and (byte_range.last >= stream.info.size):
-            raise errors.InvalidRange(fields={"ActualObjectSize": str(stream.info.size)})
+            raise errors.InvalidRange(ActualObjectSize=str(stream.info.size))
         length = (stream.span[1] - stream.span[0] + 1) if stream.span else stream.info.size
         part = await call.backend.upload_part(call.bucket, call.key, upload_id, number,
                                               StreamBody(stream.body, length))

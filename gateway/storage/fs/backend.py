@@ -157,11 +157,11 @@ class FsBackend(StorageBackend):
             self._bucket(txn, bucket)
             previous = self.index.get_object(txn, ikey)
             if if_none_match and previous is not None:
-                raise errors.PreconditionFailed(fields={"Condition": "If-None-Match"})
+                raise errors.PreconditionFailed(Condition="If-None-Match")
             if if_match is not None and (previous is None or (if_match != "*" and previous["etag"] != if_match)):
                 if previous is None:
                     raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
-                raise errors.PreconditionFailed(fields={"Condition": "If-Match"})
+                raise errors.PreconditionFailed(Condition="If-Match")
             target = self._blob_path(blob)
             os.rename(staged.path, target)
             fsync_dir(target.parent)

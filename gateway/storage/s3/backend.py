@@ -1,0 +1,461 @@
+"""The s3 storage backend: provgate's buckets and objects kept in an upstream S3.
+
+SeaweedFS first; MinIO, Ceph RGW or AWS by configuration. The upstream holds everything
+durable — bytes, attributes, tags, the XMP sidecars intake writes beside objects, and
+provgate's upload records — so several gateways can share one upstream (see
+``docs/scale-out.md``). Locally there is only the spool directory.
+
+How things map (details in the modules named):
+
+* buckets: same names, ``bucket_prefix`` in front (``keys.BucketNames``);
+* keys: an injective, order-preserving encoding that filer-backed stores keep
+  faithfully (``keys``); listings decode it and roll up common prefixes (``listing``);
+* attributes: S3 headers and user metadata, plus one reserved metadata entry for what
+  S3 has no place for (``metadata``);
+* writes: a PUT spool file goes up as one PutObject with Content-Length and Content-MD5,
+  or as a multipart upload read part by part from the file when larger than
+  ``multipart_threshold``; an assembled multipart upload is server-side copied from its
+  hidden staging key (``staging``, ``uploads``).
+
+Conditional commits (``if_match`` / ``if_none_match``) are checked first with a HEAD —
+the client-visible ETag may differ from the upstream's — and then sent upstream as
+``If-Match`` (with the upstream's ETag) / ``If-None-Match: *`` on the very request
+that writes, so the upstream decides atomically. SeaweedFS 4.48 does so for PutObject
+and CopyObject (under its object write lock); for CompleteMultipartUpload it checks
+before writing, so the rare commit that needs one (a spool file over
+``multipart_threshold``, an assembled upload over 5 GiB) can race a concurrent writer
+there. An upstream that ignores the headers still gets the HEAD check: best effort.
+
+Failures: an upstream that is down, refuses, stalls or answers 5xx yields
+ServiceUnavailable (SlowDown passes through) within ``timeout``; a write is reported
+committed only after the upstream acknowledged it. Nothing is cached about upstream
+health, so service resumes as soon as the upstream answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import aiohttp
+
+from gateway import errors
+from gateway.config import StorageConfig
+from gateway.storage.base import (BucketInfo, ByteRange, ListPage, ObjectAttributes,
+                                  ObjectInfo, ObjectStream, PartBody, PartInfo,
+                                  StagedObject, StorageBackend, UploadInfo)
+from gateway.storage.s3 import keys, listing, xmldoc
+from gateway.storage.s3.client import CHUNK, FileSection, Reply, S3Client
+from gateway.storage.s3.metadata import SystemFields, read_headers, write_headers
+from gateway.storage.s3.staging import UploadStaged
+from gateway.storage.s3.uploads import Uploads
+from gateway.storage.staged import LocalStagedFile
+
+log = logging.getLogger("provgate.storage.s3")
+
+GiB = 1 << 30
+MiB = 1 << 20
+MAX_COPY = 5 * GiB            # S3's limit for CopyObject and for one part
+MAX_PARTS = 10000
+
+
+class S3Backend(StorageBackend):
+    def __init__(self, config: StorageConfig, spool_dir: Path | None = None, *,
+                 multipart_threshold: int = 5 * GiB, part_size: int = 64 * MiB) -> None:
+        """``multipart_threshold``: spool files up to this size go up as one PutObject,
+        so the upstream's ETag is the plain md5 clients expect, listings included (5 GiB
+        is S3's single-PUT limit); larger ones as a multipart upload of ``part_size``
+        parts read straight from the file."""
+        self.config = config
+        self.names = keys.BucketNames(config.bucket_prefix)
+        self.client = S3Client(config.endpoint, config.region, config.access_key,
+                               config.secret, config.timeout)
+        self._private_spool = spool_dir is None
+        self.spool_dir = spool_dir or Path(tempfile.gettempdir()) / f"provgate-spool-{os.getpid()}"
+        self.multipart_threshold = min(multipart_threshold, MAX_COPY)
+        self.part_size = part_size
+        self.uploads = Uploads(self.client, self.names, lambda: self.spool_dir,
+                               self._open_upstream)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        # Files left by a crashed process were never acknowledged; the spool directory
+        # belongs to this gateway alone (each gateway of a group has its own).
+        for entry in os.scandir(self.spool_dir):
+            if entry.is_file():
+                os.unlink(entry.path)
+        await self.client.start()
+        # The upstream is not contacted here: the gateway starts while it is down and
+        # serves once it is back (check() reports the state).
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self._private_spool:
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
+
+    async def check(self) -> None:
+        try:
+            await self.client.send("GET", "")
+        except errors.ServiceUnavailable:
+            raise
+        except errors.GatewayError as exc:
+            raise errors.ServiceUnavailable(
+                f"the storage backend is not usable: {exc.message}") from None
+
+    # -- buckets --------------------------------------------------------------------------
+    async def list_buckets(self) -> list[BucketInfo]:
+        reply = await self.client.send("GET", "")
+        found = []
+        for listed in xmldoc.buckets(reply.body):
+            name = self.names.local(listed.name)
+            if name is not None:
+                found.append(BucketInfo(name, listed.created))
+        return sorted(found, key=lambda b: b.name)
+
+    async def create_bucket(self, bucket: str) -> None:
+        region = self.client.region
+        body = xmldoc.bucket_configuration(region) if region != "us-east-1" else None
+        await self.client.send("PUT", self.names.upstream(bucket), body=body,
+                               subject=(bucket, ""))
+
+    async def head_bucket(self, bucket: str) -> BucketInfo:
+        upstream = self.names.upstream(bucket)
+        reply = await self.client.send("GET", "")
+        for listed in xmldoc.buckets(reply.body):
+            if listed.name == upstream:
+                return BucketInfo(bucket, listed.created)
+        raise errors.NoSuchBucket(resource=f"/{bucket}", BucketName=bucket)
+
+    async def delete_bucket(self, bucket: str) -> None:
+        page = await self.list_objects(bucket, max_keys=1)
+        if page.objects or page.common_prefixes:
+            raise errors.BucketNotEmpty(resource=f"/{bucket}", BucketName=bucket)
+        await self.uploads.forget_all(bucket)
+        await self.client.send("DELETE", self.names.upstream(bucket), expect=(200, 204),
+                               subject=(bucket, ""))
+
+    # -- writing objects ------------------------------------------------------------------
+    async def stage_file(self, path: Path, size: int, md5_hex: str,
+                         checksums: dict[str, str]) -> StagedObject:
+        if path.parent != self.spool_dir:
+            target = self.spool_dir / uuid.uuid4().hex
+            await asyncio.to_thread(shutil.move, path, target)
+            path = target
+        return LocalStagedFile(path, size, md5_hex, checksums)
+
+    async def commit(self, bucket: str, key: str, staged: StagedObject,
+                     attributes: ObjectAttributes, *, if_match: str | None = None,
+                     if_none_match: bool = False) -> ObjectInfo:
+        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        conditions = await self._conditions(upstream, name, bucket, key, if_match, if_none_match)
+        system = SystemFields(checksums=dict(staged.checksums), parts_count=staged.parts_count,
+                              owner=attributes.owner,
+                              key=key if keys.is_digest_name(name) else None)
+        if isinstance(staged, LocalStagedFile):
+            await self._commit_file(upstream, name, bucket, key, staged, attributes, system,
+                                    conditions)
+        elif isinstance(staged, UploadStaged):
+            system.etag = staged.md5_hex  # an upstream copy may not keep the multipart ETag
+            await self._commit_upload(upstream, name, bucket, key, staged, attributes, system,
+                                      conditions)
+        else:
+            raise errors.InternalError(f"the s3 backend cannot commit a {type(staged).__name__}")
+        return ObjectInfo(bucket, key, staged.size, staged.md5_hex, time.time(), attributes,
+                          dict(staged.checksums), staged.parts_count)
+
+    async def _conditions(self, upstream: str, name: str, bucket: str, key: str,
+                          if_match: str | None, if_none_match: bool) -> dict[str, str]:
+        """Check the preconditions now and return the headers that make the upstream
+        check them again, atomically with the write."""
+        if if_match is None and not if_none_match:
+            return {}
+        try:
+            current = await self.client.send("HEAD", upstream, name, subject=(bucket, key))
+        except errors.NoSuchKey:
+            current = None
+        headers = {}
+        if if_none_match:
+            if current is not None:
+                raise errors.PreconditionFailed(Condition="If-None-Match")
+            headers["If-None-Match"] = "*"
+        if if_match is not None:
+            if current is None:
+                raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
+            _, system = read_headers(current.headers)
+            if if_match != "*" and (system.etag or current.etag) != if_match.strip('"'):
+                raise errors.PreconditionFailed(Condition="If-Match")
+            headers["If-Match"] = "*" if if_match == "*" else f'"{current.etag}"'
+        return headers
+
+    async def _commit_file(self, upstream: str, name: str, bucket: str, key: str,
+                           staged: LocalStagedFile, attributes: ObjectAttributes,
+                           system: SystemFields, conditions: dict[str, str]) -> None:
+        if staged.size <= self.multipart_threshold:
+            headers = write_headers(attributes, system) | conditions
+            # The upstream verifies the bytes it stores against the digest intake computed.
+            headers["Content-MD5"] = base64.b64encode(bytes.fromhex(staged.md5_hex)).decode()
+            await self.client.send("PUT", upstream, name, headers=headers, subject=(bucket, key),
+                                   body=FileSection(staged.path, 0, staged.size))
+        else:
+            system.etag = staged.md5_hex  # the upstream's will be a multipart ETag
+            await self._put_in_parts(upstream, name, bucket, key, staged,
+                                     write_headers(attributes, system), conditions)
+        await staged.discard()  # consumed: the bytes are upstream now
+
+    async def _put_in_parts(self, upstream: str, name: str, bucket: str, key: str,
+                            staged: LocalStagedFile, headers: dict[str, str],
+                            conditions: dict[str, str]) -> None:
+        part_size = max(self.part_size, -(-staged.size // MAX_PARTS))
+        reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
+                                       headers=headers, subject=(bucket, key))
+        upload_id = xmldoc.upload_id(reply.body)
+        try:
+            etags = []
+            for number, offset in enumerate(range(0, staged.size, part_size), 1):
+                length = min(part_size, staged.size - offset)
+                part = await self.client.send(
+                    "PUT", upstream, name, body=FileSection(staged.path, offset, length),
+                    query={"partNumber": str(number), "uploadId": upload_id},
+                    subject=(bucket, key))
+                etags.append((number, part.etag))
+            await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
+                                   headers=conditions, body=xmldoc.completion_document(etags),
+                                   subject=(bucket, key))
+        except BaseException:
+            await self._abort_quietly(upstream, name, upload_id)
+            raise
+
+    async def _commit_upload(self, upstream: str, name: str, bucket: str, key: str,
+                             staged: UploadStaged, attributes: ObjectAttributes,
+                             system: SystemFields, conditions: dict[str, str]) -> None:
+        headers = write_headers(attributes, system)
+        source = self.client.url(self.names.upstream(staged.bucket), staged.staging_key).raw_path
+        if staged.size <= MAX_COPY:
+            # One server-side copy: atomic, and SeaweedFS keeps the multipart ETag.
+            headers |= conditions
+            headers["x-amz-copy-source"] = source
+            headers["x-amz-metadata-directive"] = "REPLACE"
+            headers["x-amz-tagging-directive"] = "REPLACE"
+            await self.client.send("PUT", upstream, name, headers=headers, subject=(bucket, key))
+        else:
+            await self._copy_in_parts(upstream, name, bucket, key, staged, source, headers,
+                                      conditions)
+        try:
+            await self.uploads.finish(staged.bucket, staged.key, staged.upload_id)
+        except errors.GatewayError as exc:
+            # The object is committed; the leftovers go with the next finish or abort.
+            log.warning("upload %s committed, cleanup deferred: %s", staged.upload_id, exc.message)
+
+    async def _copy_in_parts(self, upstream: str, name: str, bucket: str, key: str,
+                             staged: UploadStaged, source: str, headers: dict[str, str],
+                             conditions: dict[str, str]) -> None:
+        """Copy over 5 GiB with the original part boundaries, so an upstream that gives
+        copied parts their md5 (AWS) ends with the very multipart ETag the client saw."""
+        reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
+                                       headers=headers, subject=(bucket, key))
+        upload_id = xmldoc.upload_id(reply.body)
+        try:
+            etags = []
+            offset = 0
+            for part in staged.parts:
+                copy = await self.client.send(
+                    "PUT", upstream, name, subject=(bucket, key),
+                    query={"partNumber": str(part.number), "uploadId": upload_id},
+                    headers={"x-amz-copy-source": source, "x-amz-copy-source-range":
+                             f"bytes={offset}-{offset + part.size - 1}"})
+                etags.append((part.number, xmldoc.result_etag(copy.body)))
+                offset += part.size
+            await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
+                                   headers=conditions, body=xmldoc.completion_document(etags),
+                                   subject=(bucket, key))
+        except BaseException:
+            await self._abort_quietly(upstream, name, upload_id)
+            raise
+
+    async def _abort_quietly(self, upstream: str, name: str, upload_id: str) -> None:
+        try:
+            await self.client.send("DELETE", upstream, name, query={"uploadId": upload_id},
+                                   expect=(200, 204))
+        except errors.GatewayError as exc:
+            log.warning("could not abort upstream upload %s: %s", upload_id, exc.message)
+
+    # -- reading objects --------------------------------------------------------------------
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        try:
+            reply = await self.client.send("HEAD", upstream, name, subject=(bucket, key))
+        except errors.NoSuchKey:
+            await self._require_bucket(bucket)
+            raise
+        size = int(reply.headers.get("Content-Length", "0"))
+        return await self._info(bucket, key, reply.headers, size)
+
+    async def _require_bucket(self, bucket: str) -> None:
+        await self.client.send("HEAD", self.names.upstream(bucket), subject=(bucket, ""))
+
+    async def _info(self, bucket: str, key: str, headers: Mapping[str, str],
+                    size: int) -> ObjectInfo:
+        attributes, system = read_headers(headers)
+        if int(headers.get("x-amz-tagging-count", "0") or 0) > 0:
+            attributes.tags = await self._tags(bucket, key)
+        upstream_etag = xmldoc.unquote_etag(headers.get("ETag", ""))
+        return ObjectInfo(bucket, key, size, system.etag or upstream_etag,
+                          _http_time(headers.get("Last-Modified")), attributes,
+                          system.checksums, system.parts_count)
+
+    async def _tags(self, bucket: str, key: str) -> dict[str, str]:
+        reply = await self.client.send("GET", self.names.upstream(bucket), keys.encode_key(key),
+                                       query={"tagging": ""}, subject=(bucket, key))
+        return xmldoc.tags(reply.body)
+
+    async def open_object(self, bucket: str, key: str,
+                          byte_range: ByteRange | None = None) -> ObjectStream:
+        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        headers = {"Range": _range_header(byte_range)} if byte_range else {}
+        try:
+            reply = await self.client.send("GET", upstream, name, headers=headers, stream=True,
+                                           expect=(200, 206), subject=(bucket, key))
+        except errors.NoSuchKey:
+            await self._require_bucket(bucket)
+            raise
+        except errors.InvalidRange:
+            size = (await self.head_object(bucket, key)).size
+            raise errors.InvalidRange(ActualObjectSize=str(size)) from None
+        response = reply.response
+        assert response is not None
+        try:
+            span, size, skip, take = _served(reply, byte_range)
+            info = await self._info(bucket, key, reply.headers, size)
+        except BaseException:
+            response.close()
+            raise
+        return ObjectStream(info, span, self._body(response, skip, take))
+
+    async def _body(self, response: aiohttp.ClientResponse, skip: int = 0,
+                    take: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes of an upstream response, optionally sliced; the response is released
+        at the end, or dropped (never reused) when the reader stops early."""
+        finished = False
+        try:
+            async for chunk in response.content.iter_chunked(CHUNK):
+                if skip:
+                    dropped = min(skip, len(chunk))
+                    chunk, skip = chunk[dropped:], skip - dropped
+                if take is not None:
+                    chunk, take = chunk[:take], take - min(take, len(chunk))
+                if chunk:
+                    yield chunk
+                if take == 0:
+                    break
+            finished = True
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise self.client.unavailable(exc) from None
+        finally:
+            if finished and take is None:
+                response.release()
+            else:
+                response.close()
+
+    async def _open_upstream(self, upstream: str, name: str) -> AsyncIterator[bytes]:
+        reply = await self.client.send("GET", upstream, name, stream=True)
+        assert reply.response is not None
+        return self._body(reply.response)
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        await self.client.send("DELETE", self.names.upstream(bucket), keys.encode_key(key),
+                               expect=(200, 204), subject=(bucket, key))
+
+    async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                           start_after: str = "", max_keys: int = 1000) -> ListPage:
+        return await listing.list_objects(self.client, self.names.upstream(bucket), bucket,
+                                          prefix=prefix, delimiter=delimiter,
+                                          start_after=start_after, max_keys=max_keys)
+
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
+        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        try:
+            if tags:
+                await self.client.send("PUT", upstream, name, query={"tagging": ""},
+                                       body=xmldoc.tagging_document(tags), subject=(bucket, key))
+            else:
+                await self.client.send("DELETE", upstream, name, query={"tagging": ""},
+                                       expect=(200, 204), subject=(bucket, key))
+        except errors.NoSuchKey:
+            await self._require_bucket(bucket)
+            raise
+        return await self.head_object(bucket, key)
+
+    # -- multipart uploads (see uploads.py) --------------------------------------------------
+    async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
+                            owner: str) -> str:
+        return await self.uploads.create(bucket, key, attributes, owner)
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        return (await self.uploads.load(bucket, key, upload_id)).info(bucket)
+
+    async def upload_part(self, bucket: str, key: str, upload_id: str, number: int,
+                          body: PartBody) -> PartInfo:
+        return await self.uploads.upload_part(bucket, key, upload_id, number, body)
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        return await self.uploads.list_parts(bucket, key, upload_id)
+
+    async def list_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
+        return await self.uploads.list(bucket, prefix)
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.uploads.abort(bucket, key, upload_id)
+
+    async def assemble_upload(self, bucket: str, key: str, upload_id: str,
+                              parts: list[tuple[int, str]]) -> StagedObject:
+        return await self.uploads.assemble(bucket, key, upload_id, parts)
+
+    async def finish_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.uploads.finish(bucket, key, upload_id)
+
+
+def _range_header(byte_range: ByteRange) -> str:
+    if byte_range.first is None:
+        return f"bytes=-{byte_range.last}"
+    return f"bytes={byte_range.first}-{'' if byte_range.last is None else byte_range.last}"
+
+
+def _served(reply: Reply, byte_range: ByteRange | None
+            ) -> tuple[tuple[int, int] | None, int, int, int | None]:
+    """(span, object size, bytes to skip, bytes to take) for a GET reply.
+
+    An upstream that answers a range with the whole object (200) is sliced here, so a
+    ranged read means the same on every upstream."""
+    if reply.status == 206:
+        content_range = reply.headers.get("Content-Range", "").removeprefix("bytes ")
+        first_last, _, total = content_range.partition("/")
+        first, _, last = first_last.partition("-")
+        try:
+            return (int(first), int(last)), int(total), 0, None
+        except ValueError:
+            raise errors.ServiceUnavailable(
+                "the storage backend sent a malformed Content-Range") from None
+    size = int(reply.headers.get("Content-Length", "0"))
+    if byte_range is None:
+        return None, size, 0, None
+    start, end = byte_range.resolve(size)
+    return (start, end), size, start, end - start + 1
+
+
+def _http_time(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
