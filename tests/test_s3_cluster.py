@@ -1,0 +1,130 @@
+"""provgate over SeaweedFS as a service sees it: shared by gateways, surviving outages."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import client
+from tests.support.seaweedfs import SeaweedFS
+from tests.support.server import ProvgateServer
+
+# An upstream that stops answering must turn into an error well before clients give up.
+UPSTREAM_TIMEOUT = 3.0
+ERROR_DEADLINE = UPSTREAM_TIMEOUT * 3 + 5
+
+
+def s3_storage(weed: SeaweedFS, prefix: str, spool) -> dict:
+    return {"kind": "s3", "endpoint": weed.endpoint, "region": weed.region,
+            "access_key": weed.access_key, "secret": weed.secret, "bucket_prefix": prefix,
+            "timeout": UPSTREAM_TIMEOUT, "spool_dir": str(spool)}
+
+
+def test_two_gateways_over_one_seaweedfs(seaweedfs, make_local_server, tmp_path):
+    prefix = f"so{uuid.uuid4().hex[:6]}-"
+    first = make_local_server(s3_storage(seaweedfs, prefix, tmp_path / "spool-a"))
+    second = make_local_server(s3_storage(seaweedfs, prefix, tmp_path / "spool-b"))
+    a, b = client(first.endpoint), client(second.endpoint)
+    bucket = f"shared-{uuid.uuid4().hex[:8]}"
+    a.create_bucket(Bucket=bucket)
+    body = os.urandom(300_000)
+    etag = a.put_object(Bucket=bucket, Key="renders/hero.png", Body=body,
+                        Metadata={"prompt": "a red fox"})["ETag"]
+
+    got = b.get_object(Bucket=bucket, Key="renders/hero.png")
+    assert got["Body"].read() == body and got["ETag"] == etag
+    assert got["Metadata"] == {"prompt": "a red fox"}
+    assert [o["Key"] for o in b.list_objects_v2(Bucket=bucket)["Contents"]] == ["renders/hero.png"]
+    assert bucket in [x["Name"] for x in b.list_buckets()["Buckets"]]
+
+    b.delete_object(Bucket=bucket, Key="renders/hero.png")
+    with pytest.raises(ClientError) as gone:
+        a.head_object(Bucket=bucket, Key="renders/hero.png")
+    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    # A multipart upload started on one gateway is completed through the other.
+    upload = a.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
+    etags = [a.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload, PartNumber=1,
+                           Body=parts[0])["ETag"],
+             b.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload, PartNumber=2,
+                           Body=parts[1])["ETag"]]
+    b.complete_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": n + 1, "ETag": e} for n, e in enumerate(etags)]})
+    assert a.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == b"".join(parts)
+
+
+def _readyz(server: ProvgateServer) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"{server.admin}/readyz", timeout=ERROR_DEADLINE) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def _put_error(s3, bucket: str) -> tuple[str, int, float]:
+    started = time.monotonic()
+    with pytest.raises(ClientError) as failure:
+        s3.put_object(Bucket=bucket, Key="during-outage", Body=b"x" * 1000)
+    response = failure.value.response
+    return (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"],
+            time.monotonic() - started)
+
+
+@pytest.fixture
+def own_weed(tmp_path):
+    weed = SeaweedFS(tmp_path / "weed")
+    weed.start()
+    yield weed
+    weed.stop()
+
+
+def test_upstream_down_then_back(own_weed, make_local_server, tmp_path):
+    server = make_local_server(s3_storage(own_weed, "out-", tmp_path / "spool"))
+    s3 = client(server.endpoint)
+    bucket = f"outage-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="before", Body=b"kept")
+
+    own_weed.stop()
+    code, status, seconds = _put_error(s3, bucket)
+    assert (code, status) in {("ServiceUnavailable", 503), ("SlowDown", 503)}
+    assert seconds < ERROR_DEADLINE
+    health = urllib.request.urlopen(f"{server.admin}/healthz", timeout=5)
+    assert health.status == 200
+    status, ready = _readyz(server)
+    assert status == 503 and ready["status"] == "unavailable" and ready["backend"]
+
+    own_weed.start()
+    deadline = time.monotonic() + 30
+    while _readyz(server)[0] != 200:
+        assert time.monotonic() < deadline, "provgate did not notice the upstream came back"
+        time.sleep(0.5)
+    s3.put_object(Bucket=bucket, Key="after", Body=b"new")
+    assert s3.get_object(Bucket=bucket, Key="before")["Body"].read() == b"kept"
+    assert s3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"new"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert "during-outage" not in keys
+
+
+def test_upstream_frozen_is_a_bounded_error(own_weed, make_local_server, tmp_path):
+    server = make_local_server(s3_storage(own_weed, "frz-", tmp_path / "spool"))
+    s3 = client(server.endpoint)
+    bucket = f"frozen-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    own_weed.pause()
+    try:
+        code, status, seconds = _put_error(s3, bucket)
+        assert (code, status) in {("ServiceUnavailable", 503), ("SlowDown", 503)}
+        assert seconds < ERROR_DEADLINE
+        assert urllib.request.urlopen(f"{server.admin}/healthz", timeout=5).status == 200
+    finally:
+        own_weed.resume()
+    s3.put_object(Bucket=bucket, Key="after-thaw", Body=b"ok")
+    assert s3.get_object(Bucket=bucket, Key="after-thaw")["Body"].read() == b"ok"
