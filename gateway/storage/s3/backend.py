@@ -347,7 +347,9 @@ class S3Backend(StorageBackend):
         at the end, or dropped (never reused) when the reader stops early."""
         finished = False
         try:
-            async for chunk in response.content.iter_chunked(CHUNK):
+            # iter_any forwards bytes as they arrive; iter_chunked would hold each MiB
+            # back until it is complete, serialising upstream read and client write.
+            async for chunk in response.content.iter_any():
                 if skip:
                     dropped = min(skip, len(chunk))
                     chunk, skip = chunk[dropped:], skip - dropped
