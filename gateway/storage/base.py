@@ -7,12 +7,20 @@ knows nothing of S3 wire formats, provenance or policy: ``gateway.s3`` speaks th
 Writes reach a backend in two steps, so that intake can inspect a complete object before
 it becomes visible: the bytes are first *staged* (a local spool file for PUT and Copy, an
 assembled multipart upload for Complete), then *committed* under their key atomically.
+
+Every bucket is versioned, always (provenance needs history): a commit adds a new version
+of its key and keeps the previous one (bytes and attributes) retrievable by version id; a
+delete without a version id adds a *delete marker*, as S3 does in a versioned bucket. A
+version id is an opaque string a backend issues (``"null"`` names an object stored before
+versioning, as in S3); readers address a version with ``version_id`` and never parse it.
 """
 
 from __future__ import annotations
 
 import abc
+import email.utils
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +32,11 @@ from gateway import errors
 CONTENT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding",
                    "Content-Language", "Expires")
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+NULL_VERSION = "null"          # the version id of an object stored before versioning
+# What any version id looks like: S3 and its clones issue ids of these characters (AWS
+# uses base64-like ids, MinIO UUIDs, SeaweedFS hex), never path-like ones such as "../x".
+# Anything else is malformed (400).
+_VERSION_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_+=-][A-Za-z0-9._+/=-]{0,1023}$")
 
 
 @dataclass
@@ -48,7 +61,8 @@ class ObjectAttributes:
 
 @dataclass
 class ObjectInfo:
-    """A stored object as readers see it."""
+    """A stored object version as readers see it (or, in version listings, a delete
+    marker: ``delete_marker`` set, no bytes, default attributes)."""
 
     bucket: str
     key: str
@@ -58,7 +72,17 @@ class ObjectInfo:
     attributes: ObjectAttributes
     checksums: dict[str, str] = field(default_factory=dict)  # "CRC32" -> base64, as the client sent
     parts_count: int | None = None
-    version_id: str | None = None
+    version_id: str = NULL_VERSION
+    is_latest: bool = True         # the key's current version (listings of versions say)
+    delete_marker: bool = False
+
+
+@dataclass
+class DeleteOutcome:
+    """What a delete did: the version id it created (a delete marker) or removed."""
+
+    version_id: str | None
+    delete_marker: bool            # a marker was created, or the version removed was one
 
 
 @dataclass
@@ -76,6 +100,48 @@ class ListPage:
     truncated: bool
     # The last key or common prefix on this page: where the next page starts after.
     last: str | None
+
+
+@dataclass
+class VersionPage:
+    """One page of a version listing: keys in UTF-8 binary order, each key's versions and
+    delete markers newest first (S3's order), common prefixes in their place by key."""
+
+    versions: list[ObjectInfo]     # delete markers included (``delete_marker`` set)
+    common_prefixes: list[str]
+    truncated: bool
+    # Where the next page starts: after this key (a common prefix, or a key whose
+    # versions were all listed when next_version_id_marker is None) or this version.
+    next_key_marker: str | None = None
+    next_version_id_marker: str | None = None
+
+
+def check_version_id(version_id: str) -> None:
+    """InvalidArgument (400) for a version id no backend could have issued."""
+    if not _VERSION_ID.match(version_id):
+        raise errors.InvalidArgument("Invalid version id specified", ArgumentName="versionId",
+                                     ArgumentValue=version_id)
+
+
+def no_such_version(bucket: str, key: str, version_id: str) -> errors.GatewayError:
+    return errors.NoSuchVersion(resource=f"/{bucket}/{key}", Key=key, VersionId=version_id)
+
+
+def delete_marker_addressed(bucket: str, key: str, version_id: str,
+                            last_modified: float | None = None) -> errors.GatewayError:
+    """A delete marker named by version id: it has no bytes or tags (S3 answers 405)."""
+    headers = {"x-amz-delete-marker": "true", "x-amz-version-id": version_id}
+    if last_modified is not None:
+        headers["Last-Modified"] = email.utils.formatdate(last_modified, usegmt=True)
+    return errors.MethodNotAllowed(resource=f"/{bucket}/{key}", headers=headers,
+                                   ResourceType="DeleteMarker")
+
+
+def deleted_key(bucket: str, key: str, marker_version_id: str | None) -> errors.GatewayError:
+    """NoSuchKey for a key, saying so when its current version is a delete marker."""
+    headers = ({"x-amz-delete-marker": "true", "x-amz-version-id": marker_version_id}
+               if marker_version_id is not None else {})
+    return errors.NoSuchKey(resource=f"/{bucket}/{key}", headers=headers, Key=key)
 
 
 @dataclass
@@ -221,7 +287,14 @@ class StorageBackend(abc.ABC):
 
     @abc.abstractmethod
     async def delete_bucket(self, bucket: str) -> None:
-        """Delete an empty bucket; NoSuchBucket / BucketNotEmpty otherwise."""
+        """Delete a bucket in which no key has a current version; NoSuchBucket otherwise,
+        or BucketNotEmpty while some key has one.
+
+        Deliberately unlike S3, which refuses while any version or delete marker is left:
+        the noncurrent versions and delete markers (and unfinished uploads) are purged
+        with the bucket, so that ``aws s3 rm --recursive`` then ``aws s3 rb`` works as
+        users expect of a bucket they never chose to version.
+        """
 
     # -- objects --------------------------------------------------------------------
     @abc.abstractmethod
@@ -233,32 +306,58 @@ class StorageBackend(abc.ABC):
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
                      if_none_match: bool = False) -> ObjectInfo:
-        """Make ``staged`` visible under ``key`` atomically, replacing any object there.
+        """Make ``staged`` the new current version of ``key``, atomically; the previous
+        version stays retrievable. Returns the new version's info (its version id set).
 
-        ``if_match`` (an unquoted ETag) and ``if_none_match`` (no object may exist) are
-        checked atomically with the commit: PreconditionFailed otherwise. On success the
-        staged object is consumed; on failure it is left for the caller to discard.
+        ``if_match`` (an unquoted ETag) and ``if_none_match`` (no current version may
+        exist; a delete marker counts as none) are checked against the current version
+        atomically with the commit: PreconditionFailed otherwise. On success the staged
+        object is consumed; on failure it is left for the caller to discard.
         """
 
     @abc.abstractmethod
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        """Return the object's info or raise NoSuchKey / NoSuchBucket."""
+    async def head_object(self, bucket: str, key: str,
+                          version_id: str | None = None) -> ObjectInfo:
+        """The current version's info, or the named version's.
+
+        NoSuchBucket; NoSuchKey when there is no current version (with
+        ``x-amz-delete-marker`` when the current version is a delete marker, see
+        ``deleted_key``); NoSuchVersion for an unknown version; MethodNotAllowed for a
+        delete marker named by version (``delete_marker_addressed``); InvalidArgument for
+        a malformed version id.
+        """
 
     @abc.abstractmethod
-    async def open_object(self, bucket: str, key: str,
-                          byte_range: ByteRange | None = None) -> ObjectStream: ...
+    async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
+                          version_id: str | None = None) -> ObjectStream:
+        """The bytes of the current or the named version; errors as ``head_object``."""
 
     @abc.abstractmethod
-    async def delete_object(self, bucket: str, key: str) -> None:
-        """Delete if present; deleting a missing key is not an error (S3 semantics)."""
+    async def delete_object(self, bucket: str, key: str,
+                            version_id: str | None = None) -> DeleteOutcome:
+        """Without a version id, add a delete marker as the key's current version (even
+        for a key that has none, as S3 does). With one, remove that version or delete
+        marker for good (the next newest becomes current); an unknown version id is not
+        an error (S3 semantics), a malformed one is InvalidArgument."""
 
     @abc.abstractmethod
     async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
-                           start_after: str = "", max_keys: int = 1000) -> ListPage: ...
+                           start_after: str = "", max_keys: int = 1000) -> ListPage:
+        """Current versions only: keys whose current version is a delete marker are not
+        listed."""
 
     @abc.abstractmethod
-    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
-        """Replace an object's tag set without touching its bytes or other attributes."""
+    async def list_versions(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                            key_marker: str = "", version_id_marker: str = "",
+                            max_keys: int = 1000) -> VersionPage:
+        """Versions and delete markers, S3's ListObjectVersions: starting after
+        ``key_marker`` (all its versions), or after its version ``version_id_marker``."""
+
+    @abc.abstractmethod
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
+                       version_id: str | None = None) -> ObjectInfo:
+        """Replace the tag set of the current or the named version, without touching its
+        bytes or other attributes (errors as ``head_object``)."""
 
     # -- multipart uploads ------------------------------------------------------------
     @abc.abstractmethod

@@ -3,8 +3,9 @@
 Layout under the data directory (bucket names cannot start with a dot, so nothing here
 collides with a bucket)::
 
-    .provgate/index/           LMDB: buckets, objects, uploads, parts
-    .provgate/blobs/xx/<id>    object bytes, immutable once published
+    .provgate/index/           LMDB: buckets, objects (current versions), versions
+                               (noncurrent ones), uploads, parts
+    .provgate/blobs/xx/<id>    object bytes, immutable once published; one per version
     .provgate/parts/<id>       staged multipart parts
     .provgate/spool/           request bodies being received (same filesystem: commit
                                is a rename, never a copy)
@@ -13,6 +14,12 @@ Commit protocol: fsync the spooled bytes; then, holding LMDB's single write lock
 preconditions, rename the spool file to its blob path, fsync the directory and commit the
 index transaction (LMDB syncs it). A crash before the index commit leaves only an
 unreferenced blob, removed by the sweep at the next start; readers never see it.
+
+Versions (see ``versions``): a commit publishes a new version and moves the previous one
+to the noncurrent versions in the same transaction, keeping its blob; a blob is unlinked
+only after the transaction that permanently deleted its version committed (so a crash
+leaves at worst an orphan for the sweep, never a record without bytes). The sweep keeps
+every blob that any version, current or not, refers to.
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gateway import errors
-from gateway.storage.base import (BucketInfo, ByteRange, ListPage, ObjectAttributes,
-                                  ObjectInfo, ObjectStream, PartBody, PartInfo,
-                                  StagedObject, StorageBackend, UploadInfo,
-                                  multipart_etag, validate_completion)
-from gateway.storage.fs.index import SEP, Index, key_after_prefix, object_key, part_key
+from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
+                                  ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
+                                  PartInfo, StagedObject, StorageBackend, UploadInfo,
+                                  VersionPage, check_version_id, delete_marker_addressed,
+                                  deleted_key, multipart_etag, no_such_version,
+                                  validate_completion)
+from gateway.storage.fs import listing, versions
+from gateway.storage.fs.index import SEP, Index, object_key, part_key
 from gateway.storage.staged import LocalStagedFile, fsync_dir
 
 CHUNK = 1 << 20
@@ -82,7 +92,9 @@ class FsBackend(StorageBackend):
         for entry in os.scandir(self.spool_dir):
             os.unlink(entry.path)
         with self.index.read() as txn:
-            live_blobs = {record["blob"] for record in self.index.all_object_records(txn)}
+            # Every version's blob, noncurrent ones included (delete markers have none).
+            live_blobs = {record["blob"] for record in self.index.all_object_records(txn)
+                          if "blob" in record}
             live_parts = {json.loads(raw)["file"] for _, raw in txn.cursor(db=self.index.parts)}
         for sub in os.scandir(self.blob_dir):
             for entry in os.scandir(sub.path):
@@ -118,15 +130,28 @@ class FsBackend(StorageBackend):
         return doc
 
     async def delete_bucket(self, bucket: str) -> None:
-        prefix = bucket.encode() + SEP
+        files = await asyncio.to_thread(self._drop_bucket, bucket)
+        await asyncio.to_thread(_unlink_all, files)
+
+    def _drop_bucket(self, bucket: str) -> list[Path]:
+        """Delete a bucket without current versions, purging its noncurrent versions,
+        delete markers and uploads in the same transaction (see the interface); return
+        the files to unlink once that is committed."""
+        scope = bucket.encode() + SEP
+        files: list[Path] = []
         with self.index.write() as txn:
             self._bucket(txn, bucket)
-            for _ in Index.scan(txn, self.index.objects, prefix, prefix):
-                raise errors.BucketNotEmpty(resource=f"/{bucket}", BucketName=bucket)
-            doomed = [u for u in self._uploads(txn, bucket, "")]
+            keys = [full for full, _ in self.index.iter_objects(txn, scope, scope)]
+            for full in keys:
+                if not versions.is_marker(self.index.get_object(txn, full)):
+                    raise errors.BucketNotEmpty(resource=f"/{bucket}", BucketName=bucket)
+            for full in keys:
+                files += [self._blob_path(r["blob"]) for r in versions.purge(self.index, txn, full)
+                          if not versions.is_marker(r)]
+            for upload in self._uploads(txn, bucket, ""):
+                files += [self.part_dir / name for name in self._forget_upload(txn, upload.upload_id)]
             txn.delete(bucket.encode(), db=self.index.buckets)
-        for upload in doomed:
-            await self._drop_upload(upload.upload_id)
+        return files
 
     # -- objects --------------------------------------------------------------------
     async def stage_file(self, path: Path, size: int, md5_hex: str,
@@ -152,100 +177,120 @@ class FsBackend(StorageBackend):
         record = {"blob": blob, "size": staged.size, "etag": staged.md5_hex,
                   "mtime": time.time(), "attrs": attributes.to_json(),
                   "checksums": staged.checksums, "parts": staged.parts_count}
-        ikey = object_key(bucket, key)
+        full = object_key(bucket, key)
         with self.index.write() as txn:  # the write lock makes check-and-publish atomic
             self._bucket(txn, bucket)
-            previous = self.index.get_object(txn, ikey)
-            if if_none_match and previous is not None:
+            current = versions.current(self.index, txn, full)
+            live = None if versions.is_marker(current) else current
+            if if_none_match and live is not None:
                 raise errors.PreconditionFailed(Condition="If-None-Match")
-            if if_match is not None and (previous is None or (if_match != "*" and previous["etag"] != if_match)):
-                if previous is None:
-                    raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
+            if if_match is not None and live is None:
+                raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
+            if if_match not in (None, "*") and live["etag"] != if_match:
                 raise errors.PreconditionFailed(Condition="If-Match")
+            record["vid"] = versions.new_version_id(current["vid"] if current else None)
             target = self._blob_path(blob)
             os.rename(staged.path, target)
             fsync_dir(target.parent)
-            self.index.put_object(txn, ikey, record)
-        if previous is not None:
-            _unlink(self._blob_path(previous["blob"]))
-        return _info(bucket, key, record)
+            versions.publish(self.index, txn, full, record)
+        return listing.info(bucket, key, record)
 
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        with self.index.read() as txn:
-            return _info(bucket, key, self._record(txn, bucket, key))
-
-    def _record(self, txn, bucket: str, key: str) -> dict:
-        doc = self.index.get_object(txn, object_key(bucket, key))
-        if doc is None:
+    def _version(self, txn, bucket: str, key: str,
+                 version_id: str | None) -> tuple[dict, bool]:
+        """``(record, is_latest)`` of the current or named version, which must hold
+        bytes (not be a delete marker)."""
+        full = object_key(bucket, key)
+        if version_id is None:
+            record = versions.current(self.index, txn, full)
+            if record is None:
+                self._bucket(txn, bucket)
+                raise deleted_key(bucket, key, None)
+            if versions.is_marker(record):
+                raise deleted_key(bucket, key, record["vid"])
+            return record, True
+        _check_version_id(version_id)
+        found = versions.find(self.index, txn, full, version_id)
+        if found is None:
             self._bucket(txn, bucket)
-            raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
-        return doc
+            raise no_such_version(bucket, key, version_id)
+        if versions.is_marker(found[0]):
+            raise delete_marker_addressed(bucket, key, version_id, found[0]["mtime"])
+        return found
 
-    async def open_object(self, bucket: str, key: str,
-                          byte_range: ByteRange | None = None) -> ObjectStream:
-        # An overwrite may unlink the blob between reading the record and opening the
-        # file; the new record then names the new blob, so look again.
+    async def head_object(self, bucket: str, key: str,
+                          version_id: str | None = None) -> ObjectInfo:
+        with self.index.read() as txn:
+            return listing.info(bucket, key, *self._version(txn, bucket, key, version_id))
+
+    async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
+                          version_id: str | None = None) -> ObjectStream:
+        # Deleting a version for good unlinks its blob after its record is gone: if that
+        # happens between reading the record and opening the file, look again (and find
+        # the new current version, or learn that the named one is gone).
         for _ in range(5):
             with self.index.read() as txn:
-                record = self._record(txn, bucket, key)
+                record, is_latest = self._version(txn, bucket, key, version_id)
             try:
                 fh = open(self._blob_path(record["blob"]), "rb")
             except FileNotFoundError:
                 continue
-            info = _info(bucket, key, record)
+            info = listing.info(bucket, key, record, is_latest)
             span = byte_range.resolve(info.size) if byte_range else None
             start, end = span if span else (0, info.size - 1)
             return ObjectStream(info, span, _read_file(fh, start, end - start + 1))
-        raise errors.ServiceUnavailable("object is being overwritten too fast to read")
+        raise errors.ServiceUnavailable("object is being deleted too fast to read")
 
-    async def delete_object(self, bucket: str, key: str) -> None:
+    async def delete_object(self, bucket: str, key: str,
+                            version_id: str | None = None) -> DeleteOutcome:
+        if version_id is not None:
+            _check_version_id(version_id)
+        outcome, blob = await asyncio.to_thread(self._delete, bucket, key, version_id)
+        if blob is not None:
+            await asyncio.to_thread(_unlink, self._blob_path(blob))
+        return outcome
+
+    def _delete(self, bucket: str, key: str,
+                version_id: str | None) -> tuple[DeleteOutcome, str | None]:
+        full = object_key(bucket, key)
         with self.index.write() as txn:
             self._bucket(txn, bucket)
-            previous = self.index.delete_object(txn, object_key(bucket, key))
-        if previous is not None:
-            await asyncio.to_thread(_unlink, self._blob_path(previous["blob"]))
+            if version_id is None:
+                current = versions.current(self.index, txn, full)
+                marker = {"vid": versions.new_version_id(current["vid"] if current else None),
+                          "dm": True, "mtime": time.time()}
+                versions.publish(self.index, txn, full, marker)
+                return DeleteOutcome(marker["vid"], True), None
+            removed = versions.remove(self.index, txn, full, version_id)
+        if removed is None:  # nothing to remove is not an error, as in S3
+            return DeleteOutcome(version_id, False), None
+        if versions.is_marker(removed):
+            return DeleteOutcome(version_id, True), None
+        return DeleteOutcome(version_id, False), removed["blob"]
 
     async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
                            start_after: str = "", max_keys: int = 1000) -> ListPage:
         with self.index.read() as txn:
             self._bucket(txn, bucket)
-            return self._list(txn, bucket, prefix, delimiter, start_after, max_keys)
+            return listing.list_objects(self.index, txn, bucket, prefix, delimiter,
+                                        start_after, max_keys)
 
-    def _list(self, txn, bucket, prefix, delimiter, start_after, max_keys) -> ListPage:
-        base = bucket.encode() + SEP
-        scope = base + prefix.encode()
-        start = scope
-        if start_after and object_key(bucket, start_after) >= scope:
-            start = object_key(bucket, start_after) + b"\x00"  # strictly after
-        objects: list[ObjectInfo] = []
-        prefixes: list[str] = []
-        last = None
-        entries = self.index.iter_objects(txn, start, scope)
-        while (entry := next(entries, None)) is not None:
-            raw_key, record = entry
-            key = raw_key[len(base):].decode("utf-8", "surrogatepass")
-            if len(objects) + len(prefixes) >= max_keys:
-                return ListPage(objects, prefixes, True, last)
-            cut = key.find(delimiter, len(prefix)) if delimiter else -1
-            if cut >= 0:
-                common = key[:cut + len(delimiter)]
-                if common > start_after:
-                    prefixes.append(common)
-                    last = common
-                # Skip the rest of the common prefix: go on after everything under it.
-                entries = self.index.iter_objects(
-                    txn, key_after_prefix(base + common.encode("utf-8", "surrogatepass")), scope)
-                continue
-            objects.append(_info(bucket, key, record))
-            last = key
-        return ListPage(objects, prefixes, False, last)
+    async def list_versions(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                            key_marker: str = "", version_id_marker: str = "",
+                            max_keys: int = 1000) -> VersionPage:
+        if version_id_marker:
+            _check_version_id(version_id_marker)
+        with self.index.read() as txn:
+            self._bucket(txn, bucket)
+            return listing.list_versions(self.index, txn, bucket, prefix, delimiter,
+                                         key_marker, version_id_marker, max_keys)
 
-    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
+                       version_id: str | None = None) -> ObjectInfo:
         with self.index.write() as txn:
-            record = self._record(txn, bucket, key)
+            record, is_latest = self._version(txn, bucket, key, version_id)
             record["attrs"]["tags"] = tags
-            self.index.put_object(txn, object_key(bucket, key), record)
-        return _info(bucket, key, record)
+            versions.update(self.index, txn, object_key(bucket, key), record, is_latest)
+        return listing.info(bucket, key, record, is_latest)
 
     # -- multipart uploads --------------------------------------------------------------
     async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
@@ -327,17 +372,21 @@ class FsBackend(StorageBackend):
         await self._drop_upload(upload_id)
 
     async def _drop_upload(self, upload_id: str) -> None:
-        prefix = upload_id.encode() + SEP
         with self.index.write() as txn:
-            files = [doc["file"] for _, doc in Index.scan(txn, self.index.parts, prefix, prefix)]
-            cursor = txn.cursor(db=self.index.parts)
-            if cursor.set_range(prefix):
-                while cursor.key().startswith(prefix):
-                    if not cursor.delete():
-                        break
-            txn.delete(upload_id.encode(), db=self.index.uploads)
-        for name in files:
-            await asyncio.to_thread(_unlink, self.part_dir / name)
+            files = self._forget_upload(txn, upload_id)
+        await asyncio.to_thread(_unlink_all, [self.part_dir / name for name in files])
+
+    def _forget_upload(self, txn, upload_id: str) -> list[str]:
+        """Remove an upload and its parts from the index; return the part file names."""
+        prefix = upload_id.encode() + SEP
+        files = [doc["file"] for _, doc in Index.scan(txn, self.index.parts, prefix, prefix)]
+        cursor = txn.cursor(db=self.index.parts)
+        if cursor.set_range(prefix):
+            while cursor.key().startswith(prefix):
+                if not cursor.delete():
+                    break
+        txn.delete(upload_id.encode(), db=self.index.uploads)
+        return files
 
     async def assemble_upload(self, bucket: str, key: str, upload_id: str,
                               parts: list[tuple[int, str]]) -> StagedObject:
@@ -352,10 +401,11 @@ class FsBackend(StorageBackend):
                                {}, parts_count=len(chosen))
 
 
-def _info(bucket: str, key: str, record: dict) -> ObjectInfo:
-    return ObjectInfo(bucket, key, record["size"], record["etag"], record["mtime"],
-                      ObjectAttributes.from_json(record["attrs"]), record["checksums"],
-                      record["parts"])
+def _check_version_id(version_id: str) -> None:
+    check_version_id(version_id)
+    if not versions.VERSION_ID.match(version_id):  # well-formed, but not one of ours
+        raise errors.InvalidArgument("Invalid version id specified", ArgumentName="versionId",
+                                     ArgumentValue=version_id)
 
 
 def _upload_info(upload_id: str, doc: dict) -> UploadInfo:
@@ -396,6 +446,11 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        _unlink(path)
 
 
 def _unlink(path: Path) -> None:

@@ -14,10 +14,17 @@ which maps each full key sharing those first bytes to its record. NUL never occu
 key, so the group sorts right after the only short key it could share its bytes with and
 before every other key: iterating the table in LMDB order and expanding groups in
 sorted order still yields all keys in UTF-8 binary order.
+
+Versions: the ``objects`` table holds each key's *current* version (an object record or a
+delete marker), so listing current objects stays one ordered scan. Noncurrent versions
+live in the ``versions`` table under ``<16-byte hash of bucket NUL key><version id>``: a
+fixed-size prefix whatever the key's length, and version ids sort newest first (see
+``versions``), so one prefix scan yields a key's history in S3's order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +58,11 @@ def _sorted_group(doc: dict) -> list[tuple[bytes, str]]:
     return sorted((k.encode("utf-8", "surrogatepass"), k) for k in doc["long"])
 
 
+def history_prefix(full: bytes) -> bytes:
+    """The ``versions`` table prefix of one key's noncurrent versions."""
+    return hashlib.sha256(full).digest()[:16]
+
+
 def part_key(upload_id: str, number: int) -> bytes:
     return upload_id.encode() + SEP + b"%05d" % number
 
@@ -64,7 +76,7 @@ def key_after_prefix(prefix: bytes) -> bytes:
 
 
 class Index:
-    """Typed access to the four LMDB tables: buckets, objects, uploads, parts."""
+    """Typed access to the LMDB tables: buckets, objects, versions, uploads, parts."""
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -73,6 +85,7 @@ class Index:
                              sync=True, metasync=True, lock=True)
         self.buckets = self.env.open_db(b"buckets")
         self.objects = self.env.open_db(b"objects")
+        self.versions = self.env.open_db(b"versions")
         self.uploads = self.env.open_db(b"uploads")
         self.parts = self.env.open_db(b"parts")
 
@@ -156,12 +169,31 @@ class Index:
             yield raw_key, doc
 
     def all_object_records(self, txn: lmdb.Transaction) -> Iterator[dict]:
+        """Every version record: current ones, then noncurrent ones."""
         for raw_key, raw in txn.cursor(db=self.objects):
             doc = json.loads(raw)
             if raw_key.endswith(SEP):
                 yield from doc["long"].values()
             else:
                 yield doc
+        for _, raw in txn.cursor(db=self.versions):
+            yield json.loads(raw)
+
+    # -- the versions table: noncurrent versions, by key hash and version id -------------
+    def noncurrent(self, txn: lmdb.Transaction, full: bytes) -> Iterator[dict]:
+        """A key's noncurrent version records, in version id order (newest first)."""
+        prefix = history_prefix(full)
+        for _, doc in self.scan(txn, self.versions, prefix, prefix):
+            yield doc
+
+    def get_noncurrent(self, txn: lmdb.Transaction, full: bytes, version_id: str) -> dict | None:
+        return self.get(txn, self.versions, history_prefix(full) + version_id.encode())
+
+    def put_noncurrent(self, txn: lmdb.Transaction, full: bytes, record: dict) -> None:
+        self.put(txn, self.versions, history_prefix(full) + record["vid"].encode(), record)
+
+    def delete_noncurrent(self, txn: lmdb.Transaction, full: bytes, version_id: str) -> None:
+        txn.delete(history_prefix(full) + version_id.encode(), db=self.versions)
 
     @staticmethod
     def scan(txn: lmdb.Transaction, db, start: bytes, prefix: bytes) -> Iterator[tuple[bytes, dict]]:

@@ -15,7 +15,12 @@ How things map (details in the modules named):
 * writes: a PUT spool file goes up as one PutObject with Content-Length and Content-MD5,
   or as a multipart upload read part by part from the file when larger than
   ``multipart_threshold``; an assembled multipart upload is server-side copied from its
-  hidden staging key (``staging``, ``uploads``).
+  hidden staging key (``staging``, ``uploads``);
+* versions: every upstream bucket is versioned (``versioning``); version ids are the
+  upstream's, passed through (a commit returns the id of the final write, never the
+  staging copy's). Listings of both kinds walk the upstream's version listing
+  (``walk``), and provgate's own records are deleted with all their versions
+  (``listing.purge``) so that nothing piles up behind delete markers.
 
 Conditional commits (``if_match`` / ``if_none_match``) are checked first with a HEAD —
 the client-visible ETag may differ from the upstream's — and then sent upstream as
@@ -50,14 +55,16 @@ import aiohttp
 
 from gateway import errors
 from gateway.config import StorageConfig
-from gateway.storage.base import (BucketInfo, ByteRange, ListPage, ObjectAttributes,
-                                  ObjectInfo, ObjectStream, PartBody, PartInfo,
-                                  StagedObject, StorageBackend, UploadInfo)
-from gateway.storage.s3 import keys, listing, xmldoc
-from gateway.storage.s3.client import CHUNK, FileSection, Reply, S3Client
+from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
+                                  ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
+                                  PartInfo, StagedObject, StorageBackend, UploadInfo,
+                                  VersionPage, check_version_id)
+from gateway.storage.s3 import keys, listing, walk, xmldoc
+from gateway.storage.s3.client import FileSection, Reply, S3Client
 from gateway.storage.s3.metadata import SystemFields, read_headers, write_headers
 from gateway.storage.s3.staging import UploadStaged
 from gateway.storage.s3.uploads import Uploads
+from gateway.storage.s3.versioning import Versioning, version_of
 from gateway.storage.staged import LocalStagedFile
 
 log = logging.getLogger("provgate.storage.s3")
@@ -85,6 +92,7 @@ class S3Backend(StorageBackend):
         self.part_size = part_size
         self.uploads = Uploads(self.client, self.names, lambda: self.spool_dir,
                                self._open_upstream)
+        self.versioning = Versioning(self.client)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -124,9 +132,11 @@ class S3Backend(StorageBackend):
 
     async def create_bucket(self, bucket: str) -> None:
         region = self.client.region
+        upstream = self.names.upstream(bucket)
         body = xmldoc.bucket_configuration(region) if region != "us-east-1" else None
-        await self.client.send("PUT", self.names.upstream(bucket), body=body,
-                               subject=(bucket, ""))
+        await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
+        # Should this fail, the first write to the bucket turns versioning on.
+        await self.versioning.enable(upstream, bucket)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         upstream = self.names.upstream(bucket)
@@ -137,12 +147,30 @@ class S3Backend(StorageBackend):
         raise errors.NoSuchBucket(resource=f"/{bucket}", BucketName=bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
+        upstream = self.names.upstream(bucket)
         page = await self.list_objects(bucket, max_keys=1)
         if page.objects or page.common_prefixes:
             raise errors.BucketNotEmpty(resource=f"/{bucket}", BucketName=bucket)
         await self.uploads.forget_all(bucket)
-        await self.client.send("DELETE", self.names.upstream(bucket), expect=(200, 204),
-                               subject=(bucket, ""))
+        try:
+            await self._delete_upstream_bucket(upstream, bucket)
+        except errors.BucketNotEmpty:
+            # Noncurrent versions and delete markers are purged with the bucket (see the
+            # interface). A current version written meanwhile is not touched: the second
+            # attempt then fails as it should.
+            await self._purge_versions(upstream, bucket)
+            await self._delete_upstream_bucket(upstream, bucket)
+        self.versioning.forget(upstream)
+
+    async def _delete_upstream_bucket(self, upstream: str, bucket: str) -> None:
+        await self.client.send("DELETE", upstream, expect=(200, 204), subject=(bucket, ""))
+
+    async def _purge_versions(self, upstream: str, bucket: str) -> None:
+        async for listed in walk.walk(self.client, upstream, "", subject=(bucket, "")):
+            if listed.is_latest and not listed.delete_marker:
+                continue
+            await self.client.send("DELETE", upstream, listed.key, expect=(200, 204),
+                                   query={"versionId": listed.version_id}, subject=(bucket, ""))
 
     # -- writing objects ------------------------------------------------------------------
     async def stage_file(self, path: Path, size: int, md5_hex: str,
@@ -157,21 +185,22 @@ class S3Backend(StorageBackend):
                      attributes: ObjectAttributes, *, if_match: str | None = None,
                      if_none_match: bool = False) -> ObjectInfo:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        await self.versioning.ensure(upstream, bucket)
         conditions = await self._conditions(upstream, name, bucket, key, if_match, if_none_match)
         system = SystemFields(checksums=dict(staged.checksums), parts_count=staged.parts_count,
                               owner=attributes.owner,
                               key=key if keys.is_digest_name(name) else None)
         if isinstance(staged, LocalStagedFile):
-            await self._commit_file(upstream, name, bucket, key, staged, attributes, system,
-                                    conditions)
+            version_id = await self._commit_file(upstream, name, bucket, key, staged,
+                                                 attributes, system, conditions)
         elif isinstance(staged, UploadStaged):
             system.etag = staged.md5_hex  # an upstream copy may not keep the multipart ETag
-            await self._commit_upload(upstream, name, bucket, key, staged, attributes, system,
-                                      conditions)
+            version_id = await self._commit_upload(upstream, name, bucket, key, staged,
+                                                   attributes, system, conditions)
         else:
             raise errors.InternalError(f"the s3 backend cannot commit a {type(staged).__name__}")
         return ObjectInfo(bucket, key, staged.size, staged.md5_hex, time.time(), attributes,
-                          dict(staged.checksums), staged.parts_count)
+                          dict(staged.checksums), staged.parts_count, version_id=version_id)
 
     async def _conditions(self, upstream: str, name: str, bucket: str, key: str,
                           if_match: str | None, if_none_match: bool) -> dict[str, str]:
@@ -199,22 +228,25 @@ class S3Backend(StorageBackend):
 
     async def _commit_file(self, upstream: str, name: str, bucket: str, key: str,
                            staged: LocalStagedFile, attributes: ObjectAttributes,
-                           system: SystemFields, conditions: dict[str, str]) -> None:
+                           system: SystemFields, conditions: dict[str, str]) -> str:
+        """Upload a spool file; return the new version's id."""
         if staged.size <= self.multipart_threshold:
             headers = write_headers(attributes, system) | conditions
             # The upstream verifies the bytes it stores against the digest intake computed.
             headers["Content-MD5"] = base64.b64encode(bytes.fromhex(staged.md5_hex)).decode()
-            await self.client.send("PUT", upstream, name, headers=headers, subject=(bucket, key),
-                                   body=FileSection(staged.path, 0, staged.size))
+            reply = await self.client.send("PUT", upstream, name, headers=headers,
+                                           subject=(bucket, key),
+                                           body=FileSection(staged.path, 0, staged.size))
         else:
             system.etag = staged.md5_hex  # the upstream's will be a multipart ETag
-            await self._put_in_parts(upstream, name, bucket, key, staged,
-                                     write_headers(attributes, system), conditions)
+            reply = await self._put_in_parts(upstream, name, bucket, key, staged,
+                                             write_headers(attributes, system), conditions)
         await staged.discard()  # consumed: the bytes are upstream now
+        return version_of(reply.headers)
 
     async def _put_in_parts(self, upstream: str, name: str, bucket: str, key: str,
                             staged: LocalStagedFile, headers: dict[str, str],
-                            conditions: dict[str, str]) -> None:
+                            conditions: dict[str, str]) -> Reply:
         part_size = max(self.part_size, -(-staged.size // MAX_PARTS))
         reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
                                        headers=headers, subject=(bucket, key))
@@ -228,16 +260,18 @@ class S3Backend(StorageBackend):
                     query={"partNumber": str(number), "uploadId": upload_id},
                     subject=(bucket, key))
                 etags.append((number, part.etag))
-            await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
-                                   headers=conditions, body=xmldoc.completion_document(etags),
-                                   subject=(bucket, key))
+            return await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
+                                          headers=conditions, subject=(bucket, key),
+                                          body=xmldoc.completion_document(etags))
         except BaseException:
             await self._abort_quietly(upstream, name, upload_id)
             raise
 
     async def _commit_upload(self, upstream: str, name: str, bucket: str, key: str,
                              staged: UploadStaged, attributes: ObjectAttributes,
-                             system: SystemFields, conditions: dict[str, str]) -> None:
+                             system: SystemFields, conditions: dict[str, str]) -> str:
+        """Copy an assembled upload to its key; return the new version's id (the copy's,
+        not the staging object's)."""
         headers = write_headers(attributes, system)
         source = self.client.url(self.names.upstream(staged.bucket), staged.staging_key).raw_path
         if staged.size <= MAX_COPY:
@@ -246,19 +280,21 @@ class S3Backend(StorageBackend):
             headers["x-amz-copy-source"] = source
             headers["x-amz-metadata-directive"] = "REPLACE"
             headers["x-amz-tagging-directive"] = "REPLACE"
-            await self.client.send("PUT", upstream, name, headers=headers, subject=(bucket, key))
+            reply = await self.client.send("PUT", upstream, name, headers=headers,
+                                           subject=(bucket, key))
         else:
-            await self._copy_in_parts(upstream, name, bucket, key, staged, source, headers,
-                                      conditions)
+            reply = await self._copy_in_parts(upstream, name, bucket, key, staged, source,
+                                              headers, conditions)
         try:
             await self.uploads.finish(staged.bucket, staged.key, staged.upload_id)
         except errors.GatewayError as exc:
             # The object is committed; the leftovers go with the next finish or abort.
             log.warning("upload %s committed, cleanup deferred: %s", staged.upload_id, exc.message)
+        return version_of(reply.headers)
 
     async def _copy_in_parts(self, upstream: str, name: str, bucket: str, key: str,
                              staged: UploadStaged, source: str, headers: dict[str, str],
-                             conditions: dict[str, str]) -> None:
+                             conditions: dict[str, str]) -> Reply:
         """Copy over 5 GiB with the original part boundaries, so an upstream that gives
         copied parts their md5 (AWS) ends with the very multipart ETag the client saw."""
         reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
@@ -275,9 +311,9 @@ class S3Backend(StorageBackend):
                              f"bytes={offset}-{offset + part.size - 1}"})
                 etags.append((part.number, xmldoc.result_etag(copy.body)))
                 offset += part.size
-            await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
-                                   headers=conditions, body=xmldoc.completion_document(etags),
-                                   subject=(bucket, key))
+            return await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
+                                          headers=conditions, subject=(bucket, key),
+                                          body=xmldoc.completion_document(etags))
         except BaseException:
             await self._abort_quietly(upstream, name, upload_id)
             raise
@@ -290,15 +326,21 @@ class S3Backend(StorageBackend):
             log.warning("could not abort upstream upload %s: %s", upload_id, exc.message)
 
     # -- reading objects --------------------------------------------------------------------
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+    async def head_object(self, bucket: str, key: str,
+                          version_id: str | None = None) -> ObjectInfo:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
         try:
-            reply = await self.client.send("HEAD", upstream, name, subject=(bucket, key))
-        except errors.NoSuchKey:
-            await self._require_bucket(bucket)
-            raise
+            reply = await self.client.send("HEAD", upstream, name, query=_version(version_id),
+                                           subject=(bucket, key))
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            raise await self._missing(upstream, name, bucket, key, version_id) from None
         size = int(reply.headers.get("Content-Length", "0"))
         return await self._info(bucket, key, reply.headers, size)
+
+    async def _missing(self, upstream: str, name: str, bucket: str, key: str,
+                       version_id: str | None) -> errors.GatewayError:
+        await self._require_bucket(bucket)
+        return await self.versioning.explain_missing(upstream, name, bucket, key, version_id)
 
     async def _require_bucket(self, bucket: str) -> None:
         await self.client.send("HEAD", self.names.upstream(bucket), subject=(bucket, ""))
@@ -307,29 +349,31 @@ class S3Backend(StorageBackend):
                     size: int) -> ObjectInfo:
         attributes, system = read_headers(headers)
         if int(headers.get("x-amz-tagging-count", "0") or 0) > 0:
-            attributes.tags = await self._tags(bucket, key)
+            # The tags of this very version, not of whatever is current by now.
+            attributes.tags = await self._tags(bucket, key, headers.get("x-amz-version-id"))
         upstream_etag = xmldoc.unquote_etag(headers.get("ETag", ""))
         return ObjectInfo(bucket, key, size, system.etag or upstream_etag,
                           _http_time(headers.get("Last-Modified")), attributes,
-                          system.checksums, system.parts_count)
+                          system.checksums, system.parts_count, version_id=version_of(headers))
 
-    async def _tags(self, bucket: str, key: str) -> dict[str, str]:
+    async def _tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
         reply = await self.client.send("GET", self.names.upstream(bucket), keys.encode_key(key),
-                                       query={"tagging": ""}, subject=(bucket, key))
+                                       query={"tagging": "", **_version(version_id)},
+                                       subject=(bucket, key))
         return xmldoc.tags(reply.body)
 
-    async def open_object(self, bucket: str, key: str,
-                          byte_range: ByteRange | None = None) -> ObjectStream:
+    async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
+                          version_id: str | None = None) -> ObjectStream:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
         headers = {"Range": _range_header(byte_range)} if byte_range else {}
         try:
             reply = await self.client.send("GET", upstream, name, headers=headers, stream=True,
-                                           expect=(200, 206), subject=(bucket, key))
-        except errors.NoSuchKey:
-            await self._require_bucket(bucket)
-            raise
+                                           query=_version(version_id), expect=(200, 206),
+                                           subject=(bucket, key))
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            raise await self._missing(upstream, name, bucket, key, version_id) from None
         except errors.InvalidRange:
-            size = (await self.head_object(bucket, key)).size
+            size = (await self.head_object(bucket, key, version_id)).size
             raise errors.InvalidRange(ActualObjectSize=str(size)) from None
         response = reply.response
         assert response is not None
@@ -373,9 +417,18 @@ class S3Backend(StorageBackend):
         assert reply.response is not None
         return self._body(reply.response)
 
-    async def delete_object(self, bucket: str, key: str) -> None:
-        await self.client.send("DELETE", self.names.upstream(bucket), keys.encode_key(key),
-                               expect=(200, 204), subject=(bucket, key))
+    async def delete_object(self, bucket: str, key: str,
+                            version_id: str | None = None) -> DeleteOutcome:
+        upstream = self.names.upstream(bucket)
+        query = _version(version_id)
+        if version_id is None:
+            # In a bucket not yet versioned upstream, a plain DELETE would destroy the
+            # object instead of adding a delete marker.
+            await self.versioning.ensure(upstream, bucket)
+        reply = await self.client.send("DELETE", upstream, keys.encode_key(key), query=query,
+                                       expect=(200, 204), subject=(bucket, key))
+        marker = reply.headers.get("x-amz-delete-marker", "").lower() == "true"
+        return DeleteOutcome(reply.headers.get("x-amz-version-id") or version_id, marker)
 
     async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
                            start_after: str = "", max_keys: int = 1000) -> ListPage:
@@ -383,19 +436,31 @@ class S3Backend(StorageBackend):
                                           prefix=prefix, delimiter=delimiter,
                                           start_after=start_after, max_keys=max_keys)
 
-    async def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectInfo:
+    async def list_versions(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                            key_marker: str = "", version_id_marker: str = "",
+                            max_keys: int = 1000) -> VersionPage:
+        if version_id_marker:
+            check_version_id(version_id_marker)
+        return await listing.list_versions(self.client, self.names.upstream(bucket), bucket,
+                                           prefix=prefix, delimiter=delimiter,
+                                           key_marker=key_marker,
+                                           version_id_marker=version_id_marker,
+                                           max_keys=max_keys)
+
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
+                       version_id: str | None = None) -> ObjectInfo:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        query = {"tagging": "", **_version(version_id)}
         try:
             if tags:
-                await self.client.send("PUT", upstream, name, query={"tagging": ""},
+                await self.client.send("PUT", upstream, name, query=query,
                                        body=xmldoc.tagging_document(tags), subject=(bucket, key))
             else:
-                await self.client.send("DELETE", upstream, name, query={"tagging": ""},
+                await self.client.send("DELETE", upstream, name, query=query,
                                        expect=(200, 204), subject=(bucket, key))
-        except errors.NoSuchKey:
-            await self._require_bucket(bucket)
-            raise
-        return await self.head_object(bucket, key)
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            raise await self._missing(upstream, name, bucket, key, version_id) from None
+        return await self.head_object(bucket, key, version_id)
 
     # -- multipart uploads (see uploads.py) --------------------------------------------------
     async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
@@ -424,6 +489,15 @@ class S3Backend(StorageBackend):
 
     async def finish_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self.uploads.finish(bucket, key, upload_id)
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    """The query naming a version (none for the current one); a malformed id never
+    reaches the upstream, which might read it as something else."""
+    if version_id is None:
+        return {}
+    check_version_id(version_id)
+    return {"versionId": version_id}
 
 
 def _range_header(byte_range: ByteRange) -> str:

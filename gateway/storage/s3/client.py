@@ -41,7 +41,8 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 # Upstream error codes that mean the same to provgate's clients as to ours.
 _PASSED_THROUGH = {cls.code: cls for cls in (
-    errors.NoSuchBucket, errors.NoSuchKey, errors.NoSuchUpload, errors.BucketAlreadyOwnedByYou,
+    errors.NoSuchBucket, errors.NoSuchKey, errors.NoSuchVersion, errors.NoSuchUpload,
+    errors.BucketAlreadyOwnedByYou,
     errors.BucketAlreadyExists, errors.BucketNotEmpty, errors.PreconditionFailed,
     errors.InvalidRange, errors.InvalidPart, errors.InvalidPartOrder, errors.EntityTooSmall,
     errors.EntityTooLarge, errors.KeyTooLongError, errors.InvalidBucketName,

@@ -17,6 +17,10 @@ afterwards, as the interface requires: the record lists the assembled parts, a r
 Complete with the same parts reuses the assembled object, and a new part (or a different
 selection) *reopens* it — a new upstream upload into which the assembled parts are
 copied back server-side, byte range by byte range.
+
+The bucket is versioned upstream like any other (see ``versioning``), so rewriting a
+record adds a version and deleting one only adds a delete marker: everything an upload
+leaves behind is therefore deleted with all its versions (``listing.purge``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from gateway.storage.base import (ObjectAttributes, PartBody, PartInfo, UploadIn
                                   multipart_etag, validate_completion)
 from gateway.storage.s3 import keys, listing, xmldoc
 from gateway.storage.s3.client import FileSection, S3Client, StreamSection
+from gateway.storage.s3.listing import bounded
 from gateway.storage.s3.keys import BucketNames
 from gateway.storage.s3.staging import AssembledPart, UploadStaged
 
@@ -45,7 +50,6 @@ RECORDS = keys.INTERNAL_PREFIX + "uploads/"
 PART_RECORDS = keys.INTERNAL_PREFIX + "parts/"
 STAGING = keys.INTERNAL_PREFIX + "staging/"
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")  # provgate's upload ids, and md5 ETags
-FAN_OUT = 16                     # concurrent small requests when reading many records
 
 
 @dataclass
@@ -86,16 +90,6 @@ class _StoredPart:
     size: int
     last_modified: float
     checksums: dict[str, str] = field(default_factory=dict)
-
-
-async def bounded(calls: list[Callable[[], Awaitable]], limit: int = FAN_OUT) -> list:
-    gate = asyncio.Semaphore(limit)
-
-    async def run(call):
-        async with gate:
-            return await call()
-
-    return list(await asyncio.gather(*(run(c) for c in calls)))
 
 
 async def release_when_verified(body: PartBody, length: int) -> AsyncIterator[bytes]:
@@ -382,20 +376,16 @@ class Uploads:
         upstream = self.names.upstream(bucket)
         await self._abort_upstream(upstream, record, bucket)
         await self._delete(upstream, record.staging_key, bucket)
-        prefix = f"{PART_RECORDS}{record.upload_id}/"
-        async for listed in listing.upstream_keys(self.client, upstream, prefix, (bucket, "")):
-            await self._delete(upstream, listed.key, bucket)
+        await listing.purge_prefix(self.client, upstream, f"{PART_RECORDS}{record.upload_id}/",
+                                   (bucket, ""))
         # The record goes last: while it exists the upload can still be found and aborted.
         await self._delete(upstream, RECORDS + record.upload_id, bucket)
 
     async def forget_all(self, bucket: str) -> None:
         """Drop every upload and leftover of a bucket (before the bucket is deleted)."""
-        upstream = self.names.upstream(bucket)
         await self.abort_orphans(bucket)
-        internal = listing.upstream_keys(self.client, upstream, keys.INTERNAL_PREFIX,
-                                         (bucket, ""))
-        leftovers = [listed.key async for listed in internal]
-        await bounded([lambda k=k: self._delete(upstream, k, bucket) for k in leftovers])
+        await listing.purge_prefix(self.client, self.names.upstream(bucket),
+                                   keys.INTERNAL_PREFIX, (bucket, ""))
 
     async def abort_orphans(self, bucket: str) -> None:
         """Abort upstream uploads under the staging prefix, records or not."""
@@ -422,8 +412,7 @@ class Uploads:
             pass
 
     async def _delete(self, upstream: str, name: str, bucket: str) -> None:
-        await self.client.send("DELETE", upstream, name, expect=(200, 204),
-                               subject=(bucket, ""))
+        await listing.purge(self.client, upstream, name, (bucket, ""))
 
 
 def _part_info(part: _StoredPart) -> PartInfo:

@@ -111,6 +111,45 @@ def object_listing(body: bytes) -> ObjectListing:
     return ObjectListing(objects, text(root, "IsTruncated").lower() == "true")
 
 
+@dataclass
+class ListedVersion:
+    key: str                       # upstream key
+    version_id: str
+    is_latest: bool
+    delete_marker: bool
+    size: int
+    etag: str
+    last_modified: float
+
+
+@dataclass
+class VersionListing:
+    versions: list[ListedVersion]  # in document order (see version_listing)
+    truncated: bool
+
+
+def version_listing(body: bytes) -> VersionListing:
+    """A ListObjectVersions page requested with ``encoding-type=url``.
+
+    S3 interleaves ``<Version>`` and ``<DeleteMarker>`` in listing order; some upstreams
+    (SeaweedFS) send all versions first, then all delete markers. Both come back here
+    in document order; ``walk`` puts each key's entries back in version order.
+    """
+    root = parse(body)
+    encoded = text(root, "EncodingType") == "url"
+    found = []
+    for item in root:
+        if item.tag not in ("Version", "DeleteMarker"):
+            continue
+        key = text(item, "Key")
+        found.append(ListedVersion(
+            unquote(key) if encoded else key, text(item, "VersionId") or "null",
+            text(item, "IsLatest").lower() == "true", item.tag == "DeleteMarker",
+            int(text(item, "Size", "0")), unquote_etag(text(item, "ETag")),
+            iso_time(text(item, "LastModified"))))
+    return VersionListing(found, text(root, "IsTruncated").lower() == "true")
+
+
 def upload_id(body: bytes) -> str:
     value = text(parse(body), "UploadId")
     if not value:
@@ -169,6 +208,15 @@ def completion_document(parts: list[tuple[int, str]]) -> bytes:
                     for n, etag in parts)
     return (f'<?xml version="1.0" encoding="UTF-8"?>'
             f"<CompleteMultipartUpload>{items}</CompleteMultipartUpload>").encode()
+
+
+def versioning_document() -> bytes:
+    return (b'<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration>'
+            b"<Status>Enabled</Status></VersioningConfiguration>")
+
+
+def versioning_status(body: bytes) -> str:
+    return text(parse(body), "Status")
 
 
 def bucket_configuration(region: str) -> bytes:
