@@ -109,6 +109,7 @@ def test_invalid_bucket_names(s3, name):
     assert error_code(exc.value) == "InvalidBucketName" and http_status(exc.value) == 400
 
 
-def test_get_bucket_versioning_is_unversioned(s3, bucket):
+def test_get_bucket_versioning_is_enabled(s3, bucket):
+    # Every bucket is versioned (see test_s3_versions).
     response = s3.get_bucket_versioning(Bucket=bucket)
-    assert "Status" not in response
+    assert response["Status"] == "Enabled"

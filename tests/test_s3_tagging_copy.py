@@ -200,9 +200,11 @@ def test_copy_errors(s3, bucket, source):
     assert error_code(exc.value) == "InvalidArgument"
 
 
-def test_copy_with_version_id_null(s3, bucket, source):
-    s3.copy_object(Bucket=bucket, Key="dst/v",
-                   CopySource={"Bucket": bucket, "Key": "src/é source+1", "VersionId": "null"})
+def test_copy_with_version_id(s3, bucket, source):
+    version = s3.head_object(Bucket=bucket, Key="src/é source+1")["VersionId"]
+    copied = s3.copy_object(Bucket=bucket, Key="dst/v",
+                            CopySource={"Bucket": bucket, "Key": "src/é source+1", "VersionId": version})
+    assert copied["CopySourceVersionId"] == version
     assert s3.get_object(Bucket=bucket, Key="dst/v")["Body"].read() == source
 
 

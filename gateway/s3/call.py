@@ -56,6 +56,12 @@ class S3Call:
     def headers(self):
         return self.request.headers
 
+    @property
+    def version_id(self) -> str | None:
+        """The object version a request names (``?versionId=``); None: the current one.
+        Backends refuse a malformed id (InvalidArgument)."""
+        return self.query.get("versionId")
+
     def object_fields(self) -> CIMultiDict:
         """Headers that describe the object being written.
 

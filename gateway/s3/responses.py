@@ -11,7 +11,8 @@ from gateway.identities import Identity
 from gateway.s3 import xml
 
 
-def xml_response(root: str, body: dict, status: int = 200, headers: dict | None = None) -> web.Response:
+def xml_response(root: str, body: dict | list, status: int = 200,
+                 headers: dict | None = None) -> web.Response:
     return web.Response(status=status, body=xml.render(root, body), headers=headers,
                         content_type="application/xml")
 

@@ -92,6 +92,7 @@ def _operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str
             ("GET", "uploads"): "ListMultipartUploads",
             ("GET", "versioning"): "GetBucketVersioning",
             ("GET", "versions"): "ListObjectVersions",
+            ("PUT", "versioning"): "PutBucketVersioning",
             ("POST", "delete"): "DeleteObjects",
         }
         for sub in q:

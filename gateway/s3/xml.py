@@ -31,7 +31,9 @@ def _escape(text: str) -> str:
 def render(root: str, body: Any) -> bytes:
     """Serialize ``{tag: value}`` trees: dicts nest, lists repeat the tag, None is skipped.
 
-    Dicts keep insertion order, which is the element order S3 documents use.
+    Dicts keep insertion order, which is the element order S3 documents use. Where
+    elements of different tags interleave (``<Version>`` and ``<DeleteMarker>`` in a
+    version listing), a body may be a list of ``(tag, value)`` pairs instead of a dict.
     """
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n', f'<{root} xmlns="{S3_NS}">']
     _render_into(parts, body)
@@ -39,8 +41,8 @@ def render(root: str, body: Any) -> bytes:
     return "".join(parts).encode("utf-8", "surrogatepass")
 
 
-def _render_into(parts: list[str], body: dict) -> None:
-    for tag, value in body.items():
+def _render_into(parts: list[str], body: dict | list[tuple[str, Any]]) -> None:
+    for tag, value in (body.items() if isinstance(body, dict) else body):
         if value is None:
             continue
         if isinstance(value, list):

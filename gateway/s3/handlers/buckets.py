@@ -1,4 +1,5 @@
-"""Bucket operations: ListBuckets, Create/Head/DeleteBucket, GetBucketLocation/Versioning."""
+"""Bucket operations: ListBuckets, Create/Head/DeleteBucket, GetBucketLocation,
+Get/PutBucketVersioning."""
 
 from __future__ import annotations
 
@@ -54,5 +55,23 @@ async def get_bucket_location(call: S3Call) -> web.Response:
 
 async def get_bucket_versioning(call: S3Call) -> web.Response:
     await call.backend.head_bucket(call.bucket)
-    # Versioning has never been enabled on a bucket: S3 answers an empty configuration.
-    return xml_response("VersioningConfiguration", {})
+    # Every bucket keeps every version: provenance needs each object's history.
+    return xml_response("VersioningConfiguration", {"Status": "Enabled"})
+
+
+async def put_bucket_versioning(call: S3Call) -> web.Response:
+    """Enabled is what every bucket already is (a no-op, so setup scripts that ask for
+    it work); suspending, or MFA delete, is refused as not implemented."""
+    config = xml.parse(await call.small_body(64 * 1024), "VersioningConfiguration")
+    status = xml.child_text(config, "Status")
+    mfa_delete = xml.child_text(config, "MfaDelete")
+    if status not in (None, "Enabled", "Suspended") or mfa_delete not in (None, "Enabled", "Disabled"):
+        raise errors.MalformedXML("Status must be Enabled or Suspended, MfaDelete Enabled or Disabled")
+    await call.backend.head_bucket(call.bucket)
+    if status == "Suspended":
+        raise errors.NotImplementedOperation(
+            "provgate keeps every bucket versioned (provenance needs each object's history): "
+            "versioning cannot be suspended")
+    if mfa_delete == "Enabled":
+        raise errors.NotImplementedOperation("provgate does not implement MFA delete")
+    return web.Response(status=200)

@@ -12,7 +12,7 @@ from gateway.s3 import xml
 from gateway.s3.call import S3Call
 from gateway.s3.headers import url_encode
 from gateway.s3.responses import owner, xml_response
-from gateway.storage.base import ListPage, ObjectInfo
+from gateway.storage.base import ListPage, ObjectInfo, VersionPage
 
 MAX_KEYS = 1000
 
@@ -117,28 +117,45 @@ async def list_objects_v1(call: S3Call) -> web.Response:
 
 
 async def list_object_versions(call: S3Call) -> web.Response:
-    """Unversioned buckets: each object's single version is ``null`` and latest."""
     encode = _encoding(call)
     max_keys = _max_keys(call)
-    marker = call.query.get("key-marker", "")
-    page = await _page(call, marker, max_keys)
-    versions = []
-    for obj in page.objects:
-        entry = _entry(obj, encode, True)
-        versions.append({"Key": entry["Key"], "VersionId": "null", "IsLatest": True,
-                         "LastModified": entry["LastModified"], "ETag": entry["ETag"],
-                         "Size": obj.size, "StorageClass": "STANDARD", "Owner": entry["Owner"]})
-    return xml_response("ListVersionsResult", {
-        "Name": call.bucket,
-        "Prefix": url_encode(call.query.get("prefix", ""), encode),
-        "KeyMarker": url_encode(marker, encode),
-        "VersionIdMarker": call.query.get("version-id-marker", ""),
-        "NextKeyMarker": url_encode(page.last, encode) if page.truncated else None,
-        "NextVersionIdMarker": "null" if page.truncated else None,
-        "Delimiter": url_encode(call.query.get("delimiter"), encode),
-        "MaxKeys": max_keys,
-        "EncodingType": "url" if encode else None,
-        "IsTruncated": page.truncated,
-        "Version": versions,
-        "CommonPrefixes": _common(page, encode),
-    })
+    key_marker = call.query.get("key-marker", "")
+    version_marker = call.query.get("version-id-marker", "")
+    if version_marker and not key_marker:
+        raise errors.InvalidArgument("A version-id marker cannot be specified without a key marker.",
+                                     ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    if max_keys == 0:
+        await call.backend.head_bucket(call.bucket)
+        page = VersionPage([], [], False)
+    else:
+        page = await call.backend.list_versions(
+            call.bucket, prefix=call.query.get("prefix", ""),
+            delimiter=call.query.get("delimiter", ""), key_marker=key_marker,
+            version_id_marker=version_marker, max_keys=max_keys)
+    # Version and DeleteMarker elements interleave in listing order, hence pairs.
+    return xml_response("ListVersionsResult", [
+        ("Name", call.bucket),
+        ("Prefix", url_encode(call.query.get("prefix", ""), encode)),
+        ("KeyMarker", url_encode(key_marker, encode)),
+        ("VersionIdMarker", version_marker),
+        ("NextKeyMarker", url_encode(page.next_key_marker, encode) if page.truncated else None),
+        ("NextVersionIdMarker", page.next_version_id_marker if page.truncated else None),
+        ("MaxKeys", max_keys),
+        ("Delimiter", url_encode(call.query.get("delimiter"), encode)),
+        ("EncodingType", "url" if encode else None),
+        ("IsTruncated", page.truncated),
+        *(_version_entry(v, encode) for v in page.versions),
+        ("CommonPrefixes", [{"Prefix": url_encode(p, encode)} for p in page.common_prefixes]),
+    ])
+
+
+def _version_entry(info: ObjectInfo, encode: bool) -> tuple[str, dict]:
+    common = {"Key": url_encode(info.key, encode), "VersionId": info.version_id,
+              "IsLatest": info.is_latest, "LastModified": xml.iso_time(info.last_modified)}
+    if info.delete_marker:
+        return "DeleteMarker", {**common, "Owner": owner(info.attributes.owner or "provgate")}
+    entry = _entry(info, encode, True)
+    return "Version", {**common, "ETag": entry["ETag"], "Size": info.size,
+                       "StorageClass": "STANDARD", "Owner": entry["Owner"],
+                       **({"ChecksumAlgorithm": entry["ChecksumAlgorithm"]}
+                          if "ChecksumAlgorithm" in entry else {})}

@@ -72,7 +72,8 @@ async def _upload_part_copy(call: S3Call, number: int, upload_id: str) -> web.Re
     finally:
         await stream.close()
     return xml_response("CopyPartResult", {"ETag": f'"{part.etag}"',
-                                           "LastModified": xml.iso_time(part.last_modified)})
+                                           "LastModified": xml.iso_time(part.last_modified)},
+                        headers={"x-amz-copy-source-version-id": stream.info.version_id})
 
 
 def _completion_parts(body: bytes) -> list[tuple[int, str]]:

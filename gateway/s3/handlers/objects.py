@@ -14,7 +14,7 @@ from gateway.s3 import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
 from gateway.s3.routing import validate_bucket_name
-from gateway.storage.base import ObjectInfo
+from gateway.storage.base import DeleteOutcome, ObjectInfo
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
@@ -38,14 +38,6 @@ def write_headers(info: ObjectInfo) -> dict[str, str]:
     return out
 
 
-def _require_null_version(call: S3Call) -> None:
-    # Buckets are unversioned: the one version of each object is "null", as in S3.
-    version = call.query.get("versionId")
-    if version is not None and version != "null":
-        raise errors.NoSuchVersion(resource=f"/{call.bucket}/{call.key}", Key=call.key,
-                                   VersionId=version)
-
-
 async def put_object(call: S3Call) -> web.StreamResponse:
     if "x-amz-copy-source" in call.headers:
         return await copy_object(call)
@@ -60,8 +52,7 @@ async def put_object(call: S3Call) -> web.StreamResponse:
 
 
 async def head_object(call: S3Call) -> web.StreamResponse:
-    _require_null_version(call)
-    info = await call.backend.head_object(call.bucket, call.key)
+    info = await call.backend.head_object(call.bucket, call.key, call.version_id)
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
     byte_range = h.parse_range(call.headers.get("Range"))
@@ -79,9 +70,9 @@ def _wants_checksums(call: S3Call) -> bool:
 
 
 async def get_object(call: S3Call) -> web.StreamResponse:
-    _require_null_version(call)
     byte_range = h.parse_range(call.headers.get("Range"))
-    stream = await call.backend.open_object(call.bucket, call.key, byte_range)
+    stream = await call.backend.open_object(call.bucket, call.key, byte_range,
+                                            version_id=call.version_id)
     try:
         h.check_read_conditions(call.headers, stream.info)
         info = stream.info
@@ -115,9 +106,17 @@ async def get_object(call: S3Call) -> web.StreamResponse:
 
 
 async def delete_object(call: S3Call) -> web.Response:
-    _require_null_version(call)
-    await call.backend.delete_object(call.bucket, call.key)
-    return web.Response(status=204)
+    outcome = await call.backend.delete_object(call.bucket, call.key, call.version_id)
+    return web.Response(status=204, headers=delete_headers(outcome))
+
+
+def delete_headers(outcome: DeleteOutcome) -> dict[str, str]:
+    headers = {}
+    if outcome.version_id:
+        headers["x-amz-version-id"] = outcome.version_id
+    if outcome.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return headers
 
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:
@@ -130,18 +129,24 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
                                      ArgumentName="x-amz-copy-source")
     validate_bucket_name(bucket)
     version = None
-    if query.startswith("versionId="):
-        version = unquote(query[len("versionId="):])
-        if version != "null":
-            raise errors.NoSuchVersion(resource=f"/{bucket}/{key}", Key=key, VersionId=version)
+    for param in query.split("&") if query else ():
+        name, _, raw = param.partition("=")
+        if name == "versionId":
+            version = unquote(raw)
     return bucket, key, version
 
 
 async def open_copy_source(call: S3Call, byte_range=None):
-    bucket, key, _ = parse_copy_source(call.headers["x-amz-copy-source"])
+    """The source of a copy: its bucket, key and open stream (the stream's info names
+    the version read, for ``x-amz-copy-source-version-id``)."""
+    bucket, key, version_id = parse_copy_source(call.headers["x-amz-copy-source"])
     if not call.identity.may_access_bucket(bucket):
         raise errors.AccessDenied(resource=f"/{bucket}/{key}")
-    stream = await call.backend.open_object(bucket, key, byte_range)
+    try:
+        stream = await call.backend.open_object(bucket, key, byte_range, version_id=version_id)
+    except errors.MethodNotAllowed:
+        raise errors.InvalidRequest("The source of a copy request may not specifically refer "
+                                    "to a delete marker by version id.") from None
     try:
         h.check_read_conditions(call.headers, stream.info, prefix="x-amz-copy-source-")
     except BaseException:
@@ -177,7 +182,7 @@ async def copy_object(call: S3Call) -> web.Response:
     info = await call.services.intake.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity,
         if_match=if_match, if_none_match=if_none_match))
-    headers = {"x-amz-copy-source-version-id": "null"}
+    headers = {"x-amz-copy-source-version-id": source.version_id}
     if info.version_id:
         headers["x-amz-version-id"] = info.version_id
     return xml_response("CopyObjectResult", {
@@ -198,12 +203,21 @@ async def delete_objects(call: S3Call) -> web.Response:
         key = xml.child_text(entry, "Key", required=True)
         version = xml.child_text(entry, "VersionId")
         try:
-            if version is not None and version != "null":
-                raise errors.NoSuchVersion()
-            await call.backend.delete_object(call.bucket, key)
-            if not quiet:
-                deleted.append({"Key": key, "VersionId": version})
+            outcome = await call.backend.delete_object(call.bucket, key, version)
         except errors.GatewayError as exc:
             failed.append({"Key": key, "VersionId": version, "Code": exc.code,
                            "Message": exc.message})
+            continue
+        if not quiet:
+            deleted.append(_deleted_entry(key, version, outcome))
     return xml_response("DeleteResult", {"Deleted": deleted, "Error": failed})
+
+
+def _deleted_entry(key: str, version: str | None, outcome: DeleteOutcome) -> dict:
+    """A ``<Deleted>`` entry: the version named, and the delete marker the delete added
+    (no version named) or removed (the version named was one)."""
+    entry = {"Key": key, "VersionId": version}
+    if outcome.delete_marker:
+        entry["DeleteMarker"] = True
+        entry["DeleteMarkerVersionId"] = outcome.version_id
+    return entry
