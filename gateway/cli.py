@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import time
 
 from gateway import config as config_module
 from gateway.logs import setup_logging
@@ -28,6 +30,129 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _asset_target(value: str) -> tuple[str, str]:
+    bucket, _, key = value.partition("/")
+    if not bucket or not key:
+        raise argparse.ArgumentTypeError("expected BUCKET/KEY, e.g. renders/campaign/hero.png")
+    return bucket, key
+
+
+def _open_catalog(config: config_module.Config):
+    from gateway.catalog import Catalog
+    return Catalog(config.resolve(config.catalog.path))
+
+
+def _print(data, as_json: bool, render) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+    else:
+        render(data)
+
+
+def cmd_asset(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    bucket, key = args.target
+    catalog = _open_catalog(config)
+    try:
+        if args.asset_command == "show":
+            found = catalog.version(bucket, key, args.version_id)
+            if found is None:
+                print(f"provgate: no asset {bucket}/{key}"
+                      + (f" version {args.version_id}" if args.version_id else ""), file=sys.stderr)
+                return 1
+            _print({"bucket": bucket, "key": key, **found}, args.json, _render_show)
+        elif args.asset_command == "history":
+            versions = catalog.history(bucket, key)
+            if not versions:
+                print(f"provgate: no asset {bucket}/{key}", file=sys.stderr)
+                return 1
+            _print({"bucket": bucket, "key": key, "asset": catalog.asset(bucket, key),
+                    "versions": versions}, args.json, _render_history)
+        else:
+            if catalog.asset(bucket, key) is None:
+                print(f"provgate: no asset {bucket}/{key}", file=sys.stderr)
+                return 1
+            _print(catalog.lineage(bucket, key, args.version_id), args.json, _render_lineage)
+    finally:
+        catalog.close()
+    return 0
+
+
+_SHOWN_FIELDS = ("source_type", "generator", "model", "model_version", "prompt",
+                 "negative_prompt", "seed", "steps", "sampler", "cfg_scale", "creator",
+                 "copyright", "license", "license_expires", "data_mining", "brand",
+                 "campaign", "sku", "identity", "door", "sha256", "size", "content_type")
+
+
+def _render_show(data: dict) -> None:
+    record = data["record"]
+    print(f"{data['bucket']}/{data['key']}  version {data['version_id']}")
+    print(f"  instance   {data['instance_id']}")
+    for name in _SHOWN_FIELDS:
+        if record.get(name) not in (None, "", []):
+            print(f"  {name:<15}{record[name]}")
+    for notice in record.get("notices", []):
+        print(f"  {notice['severity']}: {notice['message']}")
+
+
+def _render_history(data: dict) -> None:
+    print(f"{data['bucket']}/{data['key']}  ({len(data['versions'])} versions)")
+    current = (data["asset"] or {}).get("current")
+    for v in data["versions"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v["committed"]))
+        mark = "*" if v["version_id"] == current else " "
+        print(f" {mark} {when}  {v['version_id']}  {v['record'].get('identity') or '-'}  "
+              f"{v['record'].get('size')} bytes")
+
+
+def _render_lineage(data: dict) -> None:
+    print(f"{data['bucket']}/{data['key']}  version {data['version_id']}")
+    print("  made from:" if data["parents"] else "  made from: nothing recorded")
+    for p in data["parents"]:
+        print(f"    {p['relation']}: {p['bucket']}/{p['key']}"
+              + (f"?versionId={p['version_id']}" if p.get("version_id") else ""))
+    print("  used by:" if data["children"] else "  used by: nothing recorded")
+    for c in data["children"]:
+        print(f"    {c['relation']}: {c['bucket']}/{c['key']}?versionId={c['version_id']}")
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from gateway.catalog.reindex import reindex
+    from gateway.storage import open_backend
+    config = _load(args.config)
+
+    def progress(report, bucket: str) -> None:
+        if sys.stderr.isatty() or args.progress:
+            print(f"\rreindex: bucket {report.buckets} ({bucket}), {report.assets} assets, "
+                  f"{report.versions} versions", end="", file=sys.stderr, flush=True)
+
+    async def run():
+        backend = open_backend(config)
+        await backend.start()
+        catalog = _open_catalog(config)
+        try:
+            return await reindex(backend, catalog, progress)
+        finally:
+            catalog.close()
+            await backend.close()
+
+    report = asyncio.run(run())
+    print(file=sys.stderr)
+    summary = {"buckets": report.buckets, "assets": report.assets, "versions": report.versions,
+               "missing_sidecars": report.missing_sidecars,
+               "unreadable_sidecars": report.unreadable_sidecars}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"reindexed {report.assets} assets ({report.versions} versions) in "
+              f"{report.buckets} buckets")
+        for item in report.missing_sidecars:
+            print(f"  no sidecar for {item}")
+        for item in report.unreadable_sidecars:
+            print(f"  unreadable sidecar {item}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provgate",
@@ -40,6 +165,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=DEFAULT_CONFIG,
                        help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
     serve.set_defaults(func=cmd_serve)
+
+    asset = sub.add_parser("asset", help="show what the catalog knows of an asset",
+                           description="Read an asset's provenance record, its version "
+                                       "history or its lineage from the catalog.")
+    asset_sub = asset.add_subparsers(dest="asset_command", required=True, metavar="ACTION")
+    for name, text in (("show", "the provenance record of the current (or a given) version"),
+                       ("history", "every stored version, oldest first"),
+                       ("lineage", "what a version was made from, and what was made from it")):
+        action = asset_sub.add_parser(name, help=text, description=text.capitalize() + ".")
+        action.add_argument("target", type=_asset_target, metavar="BUCKET/KEY")
+        if name != "history":
+            action.add_argument("--version-id", help="a specific version (default: current)")
+        else:
+            action.set_defaults(version_id=None)
+        action.add_argument("--json", action="store_true", help="print JSON")
+        action.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
+        action.set_defaults(func=cmd_asset)
+
+    rebuild = sub.add_parser("reindex", help="rebuild the catalog from storage",
+                             description="Drop the catalog and rebuild it from the objects "
+                                         "and XMP sidecars in storage. Run it with the "
+                                         "gateway stopped, or on a gateway's own catalog "
+                                         "after restoring storage.")
+    rebuild.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
+    rebuild.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rebuild.add_argument("--progress", action="store_true",
+                         help="show progress even when stderr is not a terminal")
+    rebuild.set_defaults(func=cmd_reindex)
     return parser
 
 

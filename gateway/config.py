@@ -56,11 +56,18 @@ class CatalogConfig:
 
 
 @dataclass
+class IntakeConfig:
+    exiftool_processes: int = 2      # ExifTool processes kept running (-stay_open)
+    exiftool_timeout: float = 10.0   # seconds one file may take before its process is replaced
+
+
+@dataclass
 class Config:
     server: ServerConfig
     admin: AdminConfig
     storage: StorageConfig
     catalog: CatalogConfig
+    intake: IntakeConfig
     identities: list[Identity]
     base_dir: Path                   # relative paths in the file resolve against its folder
 
@@ -130,7 +137,7 @@ def _identities(doc: dict, where: str) -> list[Identity]:
     return out
 
 
-KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "identities"}
+KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "identities"}
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -159,6 +166,7 @@ def load(path: str | os.PathLike) -> Config:
         parse_listen(listen, f"{where}: '{name}'")
     return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
                   catalog=_section(doc, "catalog", CatalogConfig, where),
+                  intake=_section(doc, "intake", IntakeConfig, where),
                   identities=_identities(doc, where),
                   base_dir=Path(path).resolve().parent)
 

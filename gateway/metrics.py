@@ -43,7 +43,8 @@ S3_IN_FLIGHT = Gauge(
 INTAKE_STAGE_SECONDS = Histogram(
     "provgate_intake_stage_duration_seconds",
     "Time spent in each intake stage: spool (receiving the body to local disk), "
-    "commit (making it durable and visible in the backend).",
+    "extract (reading provenance from headers and the file), commit (object, XMP "
+    "sidecar and catalog entry made durable).",
     ["stage"], buckets=_LATENCY, registry=REGISTRY)
 
 INTAKE_WRITES = Counter(
@@ -51,3 +52,31 @@ INTAKE_WRITES = Counter(
     "Writes that went through intake, by door (s3 | share) and outcome "
     "(committed | failed).",
     ["door", "outcome"], registry=REGISTRY)
+
+EXIFTOOL_PROCESSES = Gauge(
+    "provgate_exiftool_processes",
+    "ExifTool processes in the pool (configured size).",
+    registry=REGISTRY)
+
+EXIFTOOL_BUSY = Gauge(
+    "provgate_exiftool_busy_processes",
+    "ExifTool processes reading a file right now.",
+    registry=REGISTRY)
+
+EXIFTOOL_RESTARTS = Gauge(
+    "provgate_exiftool_restarts",
+    "ExifTool processes replaced since start after hanging or crashing (monotonic).",
+    registry=REGISTRY)
+
+CATALOG_ASSETS = Gauge(
+    "provgate_catalog_assets",
+    "Assets (bucket/key) in the catalog.",
+    registry=REGISTRY)
+
+
+def watch_runtime(*, catalog, pool) -> None:
+    """Point the gauges above at the live objects; read at every scrape, never stale."""
+    EXIFTOOL_PROCESSES.set_function(lambda: pool.size)
+    EXIFTOOL_BUSY.set_function(lambda: pool.busy)
+    EXIFTOOL_RESTARTS.set_function(lambda: pool.restarts)
+    CATALOG_ASSETS.set_function(catalog.count_assets)

@@ -10,9 +10,11 @@ import ssl
 from aiohttp import web
 
 from gateway.admin.app import build_admin_app
+from gateway.catalog import Catalog
 from gateway.config import Config, parse_listen
 from gateway.identities import IdentityStore
 from gateway.intake.pipeline import IntakePipeline
+from gateway.provenance import Extractor
 from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
@@ -50,7 +52,11 @@ def _tls_context(config: Config) -> ssl.SSLContext | None:
 async def serve(config: Config) -> None:
     backend = open_backend(config)
     await backend.start()
-    services = Services(backend=backend, intake=IntakePipeline(backend),
+    catalog = Catalog(config.resolve(config.catalog.path))
+    extractor = Extractor(pool_size=config.intake.exiftool_processes,
+                          exiftool_timeout=config.intake.exiftool_timeout)
+    await extractor.start()
+    services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog),
                         region=config.server.region)
     authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
@@ -63,7 +69,8 @@ async def serve(config: Config) -> None:
               "auto_decompress": False}
     s3_runner, s3_url = await _start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
-    admin_runner, admin_url = await _start_site(build_admin_app(backend), config.admin.listen)
+    admin_runner, admin_url = await _start_site(build_admin_app(backend, catalog, extractor),
+                                                config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
@@ -80,4 +87,6 @@ async def serve(config: Config) -> None:
         log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
     await s3_runner.cleanup()
     await admin_runner.cleanup()
+    await extractor.close()
     await backend.close()
+    catalog.close()

@@ -67,8 +67,12 @@ class Catalog:
     # -- writing --------------------------------------------------------------------
     def add_version(self, bucket: str, key: str, *, version_id: str, document_id: str,
                     instance_id: str, record: dict, committed: float,
-                    parents: list[Ref] = ()) -> None:
-        """Record a committed version; re-adding the same version id replaces it."""
+                    parents: list[Ref] = (), history: list[dict] = ()) -> None:
+        """Record a committed version; re-adding the same version id replaces it.
+
+        ``history`` is the asset's xmpMM:History as of this version (stEvt events as
+        dicts), so the next version's sidecar continues it.
+        """
         with self.env.begin(write=True) as txn:
             asset = _get(txn, self.assets, _k(bucket, key)) or {
                 "bucket": bucket, "key": key, "document_id": document_id, "next_seq": 0,
@@ -83,7 +87,7 @@ class Catalog:
             txn.put(_k(bucket, key), _dumps(asset), db=self.assets)
             txn.put(_k(bucket, key, f"{seq:012d}"), _dumps({
                 "version_id": version_id, "instance_id": instance_id, "record": record,
-                "committed": committed}), db=self.versions)
+                "committed": committed, "history": list(history)}), db=self.versions)
             txn.put(_k(bucket, key, version_id), str(seq).encode(), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, list(parents))
 
@@ -106,6 +110,15 @@ class Catalog:
             asset = _get(txn, self.assets, _k(bucket, key))
             if asset is not None:
                 asset.update(current=None, deleted=True, updated=when)
+                txn.put(_k(bucket, key), _dumps(asset), db=self.assets)
+
+    def restore(self, bucket: str, key: str) -> None:
+        """The key's delete marker was removed: its newest version is current again."""
+        with self.env.begin(write=True) as txn:
+            asset = _get(txn, self.assets, _k(bucket, key))
+            versions = list(self._scan(txn, self.versions, _k(bucket, key) + SEP))
+            if asset is not None and versions:
+                asset.update(current=versions[-1][1]["version_id"], deleted=False)
                 txn.put(_k(bucket, key), _dumps(asset), db=self.assets)
 
     def remove_version(self, bucket: str, key: str, version_id: str) -> None:

@@ -1,10 +1,23 @@
 """The intake pipeline: the one code path that commits writes.
 
 PutObject, CopyObject and CompleteMultipartUpload (and the folder sidecar, which is an
-S3 client) all end here. A write is first made complete and inspectable — spooled to
-local disk while hashing, or assembled from its parts — and only then committed to the
-backend under its key. The caller acknowledges only after ``ingest`` returns, so a 2xx
-always means the object is durable.
+S3 client) all end here, so no door can skip a stage. For every write::
+
+    spool (hash while streaming to local disk)  or  assemble (multipart parts)
+      → extract     provenance from headers and the file itself (ExifTool, C2PA)
+      → commit      the object, atomically, as a new version
+      → sidecar     the XMP record ``<key>.xmp`` beside it, as a new version
+      → catalog     the version, its record and its lineage edges
+      → acknowledge
+
+The caller answers 2xx only after ``ingest`` returns, so an acknowledged write has its
+bytes, its XMP and its catalog entry on stable storage. A crash between the object and
+its sidecar leaves a complete object whose sidecar is missing or older; ``provgate
+reindex`` finds and rewrites such sidecars.
+
+A client that writes ``<key>.xmp`` itself while ``<key>`` exists (a DAM saving edits)
+does not overwrite the record: its edit is merged under the rules in
+``gateway.provenance.client_edit`` and provgate writes the merged sidecar.
 """
 
 from __future__ import annotations
@@ -12,14 +25,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from gateway import metrics
+from gateway import errors, metrics
+from gateway.catalog import Catalog, Ref
 from gateway.identities import Identity
-from gateway.storage.base import (ObjectAttributes, ObjectInfo, PartBody, StagedObject,
-                                  StorageBackend)
+from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, SidecarError,
+                                document_id_for, instance_id_for, merge_client_edit,
+                                render_sidecar)
+from gateway.storage.base import (DeleteOutcome, ObjectAttributes, ObjectInfo, PartBody,
+                                  StagedObject, StorageBackend)
+from gateway.storage.staged import LocalStagedFile
+
+SIDECAR_SUFFIX = ".xmp"
+SIDECAR_CONTENT_TYPE = "application/rdf+xml"
+SOFTWARE_AGENT = "provgate 0.1.0"
 
 
 @dataclass
@@ -36,16 +60,37 @@ class WriteRequest:
     if_none_match: bool = False      # no object may exist under the key
 
 
+@dataclass
+class IngestResult:
+    """What the door reports back: the stored version and what intake noticed."""
+
+    info: ObjectInfo
+    record: ProvenanceRecord
+    warnings: list[str] = field(default_factory=list)  # sent as x-provgate-warning
+
+
+def sidecar_key(key: str) -> str:
+    return key + SIDECAR_SUFFIX
+
+
+def iso_now(epoch: float | None = None) -> str:
+    moment = time.time() if epoch is None else epoch
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment * 1000) % 1000:03d}Z"
+
+
 class IntakePipeline:
-    def __init__(self, backend: StorageBackend) -> None:
+    def __init__(self, backend: StorageBackend, extractor: Extractor, catalog: Catalog) -> None:
         self.backend = backend
+        self.extractor = extractor
+        self.catalog = catalog
 
+    # -- receiving ----------------------------------------------------------------------
     async def spool(self, body: PartBody) -> StagedObject:
-        """Write a body to the backend's spool directory, hashing as it streams.
+        """Write a body to the backend's spool directory as it streams in.
 
-        The body's checksums (algorithm -> base64, the client's, verified while reading)
-        are kept with the object. The spool file is removed if the body fails part-way
-        (a bad signature, a short body).
+        The body hashes itself (md5 for the ETag, sha256 for the record) and carries the
+        client's verified checksums, which are kept with the object. The spool file is
+        removed if the body fails part-way (a bad signature, a short body).
         """
         path = self.backend.spool_dir / uuid.uuid4().hex
         size = 0
@@ -57,21 +102,191 @@ class IntakePipeline:
         except BaseException:
             _remove(path)
             raise
-        return await self.backend.stage_file(path, size, body.md5_hex, dict(body.checksums))
+        staged = await self.backend.stage_file(path, size, body.md5_hex, dict(body.checksums))
+        staged.sha256_hex = body.sha256_hex
+        return staged
 
-    async def ingest(self, write: WriteRequest) -> ObjectInfo:
-        """Commit a staged write; on any failure the staged bytes are discarded."""
+    # -- committing -----------------------------------------------------------------------
+    async def ingest(self, write: WriteRequest) -> IngestResult:
+        """Extract, commit object + sidecar, index; the staged bytes are always released."""
         outcome = "failed"
         try:
-            with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
-                info = await self.backend.commit(write.bucket, write.key, write.staged,
-                                                 write.attributes, if_match=write.if_match,
-                                                 if_none_match=write.if_none_match)
+            if write.key.endswith(SIDECAR_SUFFIX):
+                annotated = write.key[: -len(SIDECAR_SUFFIX)]
+                if annotated and await self._exists(write.bucket, annotated):
+                    result = await self._client_sidecar(write, annotated)
+                    outcome = "committed"
+                    return result
+            result = await self._ingest_object(write)
             outcome = "committed"
-            return info
+            return result
         finally:
             metrics.INTAKE_WRITES.labels(write.door, outcome).inc()
             await write.staged.discard()
+
+    async def _ingest_object(self, write: WriteRequest) -> IngestResult:
+        with metrics.INTAKE_STAGE_SECONDS.labels("extract").time():
+            async with self._local_file(write.staged) as path:
+                record = await self.extractor.extract(
+                    path, write.attributes.content_type, write.attributes.user_metadata,
+                    write.identity.name, write.door, bucket=write.bucket, key=write.key,
+                    sha256=write.staged.sha256_hex, size=write.staged.size)
+        with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
+            info = await self.backend.commit(write.bucket, write.key, write.staged,
+                                             write.attributes, if_match=write.if_match,
+                                             if_none_match=write.if_none_match)
+            record.version_id = info.version_id
+            history = self._history(write.bucket, write.key)
+            history.append(HistoryEvent("saved" if history else "created",
+                                        record.captured_at or iso_now(info.last_modified),
+                                        instance_id=instance_id_for(write.bucket, write.key,
+                                                                    info.version_id),
+                                        software_agent=SOFTWARE_AGENT,
+                                        changed="/" if history else None))
+            await self._write_sidecar(write.bucket, write.key, record, history, write.identity)
+            self._index(write.bucket, write.key, info, record, history)
+        return IngestResult(info, record, [n.message for n in record.notices
+                                           if n.severity == "error"])
+
+    async def _client_sidecar(self, write: WriteRequest, annotated: str) -> IngestResult:
+        """A client rewrote ``<key>.xmp``: merge what it may change, keep the rest."""
+        current = self.catalog.version(write.bucket, annotated)
+        if current is None:
+            raise errors.ServiceUnavailable(
+                f"the catalog has no record of {annotated}; run `provgate reindex`")
+        record = ProvenanceRecord.from_dict(current["record"])
+        history = self._history(write.bucket, annotated)
+        async with self._local_file(write.staged) as path:
+            edited = await asyncio.to_thread(Path(path).read_bytes)
+        try:
+            merged, rejected = merge_client_edit(
+                record, edited, document_id=document_id_for(write.bucket, annotated),
+                instance_id=current["instance_id"], history=history, now=iso_now())
+        except SidecarError as exc:
+            raise errors.MalformedXML(f"{write.key} is not a readable XMP sidecar: {exc}") from None
+        history.append(HistoryEvent("edited", iso_now(), instance_id=current["instance_id"],
+                                    software_agent=write.attributes.user_metadata.get(
+                                        "software-agent", write.identity.name),
+                                    changed="/metadata"))
+        info = await self._write_sidecar(write.bucket, annotated, merged, history, write.identity)
+        self.catalog.add_version(write.bucket, annotated, version_id=current["version_id"],
+                                 document_id=document_id_for(write.bucket, annotated),
+                                 instance_id=current["instance_id"], record=merged.to_dict(),
+                                 committed=current["committed"], parents=record_parents(merged),
+                                 history=history_json(history))
+        warnings = [f"{r.field}: {r.reason}" for r in rejected]
+        return IngestResult(info, merged, warnings)
+
+    # -- deleting -------------------------------------------------------------------------
+    async def delete(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
+        """Delete as S3 does, keeping the object's sidecar and the catalog in step.
+
+        Without a version: the object and its sidecar each get a delete marker (both
+        vanish from listings; every version stays retrievable) and the catalog marks the
+        asset deleted. With a version: that version leaves the catalog; removing a delete
+        marker brings the asset (and its sidecar) back.
+        """
+        outcome = await self.backend.delete_object(bucket, key, version_id)
+        if key.endswith(SIDECAR_SUFFIX) and await self._exists(bucket, key[: -len(SIDECAR_SUFFIX)]):
+            return outcome   # a client removing a sidecar: history stays in its versions
+        if version_id is None:
+            await self._delete_quietly(bucket, sidecar_key(key))
+            self.catalog.mark_deleted(bucket, key, time.time())
+        elif outcome.delete_marker:
+            if await self._exists(bucket, key):
+                await self._undelete_sidecar(bucket, key)
+                self.catalog.restore(bucket, key)
+        else:
+            self.catalog.remove_version(bucket, key, version_id)
+        return outcome
+
+    async def _delete_quietly(self, bucket: str, key: str) -> None:
+        try:
+            await self.backend.delete_object(bucket, key)
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            pass
+
+    async def _undelete_sidecar(self, bucket: str, key: str) -> None:
+        """Remove the delete marker on top of ``<key>.xmp``, if that is what is there."""
+        page = await self.backend.list_versions(bucket, prefix=sidecar_key(key), max_keys=1)
+        latest = next((v for v in page.versions if v.key == sidecar_key(key)), None)
+        if latest is not None and latest.delete_marker:
+            await self.backend.delete_object(bucket, latest.key, latest.version_id)
+
+    async def _write_sidecar(self, bucket: str, key: str, record: ProvenanceRecord,
+                             history: list[HistoryEvent], identity: Identity) -> ObjectInfo:
+        body = render_sidecar(record, document_id_for(bucket, key),
+                              instance_id_for(bucket, key, record.version_id), history)
+        path = self.backend.spool_dir / uuid.uuid4().hex
+        await asyncio.to_thread(path.write_bytes, body)
+        staged = await self.backend.stage_file(path, len(body), hashlib.md5(body).hexdigest(), {})
+        try:
+            return await self.backend.commit(bucket, sidecar_key(key), staged, ObjectAttributes(
+                content_type=SIDECAR_CONTENT_TYPE, owner=identity.name))
+        finally:
+            await staged.discard()
+
+    def _history(self, bucket: str, key: str) -> list[HistoryEvent]:
+        asset = self.catalog.version(bucket, key)
+        if asset is None:
+            return []
+        return [HistoryEvent(**e) for e in asset.get("history", [])]
+
+    def _index(self, bucket: str, key: str, info: ObjectInfo, record: ProvenanceRecord,
+               history: list[HistoryEvent]) -> None:
+        self.catalog.add_version(bucket, key, version_id=info.version_id,
+                                 document_id=document_id_for(bucket, key),
+                                 instance_id=instance_id_for(bucket, key, info.version_id),
+                                 record=record.to_dict(), committed=info.last_modified,
+                                 parents=record_parents(record),
+                                 history=history_json(history))
+
+    async def _exists(self, bucket: str, key: str) -> bool:
+        try:
+            await self.backend.head_object(bucket, key)
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            return False
+        return True
+
+    def _local_file(self, staged: StagedObject):
+        return _LocalCopy(self.backend, staged)
+
+
+class _LocalCopy:
+    """A local path with the staged bytes: the spool file itself, or a temporary copy
+    of a staged object that lives in the backend (an assembled upstream upload)."""
+
+    def __init__(self, backend: StorageBackend, staged: StagedObject) -> None:
+        self.backend = backend
+        self.staged = staged
+        self.temp: Path | None = None
+
+    async def __aenter__(self) -> str:
+        if isinstance(self.staged, LocalStagedFile):
+            return str(self.staged.path)
+        self.temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
+        with open(self.temp, "wb") as fh:
+            async for chunk in self.staged.read():
+                await asyncio.to_thread(fh.write, chunk)
+        return str(self.temp)
+
+    async def __aexit__(self, *exc) -> None:
+        if self.temp is not None:
+            _remove(self.temp)
+
+
+def record_parents(record: ProvenanceRecord) -> list[Ref]:
+    """Lineage edges: declared parents, and sources that name provgate objects."""
+    refs = [Ref(p.bucket, p.key, p.version_id, "derived-from") for p in record.derived_from]
+    for source in record.sources:
+        if source.ref is not None:
+            refs.append(Ref(source.ref.bucket, source.ref.key, source.ref.version_id,
+                            source.role))
+    return refs
+
+
+def history_json(events: list[HistoryEvent]) -> list[dict]:
+    return [{k: v for k, v in vars(e).items() if v is not None} for e in events]
 
 
 class StreamBody:
@@ -80,6 +295,7 @@ class StreamBody:
     def __init__(self, stream: AsyncIterable[bytes], length: int | None) -> None:
         self._stream = stream
         self._md5 = hashlib.md5()
+        self._sha256 = hashlib.sha256()
         self.length = length
         self.checksums: dict[str, str] = {}
 
@@ -87,9 +303,14 @@ class StreamBody:
     def md5_hex(self) -> str:
         return self._md5.hexdigest()
 
+    @property
+    def sha256_hex(self) -> str:
+        return self._sha256.hexdigest()
+
     async def __aiter__(self):
         async for chunk in self._stream:
             self._md5.update(chunk)
+            self._sha256.update(chunk)
             yield chunk
 
 

@@ -35,6 +35,7 @@ import decimal
 import json
 import logging
 import os
+import shutil
 import queue
 import random
 import selectors
@@ -174,6 +175,19 @@ class ExifToolPool:
         self._started = False
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="exiftool")
+
+    @property
+    def busy(self) -> int:
+        """Processes working on a file right now (slots not waiting in the idle queue)."""
+        return max(0, self.size - self._idle.qsize()) if self._started else 0
+
+    def usable(self) -> str | None:
+        """None when files can be read; otherwise the reason they cannot."""
+        if self._closed:
+            return "the ExifTool pool is closed"
+        if shutil.which(self.executable) is None:
+            return f"{self.executable} is not installed (Debian: libimage-exiftool-perl)"
+        return None
 
     # -- lifecycle --
 

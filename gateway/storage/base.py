@@ -189,6 +189,7 @@ class StagedObject(abc.ABC):
     md5_hex: str                   # the ETag it will get (for multipart: "<hex>-N")
     checksums: dict[str, str]
     parts_count: int | None = None
+    sha256_hex: str | None = None  # of the whole content, when it was hashed on the way in
 
     @abc.abstractmethod
     def read(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:

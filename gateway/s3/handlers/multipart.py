@@ -95,15 +95,16 @@ async def complete_multipart_upload(call: S3Call) -> web.Response:
     if_match, if_none_match = write_conditions(call)
     upload = await call.backend.get_upload(call.bucket, call.key, upload_id)
     staged = await call.backend.assemble_upload(call.bucket, call.key, upload_id, parts)
-    info = await call.services.intake.ingest(WriteRequest(
+    result = await call.services.intake.ingest(WriteRequest(
         call.bucket, call.key, staged, upload.attributes, call.identity,
         if_match=if_match, if_none_match=if_none_match))
+    info = result.info
     await call.backend.finish_upload(call.bucket, call.key, upload_id)
     host = call.request.host
     return xml_response("CompleteMultipartUploadResult", {
         "Location": f"{call.request.scheme}://{host}/{call.bucket}/{call.key}",
         "Bucket": call.bucket, "Key": call.key, "ETag": f'"{info.etag}"',
-    }, headers=write_headers(info))
+    }, headers=write_headers(info, result.warnings))
 
 
 async def abort_multipart_upload(call: S3Call) -> web.Response:

@@ -29,13 +29,21 @@ def write_conditions(call: S3Call) -> tuple[str | None, bool]:
     return (if_match.strip().strip('"') if if_match else None), if_none is not None
 
 
-def write_headers(info: ObjectInfo) -> dict[str, str]:
+def write_headers(info: ObjectInfo, warnings: list[str] = ()) -> dict[str, str]:
     out = {"ETag": f'"{info.etag}"'}
     for algorithm, value in info.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
     if info.version_id:
         out["x-amz-version-id"] = info.version_id
+    if warnings:
+        out["x-provgate-warning"] = warning_header(warnings)
     return out
+
+
+def warning_header(warnings: list[str]) -> str:
+    """Warnings as one header value: ASCII only (header values are not UTF-8), bounded."""
+    text = "; ".join(warnings).replace("\r", " ").replace("\n", " ")
+    return text.encode("ascii", "backslashreplace").decode()[:1024]
 
 
 async def put_object(call: S3Call) -> web.StreamResponse:
@@ -45,10 +53,10 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
     staged = await call.services.intake.spool(call.body())
-    info = await call.services.intake.ingest(WriteRequest(
+    result = await call.services.intake.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity,
         if_match=if_match, if_none_match=if_none_match))
-    return web.Response(status=200, headers=write_headers(info))
+    return web.Response(status=200, headers=write_headers(result.info, result.warnings))
 
 
 async def head_object(call: S3Call) -> web.StreamResponse:
@@ -106,7 +114,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
 
 
 async def delete_object(call: S3Call) -> web.Response:
-    outcome = await call.backend.delete_object(call.bucket, call.key, call.version_id)
+    outcome = await call.services.intake.delete(call.bucket, call.key, call.version_id)
     return web.Response(status=204, headers=delete_headers(outcome))
 
 
@@ -179,10 +187,13 @@ async def copy_object(call: S3Call) -> web.Response:
     finally:
         await stream.close()
     staged.checksums = {} if source.parts_count else dict(source.checksums)
-    info = await call.services.intake.ingest(WriteRequest(
+    result = await call.services.intake.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity,
         if_match=if_match, if_none_match=if_none_match))
+    info = result.info
     headers = {"x-amz-copy-source-version-id": source.version_id}
+    if result.warnings:
+        headers["x-provgate-warning"] = warning_header(result.warnings)
     if info.version_id:
         headers["x-amz-version-id"] = info.version_id
     return xml_response("CopyObjectResult", {
@@ -203,7 +214,7 @@ async def delete_objects(call: S3Call) -> web.Response:
         key = xml.child_text(entry, "Key", required=True)
         version = xml.child_text(entry, "VersionId")
         try:
-            outcome = await call.backend.delete_object(call.bucket, key, version)
+            outcome = await call.services.intake.delete(call.bucket, key, version)
         except errors.GatewayError as exc:
             failed.append({"Key": key, "VersionId": version, "Code": exc.code,
                            "Message": exc.message})

@@ -199,8 +199,9 @@ class S3Backend(StorageBackend):
                                                    attributes, system, conditions)
         else:
             raise errors.InternalError(f"the s3 backend cannot commit a {type(staged).__name__}")
-        return ObjectInfo(bucket, key, staged.size, staged.md5_hex, time.time(), attributes,
-                          dict(staged.checksums), staged.parts_count, version_id=version_id)
+        # The upstream sets Last-Modified (to the second) and a PUT does not return it;
+        # read it back so the writer, readers and a later reindex all see the same time.
+        return await self.head_object(bucket, key, version_id=version_id)
 
     async def _conditions(self, upstream: str, name: str, bucket: str, key: str,
                           if_match: str | None, if_none_match: bool) -> dict[str, str]:
