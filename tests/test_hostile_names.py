@@ -115,9 +115,11 @@ def _tree(root: Path, skip: set[Path]) -> dict[str, int]:
 
 
 def _storage_dirs(gateway) -> set[Path]:
+    """Where provgate itself writes: storage (or the spool) and the catalog index."""
+    catalog = Path(gateway.workdir) / "catalog"
     if gateway.storage["kind"] == "fs":
-        return {Path(gateway.storage["path"])}
-    return {Path(gateway.storage["spool_dir"])}
+        return {Path(gateway.storage["path"]), catalog}
+    return {Path(gateway.storage["spool_dir"]), catalog}
 
 
 def _escapes(marker: str, gateway) -> list[str]:

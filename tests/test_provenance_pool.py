@@ -36,8 +36,15 @@ def image(tmp_path):
 
 
 def exiftool_children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)
-            if "exiftool" in " ".join(p.cmdline())}
+    # Direct children only: provgate servers started by other tests run pools of their own.
+    found = set()
+    for child in psutil.Process().children(recursive=False):
+        try:
+            if "exiftool" in " ".join(child.cmdline()):
+                found.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def test_hung_exiftool_is_killed_and_replaced(hanging_path, image):

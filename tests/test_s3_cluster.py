@@ -41,7 +41,8 @@ def test_two_gateways_over_one_seaweedfs(seaweedfs, make_local_server, tmp_path)
     got = b.get_object(Bucket=bucket, Key="renders/hero.png")
     assert got["Body"].read() == body and got["ETag"] == etag
     assert got["Metadata"] == {"prompt": "a red fox"}
-    assert [o["Key"] for o in b.list_objects_v2(Bucket=bucket)["Contents"]] == ["renders/hero.png"]
+    assert [o["Key"] for o in b.list_objects_v2(Bucket=bucket)["Contents"]] == \
+        ["renders/hero.png", "renders/hero.png.xmp"]
     assert bucket in [x["Name"] for x in b.list_buckets()["Buckets"]]
 
     b.delete_object(Bucket=bucket, Key="renders/hero.png")

@@ -31,6 +31,16 @@ def utf8_sorted(items):
     return sorted(items, key=lambda k: k.encode())
 
 
+def with_sidecars(keys):
+    """The keys a bucket lists after `keys` were written: each object and its XMP sidecar."""
+    keys = list(keys)
+    return keys + [k + ".xmp" for k in keys]
+
+
+# What the module's bucket lists: KEYS and their sidecars, in S3 order.
+LISTED = utf8_sorted(with_sidecars(KEYS))
+
+
 def expected_entries(keys, prefix="", delimiter="", after=""):
     """[(kind, name)] for a full listing, S3-style: keys and rolled-up prefixes in order."""
     entries = []
@@ -70,8 +80,8 @@ def entries_of(page):
 def test_v2_full_listing_in_binary_order(s3, listed):
     page = s3.list_objects_v2(Bucket=listed)
     keys = [o["Key"] for o in page["Contents"]]
-    assert keys == KEYS
-    assert page["KeyCount"] == len(KEYS)
+    assert keys == LISTED
+    assert page["KeyCount"] == len(LISTED)
     assert page["IsTruncated"] is False
     assert page["MaxKeys"] == 1000
     assert page["Name"] == listed
@@ -85,9 +95,9 @@ def test_v2_full_listing_in_binary_order(s3, listed):
 def test_v2_paging_with_continuation_token(s3, listed, page_size):
     if page_size == 1:
         scope = {"Prefix": "photos/2025/"}
-        expected = [k for k in KEYS if k.startswith("photos/2025/")]
+        expected = [k for k in LISTED if k.startswith("photos/2025/")]
     else:
-        scope, expected = {}, KEYS
+        scope, expected = {}, LISTED
     seen, token, pages = [], None, 0
     while True:
         kwargs = {"Bucket": listed, "MaxKeys": page_size, **scope}
@@ -111,7 +121,7 @@ def test_v2_paging_with_continuation_token(s3, listed, page_size):
 def test_v2_paginator(s3, listed):
     keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=listed, PaginationConfig={"PageSize": 64}) for o in p["Contents"]]
-    assert keys == KEYS
+    assert keys == LISTED
 
 
 @pytest.mark.parametrize("prefix,delimiter", [
@@ -120,11 +130,11 @@ def test_v2_paginator(s3, listed):
 ])
 def test_v2_prefix_and_delimiter(s3, listed, prefix, delimiter):
     page = s3.list_objects_v2(Bucket=listed, Prefix=prefix, Delimiter=delimiter)
-    assert entries_of(page) == expected_entries(KEYS, prefix, delimiter)
+    assert entries_of(page) == expected_entries(LISTED, prefix, delimiter)
     assert page.get("Prefix", "") == prefix
     if delimiter:
         assert page["Delimiter"] == delimiter
-    assert page["KeyCount"] == len(expected_entries(KEYS, prefix, delimiter))
+    assert page["KeyCount"] == len(expected_entries(LISTED, prefix, delimiter))
 
 
 @pytest.mark.parametrize("prefix,delimiter,page_size", [
@@ -144,7 +154,7 @@ def test_v2_paging_interleaves_prefixes_and_keys_in_order(s3, listed, prefix, de
         if not page["IsTruncated"]:
             break
         token = page["NextContinuationToken"]
-    assert order == expected_entries(KEYS, prefix, delimiter)
+    assert order == expected_entries(LISTED, prefix, delimiter)
 
 
 @pytest.mark.parametrize("start_after,prefix", [
@@ -154,7 +164,7 @@ def test_v2_paging_interleaves_prefixes_and_keys_in_order(s3, listed, prefix, de
 def test_v2_start_after(s3, listed, start_after, prefix):
     keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=listed, StartAfter=start_after, Prefix=prefix) for o in p.get("Contents", [])]
-    assert keys == [k for k in KEYS if k.encode() > start_after.encode() and k.startswith(prefix)]
+    assert keys == [k for k in LISTED if k.encode() > start_after.encode() and k.startswith(prefix)]
     page = s3.list_objects_v2(Bucket=listed, StartAfter=start_after, Prefix=prefix, MaxKeys=5)
     assert page["StartAfter"] == start_after
 
@@ -186,7 +196,7 @@ def test_listing_missing_bucket(s3):
 
 def test_v2_max_keys_above_1000_is_capped(s3, listed):
     page = s3.list_objects_v2(Bucket=listed, MaxKeys=5000)
-    assert len(page["Contents"]) == len(KEYS)
+    assert len(page["Contents"]) == len(LISTED)
 
 
 # -- ListObjects (V1) --------------------------------------------------------------------------------
@@ -194,7 +204,7 @@ def test_v2_max_keys_above_1000_is_capped(s3, listed):
 
 def test_v1_full_listing_has_owner(s3, listed):
     page = s3.list_objects(Bucket=listed)
-    assert [o["Key"] for o in page["Contents"]] == KEYS
+    assert [o["Key"] for o in page["Contents"]] == LISTED
     assert page["IsTruncated"] is False
     assert all(o["Owner"]["ID"] for o in page["Contents"])
 
@@ -217,19 +227,19 @@ def test_v1_paging_with_marker(s3, listed, prefix, delimiter, page_size):
         marker = page.get("NextMarker") or page["Contents"][-1]["Key"]
         if delimiter:
             assert page["NextMarker"] == batch[-1][1]
-    assert order == expected_entries(KEYS, prefix, delimiter)
+    assert order == expected_entries(LISTED, prefix, delimiter)
 
 
 def test_v1_marker_mid_listing(s3, listed):
     page = s3.list_objects(Bucket=listed, Marker="photos/2024/120.png", Prefix="photos/")
     assert [o["Key"] for o in page["Contents"]] == [
-        k for k in KEYS if k.startswith("photos/") and k > "photos/2024/120.png"]
+        k for k in LISTED if k.startswith("photos/") and k > "photos/2024/120.png"]
 
 
 def test_v1_paginator(s3, listed):
     keys = [o["Key"] for p in s3.get_paginator("list_objects").paginate(
         Bucket=listed, PaginationConfig={"PageSize": 50}) for o in p["Contents"]]
-    assert keys == KEYS
+    assert keys == LISTED
 
 
 # -- awkward keys and encoding-type=url ---------------------------------------------------------------
@@ -240,7 +250,7 @@ def awkward(s3, bucket):
     keys = AWKWARD_KEYS + ["dir one/x", "dir one/y", "dir+two/z", "日本/語/深い"]
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-    return bucket, keys
+    return bucket, with_sidecars(keys)
 
 
 def test_awkward_keys_list_exactly_v1_and_v2(s3, awkward):
@@ -324,19 +334,21 @@ def test_long_keys_list_in_order(s3, bucket):
                         "k/" + "é" * 350])
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode()[-16:])
+    stored = utf8_sorted(with_sidecars(keys))
     listed = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, PaginationConfig={"PageSize": 2}) for o in p["Contents"]]
-    assert listed == keys
+    assert listed == stored
     page = s3.list_objects_v2(Bucket=bucket, Prefix=stem + "/", Delimiter="/")
-    assert entries_of(page) == expected_entries(keys, stem + "/", "/")
+    assert entries_of(page) == expected_entries(stored, stem + "/", "/")
     page = s3.list_objects_v2(Bucket=bucket, Prefix="L/", Delimiter="/b")
-    assert entries_of(page) == expected_entries(keys, "L/", "/b")
+    assert entries_of(page) == expected_entries(stored, "L/", "/b")
     page = s3.list_objects_v2(Bucket=bucket, StartAfter=stem + "/a")
-    assert [o["Key"] for o in page["Contents"]] == [k for k in keys if k.encode() > (stem + "/a").encode()]
+    assert [o["Key"] for o in page["Contents"]] == [k for k in stored if k.encode() > (stem + "/a").encode()]
     for key in keys:
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()[-16:]
+    # Deleting an object (no versionId) deletes its sidecar too.
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[:5]]})
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == keys[5:]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == utf8_sorted(with_sidecars(keys[5:]))
 
 
 def test_list_object_versions_of_objects_written_once(s3, bucket):
@@ -382,5 +394,5 @@ def test_listing_matches_a_reference_model(s3, bucket):
             if not page["IsTruncated"]:
                 break
             token = page["NextContinuationToken"]
-        expected = expected_entries(keys, prefix, delimiter, after)
+        expected = expected_entries(with_sidecars(keys), prefix, delimiter, after)
         assert got == expected, (prefix, delimiter, after, page_size)

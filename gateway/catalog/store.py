@@ -11,11 +11,14 @@ Tables (keys are UTF-8; ``\\0`` separates parts, which bucket names and keys nev
     versions  bucket\\0key\\0<seq:012d>            -> {version_id, instance_id, record, ...}
     by_vid    bucket\\0key\\0version_id            -> seq (the version's place in history)
     parents   bucket\\0key\\0version_id            -> [{bucket, key, version_id, relation}]
-    children  pbucket\\0pkey\\0bucket\\0key\\0vid     -> {relation, parent_version_id}
+    children  pbucket\\0pkey\\0bucket\\0key\\0vid     -> {bucket, key, version_id, relation, ...}
+
+A part longer than MAX_PART bytes is shortened to its start plus a sha256 (``_part``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -27,8 +30,20 @@ import lmdb
 SEP = b"\x00"
 
 
+# LMDB keys are at most 511 bytes, S3 keys up to 1024: a part longer than this is
+# stored as its start plus a digest of the whole (the full names live in the values).
+MAX_PART = 150
+
+
+def _part(text: str) -> bytes:
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= MAX_PART:
+        return raw
+    return raw[:80] + b"#" + hashlib.sha256(raw).hexdigest().encode()
+
+
 def _k(*parts: str) -> bytes:
-    return SEP.join(p.encode("utf-8", "surrogatepass") for p in parts)
+    return SEP.join(_part(p) for p in parts)
 
 
 def _dumps(doc) -> bytes:
@@ -101,7 +116,8 @@ class Catalog:
             txn.delete(_k(bucket, key, version_id), db=self.parents)
         for p in parents:
             txn.put(_k(p.bucket, p.key, bucket, key, version_id),
-                    _dumps({"relation": p.relation, "parent_version_id": p.version_id}),
+                    _dumps({"bucket": bucket, "key": key, "version_id": version_id,
+                            "relation": p.relation, "parent_version_id": p.version_id}),
                     db=self.children)
 
     def mark_deleted(self, bucket: str, key: str, when: float) -> None:
@@ -178,10 +194,8 @@ class Catalog:
                 version_id = asset.get("current")
             parents = _get(txn, self.parents, _k(bucket, key, version_id or "")) or []
             children = []
-            for raw, doc in self._scan(txn, self.children, _k(bucket, key) + SEP):
-                child = raw.split(SEP)
-                children.append({"bucket": child[2].decode(), "key": child[3].decode(),
-                                 "version_id": child[4].decode(), **doc})
+            for _, doc in self._scan(txn, self.children, _k(bucket, key) + SEP):
+                children.append(doc)
             return {"bucket": bucket, "key": key, "version_id": version_id,
                     "parents": parents, "children": children}
 
