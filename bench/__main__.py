@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.harness import Services
-from bench.workloads import big_object, object_workload
+from bench.workloads import big_object, object_workload, png_body
 
 SIZES = {"64KiB": 64 * 1024, "1MiB": 1024 * 1024}
 
@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="size of the single large object in GiB; 0 skips it (default 2)")
     parser.add_argument("--quick", action="store_true", help="--count 60 --big-gib 0")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--png-only", action="store_true",
+                        help="only PUT a 1 MiB PNG at concurrency 1 (the cost of intake: "
+                             "compare the gateway's p50 with and without provenance)")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.big_gib = 60, 0
@@ -46,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     with Services(workdir) as services:
         print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | ratio (gw/direct) |")
         print("|---|---|---|---|---|---|---|")
+        if args.png_only:
+            body = png_body(1 << 20)
+            for target in ("direct", "gateway"):
+                r = object_workload(services.client(target), "PUT", len(body), args.count, 1,
+                                    target, body=body)
+                print(f"| PUT 1MiB PNG c=1 | {target} | {r.ops_per_s:.1f} | {r.mib_per_s:.1f} |"
+                      f" {r.p50_ms:.1f} | {r.p99_ms:.1f} | |")
+            return 0
         for size_name, size in SIZES.items():
             for concurrency in args.concurrency:
                 for op in ("PUT", "GET"):

@@ -51,10 +51,24 @@ def _bucket(client, tag: str) -> str:
 _prepared: dict[tuple[int, int, str], tuple[str, list[str]]] = {}
 
 
+def png_body(size: int) -> bytes:
+    """A valid PNG of about ``size`` bytes with AUTOMATIC1111 parameters, as a generator
+    writes it: what intake's extraction really has to read."""
+    from PIL import Image, PngImagePlugin
+    side = int((size / 3) ** 0.5)
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a red fox in snow\nNegative prompt: blurry\nSteps: 28, "
+                  "Sampler: DPM++ 2M, CFG scale: 6.5, Seed: 42, Size: 1024x1024, Model: sdxl")
+    out = io.BytesIO()
+    image.save(out, "PNG", pnginfo=info, compress_level=0)
+    return out.getvalue()
+
+
 def object_workload(client, op: str, size: int, count: int, concurrency: int,
-                    target: str) -> Result:
+                    target: str, body: bytes | None = None) -> Result:
     """PUT ``count`` objects of ``size`` bytes, or GET the ones the PUT run wrote."""
-    body = os.urandom(size)
+    body = body if body is not None else os.urandom(size)
     if op == "PUT":
         bucket = _bucket(client, target)
         keys = [f"o/{n:06d}" for n in range(count)]

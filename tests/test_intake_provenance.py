@@ -242,3 +242,17 @@ def test_reindex_reproduces_the_catalog(media, make_server):
     after = [cli(server, *q) for q in questions]
     for question, old, new in zip(questions, before, after):
         assert new == old, question
+
+
+def test_inputs_named_in_the_file_become_lineage_edges(media, s3, bucket, gateway):
+    """ComfyUI's LoadImage input and a C2PA ingredient appear as parents of the output."""
+    for name in ("comfyui_png", "c2pa_png"):
+        fx = media[name]
+        s3.put_object(Bucket=bucket, Key=f"{name}.png", Body=fx.path.read_bytes(),
+                      ContentType=fx.content_type, Metadata=fx.headers)
+        record = admin_record(gateway, bucket, f"{name}.png")["record"]
+        named = [s for s in record.get("sources", []) if s.get("name") or s.get("instance_id")]
+        assert named, record.get("sources")
+        parents = cli(gateway, "asset", "lineage", f"{bucket}/{name}.png")["parents"]
+        assert {(p["key"], p["relation"]) for p in parents} >= {
+            (s.get("name") or s["instance_id"], s["role"]) for s in named}

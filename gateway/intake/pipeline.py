@@ -275,13 +275,20 @@ class _LocalCopy:
             _remove(self.temp)
 
 
+EXTERNAL = ""  # the "bucket" of an input that is not a provgate object
+
+
 def record_parents(record: ProvenanceRecord) -> list[Ref]:
-    """Lineage edges: declared parents, and sources that name provgate objects."""
+    """Lineage edges: declared parents, and every input the file names (C2PA
+    ingredients, img2img / ControlNet / LoadImage inputs). An input that is a provgate
+    object points at it; any other is an external parent named as the tool named it."""
     refs = [Ref(p.bucket, p.key, p.version_id, "derived-from") for p in record.derived_from]
     for source in record.sources:
         if source.ref is not None:
             refs.append(Ref(source.ref.bucket, source.ref.key, source.ref.version_id,
                             source.role))
+        elif source.name or source.instance_id:
+            refs.append(Ref(EXTERNAL, source.name or source.instance_id, None, source.role))
     return refs
 
 
