@@ -13,7 +13,7 @@ S3 client) all end here, so no door can skip a stage. For every write::
 The caller answers 2xx only after ``ingest`` returns, so an acknowledged write has its
 bytes, its XMP and its catalog entry on stable storage. A crash between the object and
 its sidecar leaves a complete object whose sidecar is missing or older; ``provgate
-reindex`` finds and rewrites such sidecars.
+reindex`` lists such versions (``missing_sidecars``) and indexes the rest.
 
 A client that writes ``<key>.xmp`` itself while ``<key>`` exists (a DAM saving edits)
 does not overwrite the record: its edit is merged under the rules in
