@@ -111,6 +111,13 @@ def bucket(s3) -> str:
     return name
 
 
+@pytest.fixture
+def guard(gateway, s3, bucket):
+    """Checks, after hostile requests, that the server is up and stored data untouched."""
+    from tests.support.hostile import make_guard
+    return make_guard(gateway, s3, bucket)
+
+
 @pytest.fixture(autouse=True)
 def _no_proxy_env(monkeypatch):
     # Test traffic stays on loopback even where a proxy is configured.

@@ -16,24 +16,11 @@ from botocore import UNSIGNED
 from botocore.auth import HmacV1Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.support.hostile import (assert_error, connect, make_guard, presign_v2, presign_v4,
+from tests.support.hostile import (assert_error, connect, client_error, presign_v2, presign_v4,
                                    read_reply, request_head, send, sign_v4, skewed, unique)
 from tests.support.server import ADMIN, READER, SCOPED
-
-
-@pytest.fixture
-def guard(gateway, s3, bucket):
-    return make_guard(gateway, s3, bucket)
-
-
-def _error(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
 
 
 def _flip(text: str) -> str:
@@ -44,29 +31,29 @@ def _flip(text: str) -> str:
 def test_wrong_secret_signature_does_not_match(gateway, guard):
     bad = client(gateway.endpoint, {**ADMIN, "secret": "not-the-secret"})
     bucket, key, refused = guard.bucket, "sentinel.bin", (403, "SignatureDoesNotMatch")
-    assert _error(lambda: bad.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
-    assert _error(lambda: bad.put_object(Bucket=bucket, Key=key, Body=b"x")) == refused
-    assert _error(lambda: bad.get_object(Bucket=bucket, Key=key)) == refused
-    assert _error(lambda: bad.delete_object(Bucket=bucket, Key=key)) == refused
-    assert _error(lambda: bad.list_buckets()) == refused
+    assert client_error(lambda: bad.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
+    assert client_error(lambda: bad.put_object(Bucket=bucket, Key=key, Body=b"x")) == refused
+    assert client_error(lambda: bad.get_object(Bucket=bucket, Key=key)) == refused
+    assert client_error(lambda: bad.delete_object(Bucket=bucket, Key=key)) == refused
+    assert client_error(lambda: bad.list_buckets()) == refused
     guard.check()
 
 
 def test_unknown_access_key(gateway, guard):
     stranger = client(gateway.endpoint, {"access_key": "AKIANOBODY", "secret": "whatever"})
     bucket, refused = guard.bucket, (403, "InvalidAccessKeyId")
-    assert _error(lambda: stranger.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
-    assert _error(lambda: stranger.get_object(Bucket=bucket, Key="sentinel.bin")) == refused
+    assert client_error(lambda: stranger.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
+    assert client_error(lambda: stranger.get_object(Bucket=bucket, Key="sentinel.bin")) == refused
     guard.check()
 
 
 def test_anonymous_requests_denied(gateway, guard):
     anonymous = client(gateway.endpoint, signature_version=UNSIGNED)
     bucket, refused = guard.bucket, (403, "AccessDenied")
-    assert _error(lambda: anonymous.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
-    assert _error(lambda: anonymous.get_object(Bucket=bucket, Key="sentinel.bin")) == refused
-    assert _error(lambda: anonymous.list_objects_v2(Bucket=bucket)) == refused
-    assert _error(lambda: anonymous.delete_object(Bucket=bucket, Key="sentinel.bin")) == refused
+    assert client_error(lambda: anonymous.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
+    assert client_error(lambda: anonymous.get_object(Bucket=bucket, Key="sentinel.bin")) == refused
+    assert client_error(lambda: anonymous.list_objects_v2(Bucket=bucket)) == refused
+    assert client_error(lambda: anonymous.delete_object(Bucket=bucket, Key="sentinel.bin")) == refused
     # A raw request with no Authorization at all (and no x-amz-* headers).
     reply = send(gateway, "PUT", f"/{guard.bucket}/{unique()}", body=b"anonymous",
                  headers={"Host": "x"})
@@ -246,11 +233,11 @@ def test_wrong_role_and_bucket_scope(gateway, guard):
     reader = client(gateway.endpoint, READER)
     bucket, key, refused = guard.bucket, "sentinel.bin", (403, "AccessDenied")
     assert reader.get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert _error(lambda: reader.put_object(Bucket=bucket, Key=key, Body=b"x")) == refused
-    assert _error(lambda: reader.delete_object(Bucket=bucket, Key=key)) == refused
+    assert client_error(lambda: reader.put_object(Bucket=bucket, Key=key, Body=b"x")) == refused
+    assert client_error(lambda: reader.delete_object(Bucket=bucket, Key=key)) == refused
     scoped = client(gateway.endpoint, SCOPED)
-    assert _error(lambda: scoped.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
-    assert _error(lambda: scoped.get_object(Bucket=bucket, Key=key)) == refused
+    assert client_error(lambda: scoped.put_object(Bucket=bucket, Key=unique(), Body=b"x")) == refused
+    assert client_error(lambda: scoped.get_object(Bucket=bucket, Key=key)) == refused
     guard.check()
 
 

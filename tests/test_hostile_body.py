@@ -13,31 +13,18 @@ import hashlib
 import os
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.support.hostile import (STREAMING_SIGNED, STREAMING_UNSIGNED_TRAILER,
                                    ConnectionDropped, assert_error, aws_chunked_signed,
-                                   aws_chunked_trailer, crc32_b64, make_guard, md5_b64, send,
+                                   aws_chunked_trailer, crc32_b64, client_error, md5_b64, send,
                                    sign_v4, unique)
 from tests.support.server import ADMIN
 
 CHUNK = 64 * 1024
 
 
-@pytest.fixture
-def guard(gateway, s3, bucket):
-    return make_guard(gateway, s3, bucket)
-
-
-def _error(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
-
-
 def _absent(guard, key: str) -> None:
-    assert _error(lambda: guard.s3.head_object(Bucket=guard.bucket, Key=key))[0] == 404
+    assert client_error(lambda: guard.s3.head_object(Bucket=guard.bucket, Key=key))[0] == 404
 
 
 def _data(size: int) -> bytes:
@@ -55,7 +42,7 @@ def test_wrong_content_md5_is_bad_digest(guard, key):
     key = unique() if key == "new" else key
     data = _data(10_000)
     wrong = md5_b64(data + b"x")
-    assert _error(lambda: guard.s3.put_object(Bucket=guard.bucket, Key=key, Body=data,
+    assert client_error(lambda: guard.s3.put_object(Bucket=guard.bucket, Key=key, Body=data,
                                               ContentMD5=wrong)) == (400, "BadDigest")
     guard.check()
 
@@ -77,7 +64,7 @@ def test_wrong_checksum_header_is_bad_digest(guard, algorithm):
     size = {"CRC32": 4, "CRC32C": 4, "SHA1": 20, "SHA256": 32}[algorithm]
     wrong = base64.b64encode(os.urandom(size)).decode()
     for key in (unique(), "sentinel.bin"):
-        assert _error(lambda: guard.s3.put_object(
+        assert client_error(lambda: guard.s3.put_object(
             Bucket=guard.bucket, Key=key, Body=data, **{f"Checksum{algorithm}": wrong})) == (400, "BadDigest")
     guard.check()
 
@@ -87,7 +74,7 @@ def test_wrong_checksum_on_upload_part_records_no_part(guard):
     upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
     data = _data(10_000)
     wrong = crc32_b64(data + b"!")
-    assert _error(lambda: s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1,
+    assert client_error(lambda: s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1,
                                          Body=data, ChecksumCRC32=wrong)) == (400, "BadDigest")
     assert s3.list_parts(Bucket=bucket, Key=key, UploadId=upload).get("Parts", []) == []
     guard.check(uploads=1)

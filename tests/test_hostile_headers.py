@@ -14,22 +14,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.support.hostile import (ConnectionDropped, assert_error, connect, make_guard,
+from tests.support.hostile import (ConnectionDropped, assert_error, connect, client_error, 
                                    read_reply, request_head, send, sign_v4, unique)
-
-
-@pytest.fixture
-def guard(gateway, s3, bucket):
-    return make_guard(gateway, s3, bucket)
-
-
-def _error(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
 
 
 def _signed_put(gateway, target: str, extra: dict, body: bytes = b"data"):
@@ -146,11 +133,11 @@ def test_metadata_too_large(guard):
                {"n" * 1500: "v" * 549}]
     for metadata in too_big:
         for key in (unique(), "sentinel.bin"):
-            assert _error(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x",
+            assert client_error(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x",
                                                 Metadata=metadata)) == (400, "MetadataTooLarge")
-        assert _error(lambda: s3.create_multipart_upload(Bucket=bucket, Key=unique(),
+        assert client_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key=unique(),
                                                          Metadata=metadata)) == (400, "MetadataTooLarge")
-        assert _error(lambda: s3.copy_object(
+        assert client_error(lambda: s3.copy_object(
             Bucket=bucket, Key=unique(), CopySource={"Bucket": bucket, "Key": "sentinel.bin"},
             MetadataDirective="REPLACE", Metadata=metadata)) == (400, "MetadataTooLarge")
     # Exactly 2 KB (names without the prefix, plus values) is allowed.
@@ -236,10 +223,10 @@ def test_refused_copy_leaves_nothing(guard):
     source = {"Bucket": bucket, "Key": "sentinel.bin"}
     too_many_tags = "&".join(f"t{i}=v" for i in range(11))
     for key in (unique(), "dir/nested sentinel é.txt"):
-        assert _error(lambda: s3.copy_object(Bucket=bucket, Key=key, CopySource=source,
+        assert client_error(lambda: s3.copy_object(Bucket=bucket, Key=key, CopySource=source,
                                              TaggingDirective="REPLACE",
                                              Tagging=too_many_tags)) == (400, "InvalidTag")
-        assert _error(lambda: s3.copy_object(Bucket=bucket, Key=key, CopySource=source,
+        assert client_error(lambda: s3.copy_object(Bucket=bucket, Key=key, CopySource=source,
                                              MetadataDirective="REPLACE",
                                              Metadata={"m": "v" * 3000})) == (400, "MetadataTooLarge")
     guard.check()

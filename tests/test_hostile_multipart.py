@@ -10,23 +10,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.support.hostile import (assert_error, make_guard, quote_key, send, sign_v4, unique)
+from tests.support.hostile import (assert_error, client_error, quote_key, send, sign_v4, unique)
 
 MIB = 2**20
-
-
-@pytest.fixture
-def guard(gateway, s3, bucket):
-    return make_guard(gateway, s3, bucket)
-
-
-def _error(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
 
 
 def _raw(gateway, method: str, target: str, body: bytes = b""):
@@ -53,7 +40,7 @@ class Upload:
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]})
 
     def complete_error(self, parts) -> tuple[int, str]:
-        return _error(lambda: self.complete(parts))
+        return client_error(lambda: self.complete(parts))
 
     def all_parts(self) -> list[tuple[int, str]]:
         return sorted(self.etags.items())
@@ -142,7 +129,7 @@ def test_bogus_upload_id(gateway, guard):
                      404, "NoSuchUpload")
         assert_error(_raw(gateway, "GET", f"/{bucket}/{key}?uploadId={upload_id}"),
                      404, "NoSuchUpload")
-    assert _error(lambda: s3.head_object(Bucket=bucket, Key=key))[0] == 404
+    assert client_error(lambda: s3.head_object(Bucket=bucket, Key=key))[0] == 404
     guard.check()
 
 
@@ -159,6 +146,6 @@ def test_complete_after_abort(guard):
     upload = Upload(guard, [1000])
     guard.s3.abort_multipart_upload(Bucket=guard.bucket, Key=upload.key, UploadId=upload.id)
     assert upload.complete_error(upload.all_parts()) == (404, "NoSuchUpload")
-    assert _error(lambda: guard.s3.upload_part(Bucket=guard.bucket, Key=upload.key, UploadId=upload.id,
+    assert client_error(lambda: guard.s3.upload_part(Bucket=guard.bucket, Key=upload.key, UploadId=upload.id,
                                                PartNumber=2, Body=b"late")) == (404, "NoSuchUpload")
     guard.check()

@@ -14,19 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.hostile import (assert_error, make_guard, send, sign_v4)
-
-
-@pytest.fixture
-def guard(gateway, s3, bucket):
-    return make_guard(gateway, s3, bucket)
-
-
-def _error(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+from tests.support.hostile import (assert_error, client_error, send, sign_v4)
 
 
 def _raw(gateway, method: str, target: str, body: bytes = b"", headers: dict | None = None):
@@ -73,8 +61,8 @@ def test_valid_edge_bucket_names_control(gateway, guard):
 def test_key_too_long(gateway, guard):
     s3, bucket, too_long = guard.s3, guard.bucket, (400, "KeyTooLongError")
     for key in ["k" * 1025, "日" * 342, "a/" * 600]:
-        assert _error(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x")) == too_long
-        assert _error(lambda: s3.create_multipart_upload(Bucket=bucket, Key=key)) == too_long
+        assert client_error(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"x")) == too_long
+        assert client_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key=key)) == too_long
     for key in ["k" * 1024, "日" * 341, "k" * 900]:   # at or under 1024 bytes
         try:
             s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
@@ -213,11 +201,11 @@ def test_range_past_end_is_invalid_range(guard):
     size = len(guard.objects["sentinel.bin"])
     for value in [f"bytes={size}-", f"bytes={size}-{size + 10}", f"bytes={size * 10}-",
                   "bytes=-0"]:
-        got = _error(lambda: s3.get_object(Bucket=bucket, Key="sentinel.bin", Range=value))
+        got = client_error(lambda: s3.get_object(Bucket=bucket, Key="sentinel.bin", Range=value))
         assert got == (416, "InvalidRange"), value
     s3.put_object(Bucket=bucket, Key="empty", Body=b"")
     guard.objects["empty"] = b""
-    got = _error(lambda: s3.get_object(Bucket=bucket, Key="empty", Range="bytes=0-0"))
+    got = client_error(lambda: s3.get_object(Bucket=bucket, Key="empty", Range="bytes=0-0"))
     assert got == (416, "InvalidRange")
     guard.check()
 
@@ -251,7 +239,7 @@ def test_error_documents_stay_well_formed(gateway, guard):
     """Errors that echo a key holding control characters still parse as XML."""
     s3, bucket = guard.s3, guard.bucket
     for key in ["ctl\x01\x1f", "tab\there", "bell\x07", "del\x7f"]:
-        assert _error(lambda: s3.get_object(Bucket=bucket, Key=key)) == (404, "NoSuchKey")
+        assert client_error(lambda: s3.get_object(Bucket=bucket, Key=key)) == (404, "NoSuchKey")
     reply = _raw(gateway, "GET", f"/{bucket}/x?uploadId=%00%01")
     assert_error(reply, 404, "NoSuchUpload")
     guard.check()

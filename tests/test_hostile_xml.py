@@ -13,15 +13,10 @@ import time
 
 import pytest
 
-from tests.support.hostile import (assert_error, make_guard, md5_b64, quote_key, send, sign_v4,
+from tests.support.hostile import (assert_error, md5_b64, quote_key, send, sign_v4,
                                    unique)
 
 OPERATIONS = ["DeleteObjects", "CompleteMultipartUpload", "PutObjectTagging", "CreateBucket"]
-
-
-@pytest.fixture
-def guard(gateway, s3, bucket):
-    return make_guard(gateway, s3, bucket)
 
 
 class XmlTarget:

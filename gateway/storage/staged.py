@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,6 +33,17 @@ class LocalStagedFile(StagedObject):
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+async def adopt_spool_file(spool_dir: Path, path: Path, size: int, md5_hex: str,
+                           checksums: dict[str, str]) -> LocalStagedFile:
+    """A complete local file as a staged object, moved into ``spool_dir`` if elsewhere
+    (the backends' ``stage_file``)."""
+    if path.parent != spool_dir:
+        target = spool_dir / uuid.uuid4().hex
+        await asyncio.to_thread(shutil.move, path, target)
+        path = target
+    return LocalStagedFile(path, size, md5_hex, checksums)
 
 
 def fsync_dir(path: Path) -> None:

@@ -29,9 +29,11 @@ from unittest import mock
 from urllib.parse import quote, urlsplit
 from urllib.request import urlopen
 
+import pytest
 from botocore.auth import HmacV1QueryAuth, S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from tests.support.server import ADMIN
 
@@ -338,6 +340,14 @@ class Guard:
     def rss(self) -> int:
         import psutil
         return psutil.Process(self.gateway.process.pid).memory_info().rss
+
+
+def client_error(call) -> tuple[int, str]:
+    """(HTTP status, S3 error code) of the ClientError that ``call()`` must raise."""
+    with pytest.raises(ClientError) as info:
+        call()
+    response = info.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
 
 
 def make_guard(gateway, s3, bucket: str) -> Guard:

@@ -42,7 +42,7 @@ from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage
                                   validate_completion)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key
-from gateway.storage.staged import LocalStagedFile, fsync_dir
+from gateway.storage.staged import LocalStagedFile, adopt_spool_file, fsync_dir
 
 CHUNK = 1 << 20
 
@@ -156,11 +156,7 @@ class FsBackend(StorageBackend):
     # -- objects --------------------------------------------------------------------
     async def stage_file(self, path: Path, size: int, md5_hex: str,
                          checksums: dict[str, str]) -> StagedObject:
-        if path.parent != self.spool_dir:
-            target = self.spool_dir / uuid.uuid4().hex
-            await asyncio.to_thread(shutil.move, path, target)
-            path = target
-        return LocalStagedFile(path, size, md5_hex, checksums)
+        return await adopt_spool_file(self.spool_dir, path, size, md5_hex, checksums)
 
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,

@@ -39,15 +39,12 @@ health, so service resumes as soon as the upstream answers again.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email.utils
 import logging
 import os
 import shutil
 import tempfile
-import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -65,7 +62,7 @@ from gateway.storage.s3.metadata import SystemFields, read_headers, write_header
 from gateway.storage.s3.staging import UploadStaged
 from gateway.storage.s3.uploads import Uploads
 from gateway.storage.s3.versioning import Versioning, version_of
-from gateway.storage.staged import LocalStagedFile
+from gateway.storage.staged import LocalStagedFile, adopt_spool_file
 
 log = logging.getLogger("provgate.storage.s3")
 
@@ -175,11 +172,7 @@ class S3Backend(StorageBackend):
     # -- writing objects ------------------------------------------------------------------
     async def stage_file(self, path: Path, size: int, md5_hex: str,
                          checksums: dict[str, str]) -> StagedObject:
-        if path.parent != self.spool_dir:
-            target = self.spool_dir / uuid.uuid4().hex
-            await asyncio.to_thread(shutil.move, path, target)
-            path = target
-        return LocalStagedFile(path, size, md5_hex, checksums)
+        return await adopt_spool_file(self.spool_dir, path, size, md5_hex, checksums)
 
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
