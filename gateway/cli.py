@@ -23,10 +23,15 @@ def _load(path: str) -> config_module.Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.server import BrokenPolicySet, serve
     config = _load(args.config)
     setup_logging(config.server.log_format)
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except BrokenPolicySet as exc:
+        print(f"provgate: the policy set does not load; refusing to start:\n{exc}",
+              file=sys.stderr)
+        return 2
     return 0
 
 
