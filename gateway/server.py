@@ -18,6 +18,7 @@ from gateway.identities import IdentityStore
 from gateway.intake.pipeline import IntakePipeline
 from gateway.intake.policy_gate import PolicyGate
 from gateway.policy import AuditLog, PolicyError, PolicyStore
+from gateway.policy.recheck import Recheck
 from gateway.provenance import Extractor
 from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
@@ -102,6 +103,8 @@ async def serve(config: Config) -> None:
     await extractor.start()
     gate = PolicyGate(policies, audit, config.policies.quarantine_bucket)
     policies.start()                       # hot reload from here on
+    recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
+    recheck.start()                        # stored assets against each new set
     services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog, gate),
                         region=config.server.region,
                         quarantine_bucket=config.policies.quarantine_bucket)
@@ -118,7 +121,7 @@ async def serve(config: Config) -> None:
                                           ssl_context=_tls_context(config), handler_args=limits)
     admin_app = build_admin_app(backend, catalog, extractor)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
-                      quarantine_bucket=config.policies.quarantine_bucket)
+                      quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
     admin_runner, admin_url = await _start_site(admin_app, config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
@@ -136,6 +139,7 @@ async def serve(config: Config) -> None:
         log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
     await s3_runner.cleanup()
     await admin_runner.cleanup()
+    await recheck.close()
     await policies.close()
     await extractor.close()
     await backend.close()

@@ -7,6 +7,7 @@ and the admin API (no sleeps standing in for assertions).
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from tests.conftest import client, storage_section
 from tests.support.hostile import client_error
 from tests.support.policies import rule, write
 from tests.support.server import ROOT, ProvgateServer
+from tests.test_policy_cli import provgate
 from tests.test_policy_intake import admin_json, audit_entries, headers_of
 
 DENY_TEXT = rule("no-text", validate='!object.content_type.startsWith("text/")',
@@ -209,3 +211,82 @@ def test_admin_api_audit_filters_and_pages(running):
     assert all(e["version_id"] is None for e in rest["entries"])
     for bad in ("limit=-1", "since=x", "colour=red"):
         assert admin_json(server, f"/api/v1/audit?{bad}")[0] == 400
+
+
+# --- stored assets: explain, re-check, audit CLI ----------------------------------------
+
+def stored_then_forbidden(server, s3) -> str:
+    """A text file stored while no rule forbids it, then a rule that does; its revision."""
+    put_text(s3, key="old.txt")
+    write(server.policy_dir, "text.toml", DENY_TEXT)
+    eventually(lambda: put_text(s3, key="probe.txt")[0] == 403)
+    return admin_json(server, "/api/v1/policies")[1]["revision"]
+
+
+def test_explain_says_which_rules_match_a_stored_asset_and_why(running):
+    server, s3 = running
+    stored_then_forbidden(server, s3)
+    write(server.policy_dir, "rights.toml", '''
+        [[set]]
+        id = "box-licence"
+        when = 'object.bucket == "box1"'
+        values = { license = "CC-BY-4.0" }
+
+        [[rule]]
+        id = "images-only-review"
+        stage = "review"
+        match = 'object.content_type.startsWith("image/")'
+        validate = 'has(asset.prompt)'
+        ''')
+    eventually(lambda: len(admin_json(server, "/api/v1/policies")[1]["rules"]) == 2)
+    done = provgate("policy", "explain", "box1/old.txt", "--json",
+                    "--config", str(server.config_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["revision"] == admin_json(server, "/api/v1/policies")[1]["revision"]
+    intake, = report["stages"]["intake"]["outcomes"]
+    assert (intake["rule_id"], intake["result"], intake["action"]) == ("no-text", "fail", "deny")
+    assert intake["message"] == "no text files here" and intake["file"].endswith("text.toml")
+    review, = report["stages"]["review"]["outcomes"]
+    assert (review["rule_id"], review["result"]) == ("images-only-review", "skip")
+    assert report["defaults"] == {"license": {"value": "CC-BY-4.0", "from": "box-licence"}}
+    table = provgate("policy", "explain", "box1/old.txt", "--config", str(server.config_path))
+    assert table.returncode == 0
+    assert "intake: deny" in table.stdout and "no text files here" in table.stdout
+    assert "match is false: object.content_type.startsWith(\"image/\")" in table.stdout
+    missing = provgate("policy", "explain", "box1/nothing.txt", "--config",
+                       str(server.config_path))
+    assert missing.returncode == 1 and "no asset box1/nothing.txt" in missing.stderr
+
+
+def test_stored_assets_are_rechecked_when_the_set_changes(running):
+    server, s3 = running
+    revision = stored_then_forbidden(server, s3)
+
+    def finished():
+        report = admin_json(server, "/api/v1/violations")[1]
+        return report if (report["revision"], report["state"]) == (revision, "done") else None
+
+    report = eventually(finished)
+    assert report["checked"] >= 1
+    violation, = [v for v in report["violations"] if v["key"] == "old.txt"]
+    assert (violation["bucket"], violation["rule"], violation["action"]) == \
+        ("box1", "no-text", "deny")
+    (server.policy_dir / "text.toml").unlink()
+    eventually(lambda: admin_json(server, "/api/v1/violations")[1]["violations"] == [] and
+               admin_json(server, "/api/v1/violations")[1]["state"] == "done" and
+               admin_json(server, "/api/v1/violations")[1]["revision"] != revision)
+
+
+def test_audit_cli_reads_a_running_servers_log(running):
+    server, s3 = running
+    stored_then_forbidden(server, s3)
+    done = provgate("audit", "--json", "--config", str(server.config_path))
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    denial = [e for e in entries if e.get("rule") == "no-text" and e["action"] == "deny"]
+    assert denial and denial[0]["key"] == "probe.txt" and denial[0]["identity"] == "tester"
+    assert entries[0]["kind"] == "policy-loaded"
+    table = provgate("audit", "--config", str(server.config_path))
+    assert "no-text" in table.stdout and "box1/probe.txt" in table.stdout
