@@ -3,15 +3,17 @@
     python -m bench                       # the full run (about 5-10 minutes on 2 cores)
     python -m bench --quick               # small counts, no 2 GiB object
     python -m bench --big-gib 0 --count 200
-
-"provgate CPU ms/op" is the CPU time the gateway process and its ExifTool workers spent
-per request during the gateway run: steadier than throughput on a shared machine, and
-what bounds throughput once the cores are busy.
+    python -m bench --png-only --count 200  # 1 MiB PNG: PUT with full intake, then GET
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
-runs each workload twice with the same boto3 client settings — once straight to SeaweedFS,
-once through provgate — and prints throughput, p50/p99 latency and the ratio. Machines
-here are noisy, so only ratios measured in the same run mean anything.
+runs each workload with the same boto3 client settings straight to SeaweedFS and through
+provgate, in rounds that alternate the two (``--rounds``) so that both see the same load,
+and prints throughput, p50/p99 latency and the ratio. Machines here are noisy, so only
+ratios measured in the same run mean anything.
+
+"provgate CPU ms/op" is the CPU time the gateway process and its ExifTool workers spent
+per request during the gateway rounds: steadier than throughput on a shared machine, and
+what bounds throughput once the cores are busy.
 """
 
 from __future__ import annotations
