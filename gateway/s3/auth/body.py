@@ -7,7 +7,6 @@ any body byte is read, so bad headers are refused before ``100 Continue``);
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
@@ -23,11 +22,6 @@ from . import checksums, sigv4
 from .chunked import ChunkedDecoder, ChunkSigner
 
 PIECE_SIZE = 1 << 20
-# Pieces are hashed in batches of about PIECE_SIZE, in a worker thread when the batch is
-# at least THREADED_HASH_BYTES: hashlib releases the GIL on large buffers, so the event
-# loop keeps receiving (this body and others) meanwhile, and one hand-off per batch
-# costs less than one per network read. Smaller batches are hashed on the spot.
-THREADED_HASH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -193,7 +187,7 @@ class VerifiedBody:
 
     @property
     def size(self) -> int:
-        """Decoded bytes verified so far (all of them once iteration has finished)."""
+        """Decoded bytes seen so far."""
         return self._hashes.size
 
     @property
@@ -220,28 +214,16 @@ class VerifiedBody:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
-        held: list[bytes] = []    # hashed, yielded once the next batch is in (or verified)
-        batch: list[bytes] = []
-        batch_bytes = 0
+        held = None
         async for piece in self._decoded():
-            batch.append(piece)
-            batch_bytes += len(piece)
-            if batch_bytes >= self._piece_size:
-                await self._hash(batch, batch_bytes)
-                for ready in held:
-                    yield ready
-                held, batch, batch_bytes = batch, [], 0
-        await self._hash(batch, batch_bytes)
+            self._hashes.update(piece)
+            if held is not None:
+                yield held
+            held = piece
         self._verify()
         self._finished = True
-        for ready in held + batch:
-            yield ready
-
-    async def _hash(self, pieces: list[bytes], size: int) -> None:
-        if size >= THREADED_HASH_BYTES:
-            await asyncio.to_thread(self._hashes.update_all, pieces)
-        else:
-            self._hashes.update_all(pieces)
+        if held is not None:
+            yield held
 
     def _decoded(self) -> AsyncIterator[bytes]:
         spec = self._spec
@@ -261,7 +243,6 @@ class VerifiedBody:
 
     async def _raw(self) -> AsyncIterator[bytes]:
         stream = self._request.content
-        received = 0
         while True:
             try:
                 piece = await stream.read(self._piece_size)
@@ -269,10 +250,9 @@ class VerifiedBody:
                 raise errors.IncompleteBody(f"The request body ended early: {exc}") from None
             if not piece:
                 break
-            received += len(piece)
             yield piece
         expected = self._spec.content_length
-        if expected is not None and received != expected:
+        if expected is not None and self._hashes.size != expected:
             raise errors.IncompleteBody()
 
     def _verify(self) -> None:

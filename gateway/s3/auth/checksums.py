@@ -132,11 +132,6 @@ class ChecksumSet:
         for hasher in self._hashers.values():
             hasher.update(data)
 
-    def update_all(self, pieces: list[bytes]) -> None:
-        """Feed several consecutive pieces (one call, one thread hand-off)."""
-        for piece in pieces:
-            self.update(piece)
-
     def hasher(self, algorithm: str) -> Hasher:
         """The running :class:`Hasher` for ``algorithm`` (MD5, SHA256 or a requested one)."""
         return self._hashers[algorithm]
