@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-gib", type=float, default=2.0,
                         help="size of the single large object in GiB; 0 skips it (default 2)")
     parser.add_argument("--quick", action="store_true", help="--count 60 --big-gib 0")
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep SeaweedFS data, spool and logs here (default: a temporary "
+                             "directory, removed after the run)")
     parser.add_argument("--png-only", action="store_true",
                         help="only PUT, then GET, a 1 MiB PNG with generator parameters at each "
                              "--concurrency: PUT with full intake (ExifTool extraction, XMP "
@@ -51,7 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.count, args.big_gib = 60, 0
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="provgate-bench-"))
+    if args.workdir is not None:
+        return _run(args, args.workdir)
+    # A full run leaves gigabytes of SeaweedFS volumes behind; on a shared disk that
+    # starves every other SeaweedFS (it sizes its volume count by the free space).
+    with tempfile.TemporaryDirectory(prefix="provgate-bench-") as workdir:
+        return _run(args, Path(workdir))
+
+
+def _run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"# provgate bench — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"# machine: {platform.machine()}, {_cpus()} cores, Python {platform.python_version()},"
           f" {platform.system()} {platform.release()}")
