@@ -3,11 +3,17 @@
     python -m bench                       # the full run (about 5-10 minutes on 2 cores)
     python -m bench --quick               # small counts, no 2 GiB object
     python -m bench --big-gib 0 --count 200
+    python -m bench --png-only --count 200  # 1 MiB PNG: PUT with full intake, then GET
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
-runs each workload twice with the same boto3 client settings — once straight to SeaweedFS,
-once through provgate — and prints throughput, p50/p99 latency and the ratio. Machines
-here are noisy, so only ratios measured in the same run mean anything.
+runs each workload with the same boto3 client settings straight to SeaweedFS and through
+provgate, in rounds that alternate the two (``--rounds``) so that both see the same load,
+and prints throughput, p50/p99 latency and the ratio. Machines here are noisy, so only
+ratios measured in the same run mean anything.
+
+"provgate CPU ms/op" is the CPU time the gateway process and its ExifTool workers spent
+per request during the gateway rounds: steadier than throughput on a shared machine, and
+what bounds throughput once the cores are busy.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench.harness import Services
-from bench.workloads import big_object, object_workload, png_body
+from bench.workloads import Result, big_object, object_workload, png_body
 
 SIZES = {"64KiB": 64 * 1024, "1MiB": 1024 * 1024}
 
@@ -30,46 +36,52 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=400, help="objects per workload (default 400)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="split each workload into this many rounds, alternating direct "
+                             "and gateway, so both see the same load (default 4)")
     parser.add_argument("--big-gib", type=float, default=2.0,
                         help="size of the single large object in GiB; 0 skips it (default 2)")
     parser.add_argument("--quick", action="store_true", help="--count 60 --big-gib 0")
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep SeaweedFS data, spool and logs here (default: a temporary "
+                             "directory, removed after the run)")
     parser.add_argument("--png-only", action="store_true",
-                        help="only PUT a 1 MiB PNG at concurrency 1 (the cost of intake: "
-                             "compare the gateway's p50 with and without provenance)")
+                        help="only PUT, then GET, a 1 MiB PNG with generator parameters at each "
+                             "--concurrency: PUT with full intake (ExifTool extraction, XMP "
+                             "sidecar, catalog)")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.big_gib = 60, 0
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="provgate-bench-"))
+    if args.workdir is not None:
+        return _run(args, args.workdir)
+    # A full run leaves gigabytes of SeaweedFS volumes behind; on a shared disk that
+    # starves every other SeaweedFS (it sizes its volume count by the free space).
+    with tempfile.TemporaryDirectory(prefix="provgate-bench-") as workdir:
+        return _run(args, Path(workdir))
+
+
+def _run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"# provgate bench — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"# machine: {platform.machine()}, {_cpus()} cores, Python {platform.python_version()},"
           f" {platform.system()} {platform.release()}")
     print(f"# workdir: {workdir}\n")
     with Services(workdir) as services:
-        print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | ratio (gw/direct) |")
-        print("|---|---|---|---|---|---|---|")
+        print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | ratio (gw/direct) |"
+              " provgate CPU ms/op |")
+        print("|---|---|---|---|---|---|---|---|")
         if args.png_only:
             body = png_body(1 << 20)
-            for target in ("direct", "gateway"):
-                r = object_workload(services.client(target), "PUT", len(body), args.count, 1,
-                                    target, body=body)
-                print(f"| PUT 1MiB PNG c=1 | {target} | {r.ops_per_s:.1f} | {r.mib_per_s:.1f} |"
-                      f" {r.p50_ms:.1f} | {r.p99_ms:.1f} | |")
+            for concurrency in args.concurrency:
+                for op in ("PUT", "GET"):
+                    _compare(services, f"{op} 1MiB PNG c={concurrency}", op, len(body),
+                             args.count, concurrency, args.rounds, body)
             return 0
         for size_name, size in SIZES.items():
             for concurrency in args.concurrency:
                 for op in ("PUT", "GET"):
-                    results = {}
-                    for target in ("direct", "gateway"):
-                        results[target] = object_workload(services.client(target), op, size,
-                                                          args.count, concurrency, target)
-                    ratio = results["gateway"].mib_per_s / results["direct"].mib_per_s
-                    for target, r in results.items():
-                        shown = f"{ratio:.2f}" if target == "gateway" else ""
-                        print(f"| {op} {size_name} c={concurrency} | {target} | {r.ops_per_s:.1f} |"
-                              f" {r.mib_per_s:.1f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {shown} |")
-                    sys.stdout.flush()
+                    _compare(services, f"{op} {size_name} c={concurrency}", op, size,
+                             args.count, concurrency, args.rounds)
         if args.big_gib > 0:
             size = int(args.big_gib * 1024 ** 3)
             print(f"\n## one {args.big_gib:g} GiB object (multipart via upload_fileobj)\n")
@@ -83,6 +95,32 @@ def main(argv: list[str] | None = None) -> int:
                     sys.stdout.flush()
         print(f"\nprovgate baseline RSS after the run: {services.gateway_rss_mib():.0f} MiB")
     return 0
+
+
+def _compare(services: Services, label: str, op: str, size: int, count: int, concurrency: int,
+             rounds: int, body: bytes | None = None) -> None:
+    """One workload straight to SeaweedFS and through provgate in interleaved rounds;
+    a table row for each target."""
+    results: dict[str, Result] = {}
+    cpu_seconds = 0.0
+    per_round = max(1, count // rounds)
+    for round_ in range(rounds):
+        # Alternate which target goes first, so a change in load hits both alike.
+        for target in ("direct", "gateway") if round_ % 2 == 0 else ("gateway", "direct"):
+            cpu_before = services.gateway_cpu_seconds()
+            result = object_workload(services.client(target), op, size, per_round,
+                                     concurrency, target, body=body, round_=round_)
+            if target == "gateway":
+                cpu_seconds += services.gateway_cpu_seconds() - cpu_before
+            results[target] = results[target] + result if target in results else result
+    cpu_ms = cpu_seconds * 1000 / results["gateway"].ops
+    ratio = results["gateway"].mib_per_s / results["direct"].mib_per_s
+    for target, r in results.items():
+        shown = f"{ratio:.2f}" if target == "gateway" else ""
+        cpu = f"{cpu_ms:.1f}" if target == "gateway" else ""
+        print(f"| {label} | {target} | {r.ops_per_s:.1f} | {r.mib_per_s:.1f} | {r.p50_ms:.1f} |"
+              f" {r.p99_ms:.1f} | {shown} | {cpu} |")
+    sys.stdout.flush()
 
 
 def _cpus() -> int:

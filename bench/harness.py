@@ -48,5 +48,17 @@ class Services:
     def gateway_process(self) -> psutil.Process:
         return psutil.Process(self.gateway.process.pid)
 
+    def gateway_cpu_seconds(self) -> float:
+        """User + system CPU of provgate and its worker processes (ExifTool) so far."""
+        process = self.gateway_process()
+        total = 0.0
+        for member in [process, *process.children(recursive=True)]:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def gateway_rss_mib(self) -> float:
         return self.gateway_process().memory_info().rss / 2 ** 20

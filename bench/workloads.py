@@ -20,6 +20,12 @@ class Result:
     latencies: list[float]
     peak_rss_mib: float = 0.0
 
+    def __add__(self, other: "Result") -> "Result":
+        """Two runs of one workload as one (interleaved rounds)."""
+        return Result(self.ops + other.ops, self.seconds + other.seconds,
+                      self.bytes + other.bytes, self.latencies + other.latencies,
+                      max(self.peak_rss_mib, other.peak_rss_mib))
+
     @property
     def ops_per_s(self) -> float:
         return self.ops / self.seconds
@@ -48,7 +54,7 @@ def _bucket(client, tag: str) -> str:
     return name
 
 
-_prepared: dict[tuple[int, int, str], tuple[str, list[str]]] = {}
+_prepared: dict[tuple, tuple[str, list[str]]] = {}
 
 
 def png_body(size: int) -> bytes:
@@ -66,18 +72,19 @@ def png_body(size: int) -> bytes:
 
 
 def object_workload(client, op: str, size: int, count: int, concurrency: int,
-                    target: str, body: bytes | None = None) -> Result:
-    """PUT ``count`` objects of ``size`` bytes, or GET the ones the PUT run wrote."""
+                    target: str, body: bytes | None = None, round_: int = 0) -> Result:
+    """PUT ``count`` objects of ``size`` bytes, or GET the ones the PUT run of the same
+    round wrote."""
     body = body if body is not None else os.urandom(size)
     if op == "PUT":
         bucket = _bucket(client, target)
-        keys = [f"o/{n:06d}" for n in range(count)]
-        _prepared[(size, concurrency, target)] = (bucket, keys)
+        keys = [f"o/{round_:02d}/{n:06d}" for n in range(count)]
+        _prepared[(size, concurrency, target, round_)] = (bucket, keys)
 
         def one(key: str) -> None:
             client.put_object(Bucket=bucket, Key=key, Body=body)
     else:
-        bucket, keys = _prepared[(size, concurrency, target)]
+        bucket, keys = _prepared[(size, concurrency, target, round_)]
 
         def one(key: str) -> None:
             client.get_object(Bucket=bucket, Key=key)["Body"].read()

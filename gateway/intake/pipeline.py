@@ -9,14 +9,17 @@ S3 client) all end here, so no door can skip a stage. For every write::
                     ends the write here (nothing stored); a quarantine verdict sends it
                     to the quarantine bucket instead of its own (``policy_gate``)
       → commit      the object, atomically, as a new version
-      → sidecar     the XMP record ``<key>.xmp`` beside it, as a new version
-      → catalog     the version, its record and its lineage edges
+      → sidecar     the XMP record ``<key>.xmp`` beside it, as a new version   } at the
+      → catalog     the version, its record and its lineage edges              } same time
       → acknowledge
 
-The caller answers 2xx only after ``ingest`` returns, so an acknowledged write has its
-bytes, its XMP and its catalog entry on stable storage. A crash between the object and
-its sidecar leaves a complete object whose sidecar is missing or older; ``provgate
-reindex`` lists such versions (``missing_sidecars``) and indexes the rest.
+The sidecar and the catalog entry need only what the commit returned (the version id),
+not each other, so they are written concurrently; ``ingest`` returns once both are on
+stable storage. The caller answers 2xx only after ``ingest`` returns, so an acknowledged
+write has its bytes, its XMP and its catalog entry on stable storage. A crash after the
+object's commit leaves a complete object whose sidecar is missing or older (and whose
+catalog entry may or may not be written); ``provgate reindex`` lists such versions
+(``missing_sidecars``) and indexes the rest.
 
 A client that writes ``<key>.xmp`` itself while ``<key>`` exists (a DAM saving edits)
 does not overwrite the record: its edit is merged under the rules in
@@ -30,9 +33,10 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from gateway import errors, metrics
 from gateway.catalog import Catalog, Ref
@@ -48,6 +52,12 @@ from gateway.storage.staged import LocalStagedFile
 SIDECAR_SUFFIX = ".xmp"
 SIDECAR_CONTENT_TYPE = "application/rdf+xml"
 SOFTWARE_AGENT = "provgate 0.1.0"
+
+# Spooled bytes are handed to a worker thread for writing in batches of about this
+# size (a thread hop per network read costs more than the write itself).
+SPOOL_BATCH = 1 << 20
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -101,11 +111,19 @@ class IntakePipeline:
         """
         path = self.backend.spool_dir / uuid.uuid4().hex
         size = 0
+        pending: list[bytes] = []   # pieces not yet written: one thread hop per SPOOL_BATCH
+        pending_bytes = 0
         try:
             with metrics.INTAKE_STAGE_SECONDS.labels("spool").time(), open(path, "wb") as fh:
                 async for chunk in body:
                     size += len(chunk)
-                    await asyncio.to_thread(fh.write, chunk)
+                    pending.append(chunk)
+                    pending_bytes += len(chunk)
+                    if pending_bytes >= SPOOL_BATCH:
+                        await asyncio.to_thread(fh.writelines, pending)
+                        pending, pending_bytes = [], 0
+                if pending:
+                    await asyncio.to_thread(fh.writelines, pending)
         except BaseException:
             _remove(path)
             raise
@@ -161,23 +179,38 @@ class IntakePipeline:
 
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
                       record: ProvenanceRecord) -> ObjectInfo:
-        """Object, then its sidecar, then the catalog entry."""
+        """The object, then its sidecar and its catalog entry side by side."""
         with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
-            # S3 conditions name the writer's key, not the quarantine location
+            # S3 conditions name the writer's key, not the quarantine location.
+            # Only the version id is needed from the commit itself; the stored
+            # Last-Modified is read (where that costs a request) beside the sidecar write.
             own_key = (bucket, key) == (write.bucket, write.key)
-            info = await self.backend.commit(bucket, key, write.staged, write.attributes,
-                                             if_match=write.if_match if own_key else None,
-                                             if_none_match=write.if_none_match and own_key)
-            record.version_id = info.version_id
+            committed = await self.backend.commit(
+                bucket, key, write.staged, write.attributes,
+                if_match=write.if_match if own_key else None,
+                if_none_match=write.if_none_match and own_key, read_back=False)
+            record.version_id = committed.version_id
             history = self._history(bucket, key)
             history.append(HistoryEvent("saved" if history else "created",
-                                        record.captured_at or iso_now(info.last_modified),
+                                        record.captured_at or iso_now(committed.last_modified),
                                         instance_id=instance_id_for(bucket, key,
-                                                                    info.version_id),
+                                                                    committed.version_id),
                                         software_agent=SOFTWARE_AGENT,
                                         changed="/" if history else None))
-            await self._write_sidecar(bucket, key, record, history, write.identity)
-            self._index(bucket, key, info, record, history)
+            _, info = await _all(
+                self._write_sidecar(bucket, key, record, history, write.identity,
+                                    read_back=False),
+                self._read_back_and_index(bucket, key, committed, record, history))
+        return info
+
+    async def _read_back_and_index(self, bucket: str, key: str, committed: ObjectInfo,
+                                   record: ProvenanceRecord,
+                                   history: list[HistoryEvent]) -> ObjectInfo:
+        """The committed version as stored (its Last-Modified is the one listings and a
+        reindex see), indexed in the catalog; the LMDB commit (an fsync) runs in a thread
+        so the event loop keeps serving."""
+        info = await self.backend.head_object(bucket, key, committed.version_id)
+        await asyncio.to_thread(self._index, bucket, key, info, record, history)
         return info
 
     async def _client_sidecar(self, write: WriteRequest, annotated: str) -> IngestResult:
@@ -246,7 +279,8 @@ class IntakePipeline:
             await self.backend.delete_object(bucket, latest.key, latest.version_id)
 
     async def _write_sidecar(self, bucket: str, key: str, record: ProvenanceRecord,
-                             history: list[HistoryEvent], identity: Identity) -> ObjectInfo:
+                             history: list[HistoryEvent], identity: Identity, *,
+                             read_back: bool = True) -> ObjectInfo:
         body = render_sidecar(record, document_id_for(bucket, key),
                               instance_id_for(bucket, key, record.version_id), history)
         path = self.backend.spool_dir / uuid.uuid4().hex
@@ -254,7 +288,7 @@ class IntakePipeline:
         staged = await self.backend.stage_file(path, len(body), hashlib.md5(body).hexdigest(), {})
         try:
             return await self.backend.commit(bucket, sidecar_key(key), staged, ObjectAttributes(
-                content_type=SIDECAR_CONTENT_TYPE, owner=identity.name))
+                content_type=SIDECAR_CONTENT_TYPE, owner=identity.name), read_back=read_back)
         finally:
             await staged.discard()
 
@@ -351,6 +385,17 @@ class StreamBody:
             self._md5.update(chunk)
             self._sha256.update(chunk)
             yield chunk
+
+
+async def _all(*steps: Awaitable[T]) -> list[T]:
+    """Run independent steps concurrently and return their results once every one has
+    finished; the first failure is raised only then, so nothing is still writing when
+    the caller answers."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def _remove(path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime, timezone
@@ -20,7 +21,13 @@ _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def http_date(epoch: float) -> str:
-    return format_datetime(datetime.fromtimestamp(int(epoch), timezone.utc), usegmt=True)
+    return _http_date_of_second(int(epoch))
+
+
+# Cached: every response carries a date, and most name the same few seconds.
+@functools.lru_cache(maxsize=256)
+def _http_date_of_second(second: int) -> str:
+    return format_datetime(datetime.fromtimestamp(second, timezone.utc), usegmt=True)
 
 
 def parse_http_date(value: str | None) -> float | None:

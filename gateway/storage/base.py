@@ -306,9 +306,13 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
-                     if_none_match: bool = False) -> ObjectInfo:
+                     if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:
         """Make ``staged`` the new current version of ``key``, atomically; the previous
         version stays retrievable. Returns the new version's info (its version id set).
+
+        ``read_back=False`` says the caller has no use for the stored Last-Modified: a
+        backend that would have to ask its store for it (s3: a HEAD) may report the time
+        the store acknowledged the write instead, which can be a second later.
 
         ``if_match`` (an unquoted ETag) and ``if_none_match`` (no current version may
         exist; a delete marker counts as none) are checked against the current version

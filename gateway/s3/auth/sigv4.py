@@ -220,6 +220,8 @@ def parse_credential(value: str) -> Credential | None:
     return Credential(*parts[:4])
 
 
+# Cached: strptime is slow, and the requests of one second share their timestamp.
+@functools.lru_cache(maxsize=256)
 def parse_timestamp(value: str) -> float | None:
     """Epoch seconds of an ISO 8601 basic timestamp (``20130524T000000Z``), or None."""
     try:

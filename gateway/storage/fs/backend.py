@@ -160,7 +160,8 @@ class FsBackend(StorageBackend):
 
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
-                     if_none_match: bool = False) -> ObjectInfo:
+                     if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:
+        # The stored time is known here without asking anything: read_back changes nothing.
         if not isinstance(staged, LocalStagedFile):
             raise TypeError("the fs backend commits only local staged files")
         await asyncio.to_thread(_fsync_file, staged.path)

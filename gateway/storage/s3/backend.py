@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import logging
 import os
 import shutil
@@ -176,7 +177,7 @@ class S3Backend(StorageBackend):
 
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
-                     if_none_match: bool = False) -> ObjectInfo:
+                     if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
         await self.versioning.ensure(upstream, bucket)
         conditions = await self._conditions(upstream, name, bucket, key, if_match, if_none_match)
@@ -184,17 +185,24 @@ class S3Backend(StorageBackend):
                               owner=attributes.owner,
                               key=key if keys.is_digest_name(name) else None)
         if isinstance(staged, LocalStagedFile):
-            version_id = await self._commit_file(upstream, name, bucket, key, staged,
-                                                 attributes, system, conditions)
+            reply = await self._commit_file(upstream, name, bucket, key, staged,
+                                            attributes, system, conditions)
         elif isinstance(staged, UploadStaged):
             system.etag = staged.md5_hex  # an upstream copy may not keep the multipart ETag
-            version_id = await self._commit_upload(upstream, name, bucket, key, staged,
-                                                   attributes, system, conditions)
+            reply = await self._commit_upload(upstream, name, bucket, key, staged,
+                                              attributes, system, conditions)
         else:
             raise errors.InternalError(f"the s3 backend cannot commit a {type(staged).__name__}")
-        # The upstream sets Last-Modified (to the second) and a PUT does not return it;
-        # read it back so the writer, readers and a later reindex all see the same time.
-        return await self.head_object(bucket, key, version_id=version_id)
+        if read_back:
+            # The upstream sets Last-Modified (to the second) and a PUT does not return
+            # it; read it back so the writer, readers and a later reindex all see the same
+            # time. (The reply's Date is no substitute: SeaweedFS stamps the object before
+            # it answers, and about one write in 300 straddles a second.)
+            return await self.head_object(bucket, key, version_id=version_of(reply.headers))
+        return ObjectInfo(bucket, key, staged.size, system.etag or reply.etag,
+                          _http_time(reply.headers.get("Date")), attributes,
+                          dict(staged.checksums), staged.parts_count,
+                          version_id=version_of(reply.headers))
 
     async def _conditions(self, upstream: str, name: str, bucket: str, key: str,
                           if_match: str | None, if_none_match: bool) -> dict[str, str]:
@@ -222,8 +230,8 @@ class S3Backend(StorageBackend):
 
     async def _commit_file(self, upstream: str, name: str, bucket: str, key: str,
                            staged: LocalStagedFile, attributes: ObjectAttributes,
-                           system: SystemFields, conditions: dict[str, str]) -> str:
-        """Upload a spool file; return the new version's id."""
+                           system: SystemFields, conditions: dict[str, str]) -> Reply:
+        """Upload a spool file; return the upstream's reply to the write."""
         if staged.size <= self.multipart_threshold:
             headers = write_headers(attributes, system) | conditions
             # The upstream verifies the bytes it stores against the digest intake computed.
@@ -236,7 +244,7 @@ class S3Backend(StorageBackend):
             reply = await self._put_in_parts(upstream, name, bucket, key, staged,
                                              write_headers(attributes, system), conditions)
         await staged.discard()  # consumed: the bytes are upstream now
-        return version_of(reply.headers)
+        return reply
 
     async def _put_in_parts(self, upstream: str, name: str, bucket: str, key: str,
                             staged: LocalStagedFile, headers: dict[str, str],
@@ -263,9 +271,9 @@ class S3Backend(StorageBackend):
 
     async def _commit_upload(self, upstream: str, name: str, bucket: str, key: str,
                              staged: UploadStaged, attributes: ObjectAttributes,
-                             system: SystemFields, conditions: dict[str, str]) -> str:
-        """Copy an assembled upload to its key; return the new version's id (the copy's,
-        not the staging object's)."""
+                             system: SystemFields, conditions: dict[str, str]) -> Reply:
+        """Copy an assembled upload to its key; return the upstream's reply to the write
+        (naming the copy's version, not the staging object's)."""
         headers = write_headers(attributes, system)
         source = self.client.url(self.names.upstream(staged.bucket), staged.staging_key).raw_path
         if staged.size <= MAX_COPY:
@@ -284,7 +292,7 @@ class S3Backend(StorageBackend):
         except errors.GatewayError as exc:
             # The object is committed; the leftovers go with the next finish or abort.
             log.warning("upload %s committed, cleanup deferred: %s", staged.upload_id, exc.message)
-        return version_of(reply.headers)
+        return reply
 
     async def _copy_in_parts(self, upstream: str, name: str, bucket: str, key: str,
                              staged: UploadStaged, source: str, headers: dict[str, str],
@@ -522,6 +530,8 @@ def _served(reply: Reply, byte_range: ByteRange | None
     return (start, end), size, start, end - start + 1
 
 
+# Cached: every read parses its Last-Modified, and objects of one second share it.
+@functools.lru_cache(maxsize=256)
 def _http_time(value: str | None) -> float:
     if not value:
         return 0.0

@@ -66,7 +66,8 @@ class FileSection:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         with open(self.path, "rb") as fh:
-            await asyncio.to_thread(fh.seek, self.offset)
+            if self.offset:  # a fresh file object is at 0 already: no thread hop for that
+                await asyncio.to_thread(fh.seek, self.offset)
             remaining = self.length
             while remaining > 0:
                 chunk = await asyncio.to_thread(fh.read, min(CHUNK, remaining))
