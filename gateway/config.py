@@ -12,8 +12,12 @@ import os
 import tomllib
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.identities import ROLES, Identity
+
+if TYPE_CHECKING:
+    from sidecar.settings import SidecarConfig
 
 
 class ConfigError(Exception):
@@ -70,6 +74,7 @@ class Config:
     intake: IntakeConfig
     identities: list[Identity]
     base_dir: Path                   # relative paths in the file resolve against its folder
+    sidecar: SidecarConfig | None = None   # [sidecar] and its [[sidecar.shares]]
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -137,7 +142,7 @@ def _identities(doc: dict, where: str) -> list[Identity]:
     return out
 
 
-KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "identities"}
+KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "identities", "sidecar"}
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -164,11 +169,15 @@ def load(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{where}: 'server.tls_cert' and 'server.tls_key' go together")
     for name, listen in (("server.listen", server.listen), ("admin.listen", doc.get("admin", {}).get("listen", "127.0.0.1:9001"))):
         parse_listen(listen, f"{where}: '{name}'")
+    identities = _identities(doc, where)
+    base_dir = Path(path).resolve().parent
+    # Imported here: the sidecar package builds on this module's helpers.
+    from sidecar.settings import load_sidecar
     return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
                   catalog=_section(doc, "catalog", CatalogConfig, where),
                   intake=_section(doc, "intake", IntakeConfig, where),
-                  identities=_identities(doc, where),
-                  base_dir=Path(path).resolve().parent)
+                  identities=identities, base_dir=base_dir,
+                  sidecar=load_sidecar(doc.get("sidecar", {}), identities, base_dir, where))
 
 
 def parse_listen(listen: str, label: str = "listen") -> tuple[str, int]:

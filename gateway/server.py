@@ -49,6 +49,18 @@ def _tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+async def _start_sidecar(config: Config, s3_url: str):
+    """The shares of ``[[sidecar.shares]]``, watched in this process (none: no sidecar)."""
+    if config.sidecar is None or not config.sidecar.shares:
+        return None
+    from sidecar.run import gateway_endpoint
+    from sidecar.service import Sidecar
+    endpoint = gateway_endpoint(config) if config.sidecar.settings.endpoint else s3_url
+    sidecar = Sidecar(config, endpoint)
+    await sidecar.start()
+    return sidecar
+
+
 async def serve(config: Config) -> None:
     backend = open_backend(config)
     await backend.start()
@@ -74,6 +86,7 @@ async def serve(config: Config) -> None:
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
+    sidecar = await _start_sidecar(config, s3_url)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -81,6 +94,8 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping: no new connections; finishing in-flight requests")
+    if sidecar is not None:
+        await sidecar.stop()     # first: its in-flight uploads need the S3 listener
     for site in list(s3_runner.sites):
         await site.stop()
     if not await s3.drain(SHUTDOWN_TIMEOUT):

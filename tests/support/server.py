@@ -31,16 +31,27 @@ def toml_value(value) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _table(name: str, values: dict, header: str) -> list[str]:
+    """One TOML table: its plain keys, then sub-tables and arrays of tables."""
+    lines = [header]
+    nested = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            nested += _table(f"{name}.{key}", value, f"[{name}.{key}]")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for item in value:
+                nested += _table(f"{name}.{key}", item, f"[[{name}.{key}]]")
+        else:
+            lines.append(f"{key} = {toml_value(value)}")
+    return lines + [""] + nested
+
+
 def render_config(sections: dict[str, dict], identities: list[dict]) -> str:
     lines = []
     for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
-        lines.append("")
+        lines += _table(name, values, f"[{name}]")
     for identity in identities:
-        lines.append("[[identities]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in identity.items()]
-        lines.append("")
+        lines += _table("identities", identity, "[[identities]]")
     return "\n".join(lines)
 
 
@@ -53,6 +64,7 @@ class ProvgateServer:
     server: dict = field(default_factory=dict)
     identities: list[dict] = field(default_factory=lambda: list(IDENTITIES))
     env: dict = field(default_factory=dict)
+    sections: dict = field(default_factory=dict)   # more config sections, e.g. sidecar
     endpoint: str = ""
     admin: str = ""
     process: subprocess.Popen | None = None
@@ -67,7 +79,7 @@ class ProvgateServer:
         sections = {"server": {"listen": "127.0.0.1:0", **self.server},
                     "admin": {"listen": "127.0.0.1:0"},
                     "storage": self.storage,
-                    "catalog": {"path": str(self.workdir / "catalog")}}
+                    "catalog": {"path": str(self.workdir / "catalog")}, **self.sections}
         self.config_path.write_text(render_config(sections, self.identities))
 
     def start(self, timeout: float = 30.0) -> "ProvgateServer":
