@@ -3,8 +3,9 @@
 An LMDB environment in ``[sidecar] state_dir`` with two tables:
 
 ``files``    ``<share>\\0<relative path>`` -> the file as last ingested: size, mtime_ns,
-             sha256, state, the version the gateway stored, and the sha256 of the XMP the
-             sidecar last wrote beside it (a different sidecar there is a person's edit).
+             sha256, state, the version the gateway stored, the sha256 of the XMP the
+             sidecar last wrote beside it (a different sidecar there is a person's edit),
+             and whether a person's edit was merged (new versions carry it forward).
 ``content``  sha256 -> the first ``bucket/key`` stored with that content, so identical
              content under a second name is recorded as such.
 
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import lmdb
 
+from gateway.catalog.store import _k
+
 MAP_SIZE = 1 << 30   # address space only; the file grows as entries are written
 
 
@@ -33,6 +36,7 @@ class Entry:
     state: str                       # uploading | ingested | failed
     version_id: str | None = None
     xmp_sha256: str | None = None
+    person_edited: bool = False      # a person's XMP edit was merged: carry it to new versions
     error: str | None = None
 
     def same_stat(self, size: int, mtime_ns: int) -> bool:
@@ -51,7 +55,8 @@ class Ledger:
 
     @staticmethod
     def _key(share: str, relpath: str) -> bytes:
-        return f"{share}\0{relpath}".encode("utf-8", "surrogateescape")
+        # Same bound as the catalog: LMDB keys stop at 511 bytes, paths need not.
+        return _k(share, relpath)
 
     def get(self, share: str, relpath: str) -> Entry | None:
         with self.env.begin(db=self._files) as txn:

@@ -380,12 +380,13 @@ class Sidecar:
             self._reject(share, rel, stat, sha256, str(exc))
             return
         xmp_sha = entry.xmp_sha256 if entry is not None else None
+        edited = entry.person_edited if entry is not None else False
         arrived = False
         if entry is not None and entry.state == "uploading" and entry.sha256 == sha256:
             # Sent before, answer unknown (a crash, a cut connection): ask before resending.
             arrived = await self.client.stored_sha256(share.identity, share.bucket, key) == sha256
         self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "uploading",
-                                               xmp_sha256=xmp_sha))
+                                               xmp_sha256=xmp_sha, person_edited=edited))
         version_id = None
         if not arrived:
             answer = await self._put(share, key, path, stat[0], sha256, metadata)
@@ -405,9 +406,10 @@ class Sidecar:
                 log.info("sidecar: %s accepted with warning: %s", path,
                          answer.headers[WARNING_HEADER])
         self.ledger.remember_content(sha256, f"{share.bucket}/{key}")
-        xmp_sha = await self._write_xmp(share, rel, key, xmp_sha)
+        xmp_sha, edited = await self._write_xmp(share, rel, key, xmp_sha, edited)
         self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "ingested",
-                                               version_id=version_id, xmp_sha256=xmp_sha))
+                                               version_id=version_id, xmp_sha256=xmp_sha,
+                                               person_edited=edited))
         metrics.SIDECAR_FILES_INGESTED.labels(share.name).inc()
         metrics.SIDECAR_DROP_TO_XMP_SECONDS.observe(time.monotonic() - ready.first_seen)
         await self._after_ingest(share, rel)
@@ -443,18 +445,23 @@ class Sidecar:
         metrics.SIDECAR_FILES_FAILED.labels(share.name, "rejected").inc()
 
     # -- XMP beside the file ---------------------------------------------------------------
-    async def _write_xmp(self, share: Share, rel: str, key: str, written_sha: str | None) -> str | None:
-        """Put the gateway's XMP beside the file; returns the sha256 of what was written.
+    async def _write_xmp(self, share: Share, rel: str, key: str, written_sha: str | None,
+                         carry_edit: bool = False) -> tuple[str | None, bool]:
+        """Put the gateway's XMP beside the file; returns (sha256 of what was written,
+        whether a person's edit went into it).
 
         A sidecar there that the sidecar did not write (its hash differs from the last one
         written) is a person's edit: it goes to the gateway as a client edit of
-        ``<key>.xmp`` first, so the XMP written back carries it.
+        ``<key>.xmp`` first, so the XMP written back carries it. ``carry_edit``: the
+        sidecar there holds an edit merged into an earlier version; the gateway writes a
+        new version's XMP from the file alone, so the edit is sent again for this one.
         """
         local = share.path / (rel + XMP_SUFFIX)
+        merged = False
         for _ in range(5):
             existing = await asyncio.to_thread(files.read_if_file, local)
             existing_sha = files.sha256_or_none(existing)
-            if existing is not None and existing_sha != written_sha:
+            if existing is not None and (existing_sha != written_sha or carry_edit):
                 answer = await self.client.put_bytes(share.identity, share.bucket,
                                                      key + XMP_SUFFIX, existing, XMP_CONTENT_TYPE)
                 if answer.retry:
@@ -462,8 +469,10 @@ class Sidecar:
                 if not answer.ok:
                     log.error("sidecar: the edit in %s was refused (%s); it is left as the "
                               "person wrote it", local, answer.describe())
-                    return existing_sha
-                metrics.SIDECAR_XMP_EDITS.labels(share.name).inc()
+                    return existing_sha, carry_edit
+                merged = True
+                if existing_sha != written_sha:
+                    metrics.SIDECAR_XMP_EDITS.labels(share.name).inc()
                 if answer.headers.get(WARNING_HEADER):
                     log.info("sidecar: edit in %s merged; not taken: %s", local,
                              answer.headers[WARNING_HEADER])
@@ -473,9 +482,9 @@ class Sidecar:
             if files.sha256_or_none(await asyncio.to_thread(files.read_if_file, local)) != existing_sha:
                 continue                                      # edited meanwhile: merge that too
             await asyncio.to_thread(files.write_atomically, local, answer.body)
-            return files.sha256_or_none(answer.body)
+            return files.sha256_or_none(answer.body), merged or carry_edit
         log.warning("sidecar: %s keeps changing; its XMP is written at the next change", local)
-        return written_sha
+        return written_sha, carry_edit
 
     async def _merge_edit(self, share: Share, rel: str) -> None:
         entry = self.ledger.get(share.name, rel)
@@ -485,8 +494,9 @@ class Sidecar:
         current = files.sha256_or_none(await asyncio.to_thread(files.read_if_file, local))
         if current is None or current == entry.xmp_sha256:
             return
-        written = await self._write_xmp(share, rel, share.key_for(rel), entry.xmp_sha256)
-        self.ledger.put(share.name, rel, replace(entry, xmp_sha256=written))
+        written, edited = await self._write_xmp(share, rel, share.key_for(rel), entry.xmp_sha256,
+                                                entry.person_edited)
+        self.ledger.put(share.name, rel, replace(entry, xmp_sha256=written, person_edited=edited))
 
     # -- after the gateway answered --------------------------------------------------------
     async def _after_ingest(self, share: Share, rel: str) -> None:

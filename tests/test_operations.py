@@ -17,23 +17,10 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import client
+from tests.support.metrics import metric, scrape
 from tests.support.server import ADMIN, ROOT
-
-
-def scrape(admin_url: str) -> dict[tuple[str, tuple], float]:
-    text = urllib.request.urlopen(f"{admin_url}/metrics", timeout=10).read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def metric(samples, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_move_with_an_s3_workload(gateway, s3, bucket):
