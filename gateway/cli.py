@@ -23,10 +23,15 @@ def _load(path: str) -> config_module.Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.server import BrokenPolicySet, serve
     config = _load(args.config)
     setup_logging(config.server.log_format)
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except BrokenPolicySet as exc:
+        print(f"provgate: the policy set does not load; refusing to start:\n{exc}",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -202,6 +207,53 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_policy_explain(args: argparse.Namespace) -> int:
+    from gateway.policy import PolicyError, Sandbox, load_policies
+    from gateway.policy.explain import explain
+    config = _load(args.config)
+    bucket, key = args.target
+    catalog = _open_catalog(config)
+    try:
+        version = catalog.version(bucket, key, args.version_id)
+    finally:
+        catalog.close()
+    if version is None:
+        print(f"provgate: no asset {bucket}/{key}"
+              + (f" version {args.version_id}" if args.version_id else ""), file=sys.stderr)
+        return 1
+    settings = config.policies
+    with Sandbox(workers=1, timeout=settings.eval_timeout) as sandbox:
+        try:
+            policy_set = load_policies([config.resolve(d) for d in settings.dirs],
+                                       sandbox=sandbox, mode=settings.mode,
+                                       dry_run=settings.dry_run)
+        except PolicyError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return 1
+        _print(explain(policy_set, bucket, key, version), args.json, _render_explain)
+    return 0
+
+
+def _render_explain(data: dict) -> None:
+    print(f"{data['bucket']}/{data['key']}  version {data['version_id']}  "
+          f"(policy revision {data['revision']}{', dry run' if data['dry_run'] else ''})")
+    for stage, verdict in data["stages"].items():
+        print(f"\n{stage}: {verdict['action']}")
+        for o in verdict["outcomes"]:
+            print(f"  {o['rule_id']:<28} {o['result']:<5} {o['action']:<10} "
+                  f"{o['file']}:{o['line']}")
+            if o["result"] == "skip":
+                print(f"      match is false: {' '.join((o['match'] or '').split())}")
+            elif o["result"] != "pass":
+                print(f"      {o['message']}")
+    if data["defaults"]:
+        print("\ndefaults it would get:")
+        for name, d in data["defaults"].items():
+            print(f"  {name} = {d['value']!r}  ({d['from']})")
+    print(f"\nroutes: {', '.join(data['routes']) or 'none'}")
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from gateway.policy.audit import AuditLog
     config = _load(args.config)
@@ -307,6 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "Exit 1 on any mismatch, on broken files, or when there are no cases.")
     test.add_argument("dir", metavar="DIR", help="policy directory, e.g. policies")
     test.set_defaults(func=cmd_policy_test)
+    explain = policy_sub.add_parser(
+        "explain", help="which rules match a stored asset, and why",
+        description="Evaluate every rule of the configured policy set (all stages), its "
+                    "defaults and routes on the record the catalog holds for BUCKET/KEY, "
+                    "and say for each rule whether it matched, passed or failed and why.")
+    explain.add_argument("target", type=_asset_target, metavar="BUCKET/KEY")
+    explain.add_argument("--version-id", help="a specific version (default: current)")
+    explain.add_argument("--json", action="store_true", help="print JSON")
+    explain.add_argument("--config", default=DEFAULT_CONFIG,
+                         help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
+    explain.set_defaults(func=cmd_policy_explain)
 
     audit = sub.add_parser("audit", help="print the policy audit log",
                            description="Print the append-only policy audit log kept in the "

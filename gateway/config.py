@@ -66,12 +66,24 @@ class IntakeConfig:
 
 
 @dataclass
+class PoliciesConfig:
+    dirs: list[str] = field(default_factory=lambda: ["policies"])  # each must exist
+    mode: str = "enforce"            # mode of policy files that set none
+    dry_run: bool = False            # every enforce-mode rule runs as audit
+    eval_timeout: float = 1.0        # seconds one rule may run before it fails closed
+    workers: int = 2                 # CEL evaluation worker processes
+    poll_interval: float = 30.0      # seconds between fingerprint checks besides file events
+    quarantine_bucket: str = "provgate-quarantine"   # where quarantined writes are kept
+
+
+@dataclass
 class Config:
     server: ServerConfig
     admin: AdminConfig
     storage: StorageConfig
     catalog: CatalogConfig
     intake: IntakeConfig
+    policies: PoliciesConfig
     identities: list[Identity]
     base_dir: Path                   # relative paths in the file resolve against its folder
     sidecar: SidecarConfig | None = None   # [sidecar] and its [[sidecar.shares]]
@@ -94,8 +106,9 @@ def _section(doc: dict, name: str, cls, where: str):
             raise ConfigError(f"{where}: unknown key '{name}.{key}' (known: {', '.join(sorted(allowed))})")
         spec = allowed[key]
         default = spec.default_factory() if spec.default is MISSING else spec.default
-        if not isinstance(value, type(default)) and not (
-                isinstance(default, float) and isinstance(value, int)):
+        if (isinstance(value, bool) != isinstance(default, bool)) or (
+                not isinstance(value, type(default))
+                and not (isinstance(default, float) and isinstance(value, int))):
             raise ConfigError(f"{where}: '{name}.{key}' must be {type(default).__name__}")
         values[key] = value
     if "secret" in allowed and "secret_env" in raw:
@@ -142,7 +155,30 @@ def _identities(doc: dict, where: str) -> list[Identity]:
     return out
 
 
-KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "identities", "sidecar"}
+KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "policies", "identities",
+                  "sidecar"}
+
+
+def _policies(doc: dict, where: str) -> PoliciesConfig:
+    from gateway.policy.schema import MODES
+    from gateway.s3.routing import validate_bucket_name
+    policies = _section(doc, "policies", PoliciesConfig, where)
+    if not policies.dirs or not all(isinstance(d, str) and d for d in policies.dirs):
+        raise ConfigError(f"{where}: 'policies.dirs' must be a non-empty list of directories")
+    if policies.mode not in MODES:
+        raise ConfigError(f"{where}: 'policies.mode' must be one of {', '.join(MODES)}")
+    if not 0 < policies.eval_timeout <= 60:
+        raise ConfigError(f"{where}: 'policies.eval_timeout' must be more than 0 and at most 60 seconds")
+    if not 1 <= policies.workers <= 64:
+        raise ConfigError(f"{where}: 'policies.workers' must be between 1 and 64")
+    if not 0.5 <= policies.poll_interval <= 3600:
+        raise ConfigError(f"{where}: 'policies.poll_interval' must be between 0.5 and 3600 seconds")
+    try:
+        validate_bucket_name(policies.quarantine_bucket)
+    except Exception:  # noqa: BLE001 - InvalidBucketName, reported as a config error
+        raise ConfigError(f"{where}: 'policies.quarantine_bucket' is not a valid bucket name: "
+                          f"{policies.quarantine_bucket!r}") from None
+    return policies
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -176,6 +212,7 @@ def load(path: str | os.PathLike) -> Config:
     return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
                   catalog=_section(doc, "catalog", CatalogConfig, where),
                   intake=_section(doc, "intake", IntakeConfig, where),
+                  policies=_policies(doc, where),
                   identities=identities, base_dir=base_dir,
                   sidecar=load_sidecar(doc.get("sidecar", {}), identities, base_dir, where))
 

@@ -44,14 +44,20 @@ INTAKE_STAGE_SECONDS = Histogram(
     "provgate_intake_stage_duration_seconds",
     "Time spent in each intake stage: spool (receiving the body to local disk), "
     "extract (reading provenance from headers and the file), commit (object, XMP "
-    "sidecar and catalog entry made durable).",
+    "sidecar and catalog entry made durable), policy (defaults and intake rules).",
     ["stage"], buckets=_LATENCY, registry=REGISTRY)
 
 INTAKE_WRITES = Counter(
     "provgate_intake_writes_total",
-    "Writes that went through intake, by door (s3 | share) and outcome "
-    "(committed | failed).",
+    "Writes that went through intake, by door (s3 | sidecar) and outcome "
+    "(committed | quarantined | denied | failed).",
     ["door", "outcome"], registry=REGISTRY)
+
+POLICY_DECISIONS = Counter(
+    "provgate_policy_decisions_total",
+    "Policy rule outcomes on writes, by rule id and the action taken after modes and "
+    "dry-run (allow | deny | quarantine | warn | audit). Skipped rules are not counted.",
+    ["rule", "action"], registry=REGISTRY)
 
 EXIFTOOL_PROCESSES = Gauge(
     "provgate_exiftool_processes",

@@ -10,10 +10,15 @@ import ssl
 from aiohttp import web
 
 from gateway.admin.app import build_admin_app
+from gateway.admin.policy_api import add_policy_routes
 from gateway.catalog import Catalog
+from gateway import errors
 from gateway.config import Config, parse_listen
 from gateway.identities import IdentityStore
 from gateway.intake.pipeline import IntakePipeline
+from gateway.intake.policy_gate import PolicyGate
+from gateway.policy import AuditLog, PolicyError, PolicyStore
+from gateway.policy.recheck import Recheck
 from gateway.provenance import Extractor
 from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
@@ -49,6 +54,39 @@ def _tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+class BrokenPolicySet(Exception):
+    """The policy files do not load: the server refuses to start without its guardrails."""
+
+
+def _policy_store(config: Config, audit: AuditLog) -> PolicyStore:
+    """The policy set in force, loaded now; ``BrokenPolicySet`` names every problem."""
+    settings = config.policies
+    store = PolicyStore([config.resolve(d) for d in settings.dirs], mode=settings.mode,
+                        dry_run=settings.dry_run, workers=settings.workers,
+                        timeout=settings.eval_timeout, audit=audit,
+                        poll_interval=settings.poll_interval)
+    try:
+        policy_set = store.load_initial()
+    except PolicyError as exc:
+        store.sandbox.close()
+        raise BrokenPolicySet(str(exc)) from None
+    log.info("policy set %s in force: %d rules, %d defaults, %d routes from %s%s",
+             policy_set.revision, len(policy_set.rules), len(policy_set.sets),
+             len(policy_set.routes), ", ".join(str(d) for d in store.dirs),
+             " (dry run: nothing is denied or quarantined)" if settings.dry_run else "")
+    return store
+
+
+async def _ensure_bucket(backend, bucket: str) -> None:
+    try:
+        await backend.head_bucket(bucket)
+    except errors.NoSuchBucket:
+        try:
+            await backend.create_bucket(bucket)
+        except errors.BucketAlreadyOwnedByYou:
+            pass                           # another gateway of the cluster was quicker
+
+
 async def _start_sidecar(config: Config, s3_url: str):
     """The shares of ``[[sidecar.shares]]``, watched in this process (none: no sidecar)."""
     if config.sidecar is None or not config.sidecar.shares:
@@ -62,14 +100,26 @@ async def _start_sidecar(config: Config, s3_url: str):
 
 
 async def serve(config: Config) -> None:
+    catalog = Catalog(config.resolve(config.catalog.path))
+    audit = AuditLog(catalog.env)
+    try:
+        policies = await asyncio.to_thread(_policy_store, config, audit)
+    except BaseException:
+        catalog.close()
+        raise
     backend = open_backend(config)
     await backend.start()
-    catalog = Catalog(config.resolve(config.catalog.path))
+    await _ensure_bucket(backend, config.policies.quarantine_bucket)
     extractor = Extractor(pool_size=config.intake.exiftool_processes,
                           exiftool_timeout=config.intake.exiftool_timeout)
     await extractor.start()
-    services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog),
-                        region=config.server.region)
+    gate = PolicyGate(policies, audit, config.policies.quarantine_bucket)
+    policies.start()                       # hot reload from here on
+    recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
+    recheck.start()                        # stored assets against each new set
+    services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog, gate),
+                        region=config.server.region,
+                        quarantine_bucket=config.policies.quarantine_bucket)
     authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
                        max_header_bytes=config.server.max_header_bytes)
@@ -81,8 +131,10 @@ async def serve(config: Config) -> None:
               "auto_decompress": False}
     s3_runner, s3_url = await _start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
-    admin_runner, admin_url = await _start_site(build_admin_app(backend, catalog, extractor),
-                                                config.admin.listen)
+    admin_app = build_admin_app(backend, catalog, extractor)
+    add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
+                      quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
+    admin_runner, admin_url = await _start_site(admin_app, config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
@@ -102,6 +154,8 @@ async def serve(config: Config) -> None:
         log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
     await s3_runner.cleanup()
     await admin_runner.cleanup()
+    await recheck.close()
+    await policies.close()
     await extractor.close()
     await backend.close()
     catalog.close()

@@ -199,9 +199,10 @@ class Catalog:
             return {"bucket": bucket, "key": key, "version_id": version_id,
                     "parents": parents, "children": children}
 
-    def iter_assets(self) -> Iterator[dict]:
+    def iter_assets(self, bucket: str | None = None) -> Iterator[dict]:
+        """Every asset (of one bucket, when given), in key order."""
         with self.env.begin() as txn:
-            for _, doc in self._scan(txn, self.assets, b""):
+            for _, doc in self._scan(txn, self.assets, b"" if bucket is None else _k(bucket) + SEP):
                 yield {k: v for k, v in doc.items() if k != "next_seq"}
 
     def count_assets(self) -> int:

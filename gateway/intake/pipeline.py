@@ -5,6 +5,9 @@ S3 client) all end here, so no door can skip a stage. For every write::
 
     spool (hash while streaming to local disk)  or  assemble (multipart parts)
       → extract     provenance from headers and the file itself (ExifTool, C2PA)
+      → policy      [[set]] defaults into the record, then the intake rules: a denial
+                    ends the write here (nothing stored); a quarantine verdict sends it
+                    to the quarantine bucket instead of its own (``policy_gate``)
       → commit      the object, atomically, as a new version
       → sidecar     the XMP record ``<key>.xmp`` beside it, as a new version
       → catalog     the version, its record and its lineage edges
@@ -34,6 +37,7 @@ from pathlib import Path
 from gateway import errors, metrics
 from gateway.catalog import Catalog, Ref
 from gateway.identities import Identity
+from gateway.intake.policy_gate import PolicyGate, Verdict
 from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, SidecarError,
                                 document_id_for, instance_id_for, merge_client_edit,
                                 render_sidecar)
@@ -55,7 +59,7 @@ class WriteRequest:
     staged: StagedObject
     attributes: ObjectAttributes
     identity: Identity
-    door: str = "s3"                 # "s3" | "share"
+    door: str = "s3"                 # "s3" | "sidecar" (provenance.record.DOORS)
     if_match: str | None = None      # unquoted ETag the current object must have
     if_none_match: bool = False      # no object may exist under the key
 
@@ -67,6 +71,7 @@ class IngestResult:
     info: ObjectInfo
     record: ProvenanceRecord
     warnings: list[str] = field(default_factory=list)  # sent as x-provgate-warning
+    quarantined: str | None = None   # "rule: message" when kept in quarantine, not the key
 
 
 def sidecar_key(key: str) -> str:
@@ -79,10 +84,12 @@ def iso_now(epoch: float | None = None) -> str:
 
 
 class IntakePipeline:
-    def __init__(self, backend: StorageBackend, extractor: Extractor, catalog: Catalog) -> None:
+    def __init__(self, backend: StorageBackend, extractor: Extractor, catalog: Catalog,
+                 policy: PolicyGate) -> None:
         self.backend = backend
         self.extractor = extractor
         self.catalog = catalog
+        self.policy = policy
 
     # -- receiving ----------------------------------------------------------------------
     async def spool(self, body: PartBody) -> StagedObject:
@@ -118,8 +125,11 @@ class IntakePipeline:
                     outcome = "committed"
                     return result
             result = await self._ingest_object(write)
-            outcome = "committed"
+            outcome = "quarantined" if result.quarantined else "committed"
             return result
+        except errors.PolicyDenied:
+            outcome = "denied"
+            raise
         finally:
             metrics.INTAKE_WRITES.labels(write.door, outcome).inc()
             await write.staged.discard()
@@ -131,22 +141,54 @@ class IntakePipeline:
                     path, write.attributes.content_type, write.attributes.user_metadata,
                     write.identity.name, write.door, bucket=write.bucket, key=write.key,
                     sha256=write.staged.sha256_hex, size=write.staged.size)
+        verdict = await self.policy.judge(
+            bucket=write.bucket, key=write.key, size=write.staged.size,
+            content_type=write.attributes.content_type, door=write.door,
+            identity=write.identity, record=record)
+        bucket, key = write.bucket, write.key
+        if verdict.denial is not None:
+            self.policy.record(verdict, bucket=bucket, key=key, version_id=None,
+                               identity=write.identity.name)
+            verdict.decision.raise_if_denied()
+        if verdict.quarantine is not None:
+            # Kept where only reviewers look; the record says where it is kept, so the
+            # catalog, the sidecar and `provgate reindex` agree on it.
+            bucket = self.policy.quarantine_bucket
+            key = self.policy.quarantine_key(write.bucket, write.key)
+            record.bucket, record.key = bucket, key
+        version_id = None
+        try:
+            info, record = await self._commit(write, bucket, key, record)
+            version_id = info.version_id
+        finally:
+            self.policy.record(verdict, bucket=bucket, key=key, version_id=version_id,
+                               identity=write.identity.name)
+        quarantined = verdict.quarantine
+        return IngestResult(info, record, [n.message for n in record.notices
+                                           if n.severity == "error"] + verdict.warnings,
+                            quarantined=f"{quarantined.rule_id}: {quarantined.message}"
+                            if quarantined else None)
+
+    async def _commit(self, write: WriteRequest, bucket: str, key: str,
+                      record: ProvenanceRecord) -> tuple[ObjectInfo, ProvenanceRecord]:
+        """Object, then its sidecar, then the catalog entry."""
         with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
-            info = await self.backend.commit(write.bucket, write.key, write.staged,
-                                             write.attributes, if_match=write.if_match,
-                                             if_none_match=write.if_none_match)
+            # S3 conditions name the writer's key, not the quarantine location
+            own_key = (bucket, key) == (write.bucket, write.key)
+            info = await self.backend.commit(bucket, key, write.staged, write.attributes,
+                                             if_match=write.if_match if own_key else None,
+                                             if_none_match=write.if_none_match and own_key)
             record.version_id = info.version_id
-            history = self._history(write.bucket, write.key)
+            history = self._history(bucket, key)
             history.append(HistoryEvent("saved" if history else "created",
                                         record.captured_at or iso_now(info.last_modified),
-                                        instance_id=instance_id_for(write.bucket, write.key,
+                                        instance_id=instance_id_for(bucket, key,
                                                                     info.version_id),
                                         software_agent=SOFTWARE_AGENT,
                                         changed="/" if history else None))
-            await self._write_sidecar(write.bucket, write.key, record, history, write.identity)
-            self._index(write.bucket, write.key, info, record, history)
-        return IngestResult(info, record, [n.message for n in record.notices
-                                           if n.severity == "error"])
+            await self._write_sidecar(bucket, key, record, history, write.identity)
+            self._index(bucket, key, info, record, history)
+        return info, record
 
     async def _client_sidecar(self, write: WriteRequest, annotated: str) -> IngestResult:
         """A client rewrote ``<key>.xmp``: merge what it may change, keep the rest."""

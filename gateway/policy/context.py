@@ -172,6 +172,6 @@ def sample_contexts() -> list[tuple[str, dict[str, Any]]]:
     full = build_context(bucket="renders", key="campaign/hero.png", record=_full_record(),
                          identity={"name": "alice", "role": "writer"}, now=now)
     minimal = build_context(bucket="inbox", key="upload.bin", size=0,
-                            content_type="application/octet-stream", door="share",
+                            content_type="application/octet-stream", door="sidecar",
                             record={"schema_version": 1}, identity=None, now=now)
     return [("full", full), ("minimal", minimal)]

@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ from gateway.policy.policyset import PolicySet
 from gateway.policy.sandbox import Sandbox
 
 log = logging.getLogger("provgate.policy")
+
+# Loads retried while the files keep changing under them; after that the last load
+# counts (and the watcher sees the next change anyway).
+_SETTLE_ATTEMPTS = 5
 
 
 class PolicyStore:
@@ -72,9 +77,8 @@ class PolicyStore:
 
     def reload(self) -> bool:
         """Load the files now; True if a new set is in force. Never raises PolicyError."""
-        self._fingerprint = fingerprint(self.dirs)
         try:
-            policy_set = self._load()
+            policy_set = self._load_settled()
         except PolicyError as exc:
             self._record_error(exc)
             log.error("policy change rejected, previous set (revision %s) stays in force:\n%s",
@@ -97,6 +101,27 @@ class PolicyStore:
     async def reload_async(self) -> bool:
         async with self._lock:
             return await asyncio.to_thread(self.reload)
+
+    def _load_settled(self) -> PolicySet:
+        """Load a set the files did not change under.
+
+        An editor or ``cp`` writing a file (truncate, then write) can be caught half-way;
+        a half-written file may even load, as a weaker set. So the files' fingerprint is
+        taken before and after loading, and a load they changed under is done again.
+        """
+        for _ in range(_SETTLE_ATTEMPTS):
+            before = fingerprint(self.dirs)
+            try:
+                policy_set, error = self._load(), None
+            except PolicyError as exc:
+                policy_set, error = None, exc
+            if fingerprint(self.dirs) == before:
+                break
+            time.sleep(self.debounce_ms / 1000)
+        self._fingerprint = before
+        if error is not None:
+            raise error
+        return policy_set
 
     def _load(self) -> PolicySet:
         return load_policies(self.dirs, sandbox=self.sandbox, mode=self.mode,

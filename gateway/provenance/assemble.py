@@ -137,7 +137,30 @@ def assemble(record: ProvenanceRecord, header: HeaderCapture, embedded: Embedded
     generated = embedded.ai_evidence or any(n in header.values for n in _AI_HEADER_FIELDS)
     if record.source_type is None and generated:
         _assign(record, "source_type", TRAINED_ALGORITHMIC_MEDIA, ORIGIN_DEFAULT)
-    for name, value in (defaults or {}).items():
+    apply_defaults(record, defaults or {})
+    gen = Generation()
+    _merge_generation(gen, header.generation)
+    _merge_generation(gen, embedded.generation)
+    record.generation = gen
+    record.sources = list(header.sources) + list(embedded.sources)
+    record.custom = dict(header.custom)
+    record.c2pa = embedded.c2pa
+    record.detected = list(dict.fromkeys(embedded.detected))
+    # strings taken from files unvalidated (parameter names, manifest titles) must still be
+    # storable in XMP, so that the sidecar reproduces the record exactly
+    record.generation, record.sources, record.c2pa = _clean((record.generation, record.sources,
+                                                             record.c2pa))
+    return record
+
+
+def apply_defaults(record: ProvenanceRecord, defaults: Mapping[str, Any]) -> ProvenanceRecord:
+    """Fill fields that are still empty from policy defaults (in place).
+
+    Intake calls this after extraction, because the ``[[set]]`` conditions see the
+    record as headers and the file made it; ``assemble`` calls it for callers that know
+    their defaults up front.
+    """
+    for name, value in defaults.items():
         if name not in VALUE_FIELDS:
             record.warn("default_invalid", f"policy default {name}: not a record field; ignored",
                         name)
@@ -151,18 +174,6 @@ def assemble(record: ProvenanceRecord, header: HeaderCapture, embedded: Embedded
             continue
         _assign(record, name, str(normalized) if isinstance(normalized, fields.Truncated)
                 else normalized, ORIGIN_DEFAULT)
-    gen = Generation()
-    _merge_generation(gen, header.generation)
-    _merge_generation(gen, embedded.generation)
-    record.generation = gen
-    record.sources = list(header.sources) + list(embedded.sources)
-    record.custom = dict(header.custom)
-    record.c2pa = embedded.c2pa
-    record.detected = list(dict.fromkeys(embedded.detected))
-    # strings taken from files unvalidated (parameter names, manifest titles) must still be
-    # storable in XMP, so that the sidecar reproduces the record exactly
-    record.generation, record.sources, record.c2pa = _clean((record.generation, record.sources,
-                                                             record.c2pa))
     return record
 
 

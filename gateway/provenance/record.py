@@ -31,7 +31,7 @@ ORIGIN_DEFAULT = "default"    # a policy default, or the generator rule for sour
 ORIGIN_CLIENT = "client"      # a DAM's edit of the sidecar, accepted by merge_client_edit
 ORIGINS = (ORIGIN_HEADER, ORIGIN_EMBEDDED, ORIGIN_DEFAULT, ORIGIN_CLIENT)
 
-DOORS = ("s3", "share")
+DOORS = ("s3", "sidecar")   # an S3 client; the folder sidecar (x-provgate-door)
 
 
 @dataclass
@@ -185,7 +185,7 @@ class ProvenanceRecord:
     size: int | None = None            # bytes
     sha256: str | None = None          # lower-case hex digest of the bytes
     identity: str | None = None        # provgate identity that wrote the version
-    door: str | None = None            # "s3" or "share"
+    door: str | None = None            # "s3" or "sidecar"
     captured_at: str | None = None     # ISO 8601 UTC: when provgate recorded the version
     created_at: str | None = None      # ISO 8601: when the content was made, if known
     modified_at: str | None = None     # ISO 8601 UTC: last change of the record after capture

@@ -20,6 +20,7 @@ from gateway.logs import log_request
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import S3Call, Services
 from gateway.s3.handlers import buckets, listing, multipart, objects, tagging
+from gateway.s3.quarantine import check_quarantine_access
 from gateway.s3.responses import error_response
 from gateway.s3.routing import parse_target
 
@@ -109,6 +110,8 @@ class S3Application:
         if not identity.has_role(required_role(target.operation)):
             raise errors.AccessDenied(
                 f"Identity '{identity.name}' ({identity.role}) may not {target.operation}")
+        if target.bucket and target.bucket == self.services.quarantine_bucket:
+            check_quarantine_access(identity, target, READ_OPERATIONS)
         if (target.operation in ("PutObject", "UploadPart")
                 and "x-amz-copy-source" not in request.headers):
             # Refused from the declared length, before 100 Continue and any body byte.

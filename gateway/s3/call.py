@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 from gateway import errors
 from gateway.identities import Identity
 from gateway.intake.pipeline import IntakePipeline
+from gateway.provenance.record import DOORS
 from gateway.s3.auth import AuthContext, verified_body
 from gateway.s3.routing import S3Target
 from gateway.storage.base import StorageBackend
@@ -27,6 +28,7 @@ class Services:
     backend: StorageBackend
     intake: IntakePipeline
     region: str
+    quarantine_bucket: str = ""      # written only by intake; reviewers and admins read it
 
 
 @dataclass
@@ -61,6 +63,17 @@ class S3Call:
         """The object version a request names (``?versionId=``); None: the current one.
         Backends refuse a malformed id (InvalidArgument)."""
         return self.query.get("versionId")
+
+    @property
+    def door(self) -> str:
+        """Which door the write came through: the folder sidecar says
+        ``x-provgate-door: sidecar``; anything else but ``s3`` is refused."""
+        door = self.headers.get("x-provgate-door", "s3").strip().lower()
+        if door not in DOORS:
+            raise errors.InvalidArgument(
+                f"x-provgate-door must be one of {', '.join(DOORS)}",
+                ArgumentName="x-provgate-door", ArgumentValue=door[:64])
+        return door
 
     def object_fields(self) -> CIMultiDict:
         """Headers that describe the object being written.

@@ -65,21 +65,33 @@ class ProvgateServer:
     identities: list[dict] = field(default_factory=lambda: list(IDENTITIES))
     env: dict = field(default_factory=dict)
     sections: dict = field(default_factory=dict)   # more config sections, e.g. sidecar
+    # [policies] settings. Test servers default to an empty policy directory of their
+    # own (``policy_dir``): tests that want guardrails write files there or point
+    # ``dirs`` elsewhere (e.g. the shipped ``policies/``).
+    policies: dict = field(default_factory=dict)
     endpoint: str = ""
     admin: str = ""
     process: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
+    returncode: int | None = None    # exit status once stopped (or failed to start)
 
     @property
     def config_path(self) -> Path:
         return self.workdir / "provgate.toml"
+
+    @property
+    def policy_dir(self) -> Path:
+        return self.workdir / "policies"
 
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         sections = {"server": {"listen": "127.0.0.1:0", **self.server},
                     "admin": {"listen": "127.0.0.1:0"},
                     "storage": self.storage,
-                    "catalog": {"path": str(self.workdir / "catalog")}, **self.sections}
+                    "catalog": {"path": str(self.workdir / "catalog")},
+                    "policies": {"dirs": [str(self.policy_dir)], "workers": 1,
+                                 "poll_interval": 2.0, **self.policies}, **self.sections}
+        self.policy_dir.mkdir(exist_ok=True)
         self.config_path.write_text(render_config(sections, self.identities))
 
     def start(self, timeout: float = 30.0) -> "ProvgateServer":
@@ -119,6 +131,7 @@ class ProvgateServer:
                 self.process.kill()
                 self.process.wait(5)
         code = self.process.returncode
+        self.returncode = code
         self.process = None
         return code
 

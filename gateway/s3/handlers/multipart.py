@@ -93,18 +93,25 @@ async def complete_multipart_upload(call: S3Call) -> web.Response:
     upload_id = call.query["uploadId"]
     parts = _completion_parts(await call.small_body(xml.MAX_REQUEST_XML))
     if_match, if_none_match = write_conditions(call)
+    door = call.door
     upload = await call.backend.get_upload(call.bucket, call.key, upload_id)
     staged = await call.backend.assemble_upload(call.bucket, call.key, upload_id, parts)
-    result = await call.services.intake.ingest(WriteRequest(
-        call.bucket, call.key, staged, upload.attributes, call.identity,
-        if_match=if_match, if_none_match=if_none_match))
+    try:
+        result = await call.services.intake.ingest(WriteRequest(
+            call.bucket, call.key, staged, upload.attributes, call.identity, door=door,
+            if_match=if_match, if_none_match=if_none_match))
+    except errors.PolicyDenied:
+        # The policy judged the assembled bytes and the upload's metadata, neither of
+        # which a retry can change: the parts go, as nothing of a denied write is kept.
+        await call.backend.abort_upload(call.bucket, call.key, upload_id)
+        raise
     info = result.info
     await call.backend.finish_upload(call.bucket, call.key, upload_id)
     host = call.request.host
     return xml_response("CompleteMultipartUploadResult", {
         "Location": f"{call.request.scheme}://{host}/{call.bucket}/{call.key}",
         "Bucket": call.bucket, "Key": call.key, "ETag": f'"{info.etag}"',
-    }, headers=write_headers(info, result.warnings))
+    }, headers=write_headers(result))
 
 
 async def abort_multipart_upload(call: S3Call) -> web.Response:

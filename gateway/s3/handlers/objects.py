@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from gateway import errors
-from gateway.intake.pipeline import StreamBody, WriteRequest
+from gateway.intake.pipeline import IngestResult, StreamBody, WriteRequest
 from gateway.s3 import headers as h
 from gateway.s3 import xml
 from gateway.s3.call import S3Call
@@ -29,14 +29,28 @@ def write_conditions(call: S3Call) -> tuple[str | None, bool]:
     return (if_match.strip().strip('"') if if_match else None), if_none is not None
 
 
-def write_headers(info: ObjectInfo, warnings: list[str] = ()) -> dict[str, str]:
+def write_headers(result: IngestResult) -> dict[str, str]:
+    info = result.info
     out = {"ETag": f'"{info.etag}"'}
     for algorithm, value in info.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
-    if info.version_id:
-        out["x-amz-version-id"] = info.version_id
-    if warnings:
-        out["x-provgate-warning"] = warning_header(warnings)
+    out.update(intake_headers(result))
+    return out
+
+
+def intake_headers(result: IngestResult) -> dict[str, str]:
+    """What intake tells the writer: the version, warnings, a quarantine.
+
+    A quarantined write has no version under the writer's key (it is kept in the
+    quarantine bucket), so no ``x-amz-version-id`` is sent for it.
+    """
+    out = {}
+    if result.quarantined:
+        out["x-provgate-quarantine"] = warning_header([result.quarantined])
+    elif result.info.version_id:
+        out["x-amz-version-id"] = result.info.version_id
+    if result.warnings:
+        out["x-provgate-warning"] = warning_header(result.warnings)
     return out
 
 
@@ -50,13 +64,14 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     if "x-amz-copy-source" in call.headers:
         return await copy_object(call)
     if_match, if_none_match = write_conditions(call)
+    door = call.door
     attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
     staged = await call.services.intake.spool(call.body())
     result = await call.services.intake.ingest(WriteRequest(
-        call.bucket, call.key, staged, attributes, call.identity,
+        call.bucket, call.key, staged, attributes, call.identity, door=door,
         if_match=if_match, if_none_match=if_none_match))
-    return web.Response(status=200, headers=write_headers(result.info, result.warnings))
+    return web.Response(status=200, headers=write_headers(result))
 
 
 async def head_object(call: S3Call) -> web.StreamResponse:
@@ -165,6 +180,7 @@ async def open_copy_source(call: S3Call, byte_range=None):
 
 async def copy_object(call: S3Call) -> web.Response:
     if_match, if_none_match = write_conditions(call)
+    door = call.door
     directive = call.headers.get("x-amz-metadata-directive", "COPY").upper()
     tag_directive = call.headers.get("x-amz-tagging-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE") or tag_directive not in ("COPY", "REPLACE"):
@@ -188,14 +204,10 @@ async def copy_object(call: S3Call) -> web.Response:
         await stream.close()
     staged.checksums = {} if source.parts_count else dict(source.checksums)
     result = await call.services.intake.ingest(WriteRequest(
-        call.bucket, call.key, staged, attributes, call.identity,
+        call.bucket, call.key, staged, attributes, call.identity, door=door,
         if_match=if_match, if_none_match=if_none_match))
     info = result.info
-    headers = {"x-amz-copy-source-version-id": source.version_id}
-    if result.warnings:
-        headers["x-provgate-warning"] = warning_header(result.warnings)
-    if info.version_id:
-        headers["x-amz-version-id"] = info.version_id
+    headers = {"x-amz-copy-source-version-id": source.version_id, **intake_headers(result)}
     return xml_response("CopyObjectResult", {
         "LastModified": xml.iso_time(info.last_modified), "ETag": f'"{info.etag}"',
         **{f"Checksum{a}": v for a, v in info.checksums.items()},
