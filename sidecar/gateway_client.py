@@ -22,6 +22,7 @@ DOOR_HEADER = "x-provgate-door"
 DOOR = "sidecar"
 POLICY_HEADER = "x-provgate-policy"
 WARNING_HEADER = "x-provgate-warning"
+QUARANTINE_HEADER = "x-provgate-quarantine"
 ANY_STATUS = tuple(range(100, 600))
 # Refusals that say "not now" rather than "not this file": retried with backoff.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -52,6 +53,12 @@ class Answer:
         if self.status == 403:
             return self.headers.get(POLICY_HEADER) or None
         return None
+
+    @property
+    def held_by(self) -> str | None:
+        """``<rule id>: <message>`` when a policy sent the write to the gateway's
+        quarantine (stored for review, not under the writer's key)."""
+        return self.headers.get(QUARANTINE_HEADER) if self.ok else None
 
     @property
     def retry(self) -> bool:

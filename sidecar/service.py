@@ -390,7 +390,7 @@ class Sidecar:
         version_id = None
         if not arrived:
             answer = await self._put(share, key, path, stat[0], sha256, metadata)
-            if answer.denied_by:
+            if answer.denied_by or answer.held_by:
                 await self._quarantine(share, rel, answer)
                 return
             if answer.code in ("BadDigest", "IncompleteBody", "FileChanged"):
@@ -477,8 +477,11 @@ class Sidecar:
                     log.info("sidecar: edit in %s merged; not taken: %s", local,
                              answer.headers[WARNING_HEADER])
             answer = await self.client.get(share.identity, share.bucket, key + XMP_SUFFIX)
-            if answer.retry or not answer.ok:
+            if answer.retry:
                 raise _Retry(answer)
+            if not answer.ok:                     # e.g. deleted from the bucket meanwhile
+                log.error("sidecar: no XMP for %s/%s: %s", share.bucket, key, answer.describe())
+                return written_sha, carry_edit
             if files.sha256_or_none(await asyncio.to_thread(files.read_if_file, local)) != existing_sha:
                 continue                                      # edited meanwhile: merge that too
             await asyncio.to_thread(files.write_atomically, local, answer.body)
@@ -511,20 +514,27 @@ class Sidecar:
         self.ledger.remove(share.name, rel)
 
     async def _quarantine(self, share: Share, rel: str, answer: Answer) -> None:
+        """A policy said no (deny), or not yet (quarantine: the gateway holds the write for
+        review): the file leaves the share, with the reason beside it."""
         path = share.path / rel
         target = await asyncio.to_thread(files.move_with_belongings, path, share.quarantine / rel)
-        reason = {
-            "file": rel, "share": share.name, "bucket": share.bucket,
-            "key": share.key_for(rel), "rule": answer.denied_by, "code": answer.code,
-            "message": answer.message,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "retry": f"fix what the rule asks for (e.g. add the missing field to "
+        if answer.denied_by:
+            rule, message, action = answer.denied_by, answer.message, "deny"
+            retry = (f"fix what the rule asks for (e.g. add the missing field to "
                      f"{Path(rel).name}.json beside the file), then move the file back to "
-                     f"{share.path / rel}; the sidecar sends it again",
-        }
+                     f"{share.path / rel}; the sidecar sends it again")
+        else:
+            rule, _, message = (answer.held_by or "").partition(": ")
+            action = "quarantine"
+            retry = ("nothing to resend: the gateway keeps this write in its quarantine "
+                     "bucket until a reviewer decides; this copy is for reference")
+        reason = {"file": rel, "share": share.name, "bucket": share.bucket,
+                  "key": share.key_for(rel), "rule": rule, "action": action,
+                  "message": message, "status": answer.status, "code": answer.code,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "retry": retry}
         await asyncio.to_thread(files.write_atomically, target.with_name(target.name + REASON_SUFFIX),
                                 (json.dumps(reason, indent=2, ensure_ascii=False) + "\n").encode())
         self.ledger.remove(share.name, rel)
         metrics.SIDECAR_FILES_QUARANTINED.labels(share.name).inc()
-        log.warning("sidecar: %s/%s denied by policy %s, moved to %s", share.name, rel,
-                    answer.denied_by, target)
+        log.warning("sidecar: %s/%s %s by policy %s, moved to %s", share.name, rel,
+                    "denied" if action == "deny" else "held for review", rule, target)

@@ -93,6 +93,68 @@ def test_served_share_writes_the_xmp_with_the_prompt_beside_the_file(make_server
     assert metric(samples, "provgate_sidecar_drop_to_xmp_seconds_count") == 2
 
 
+SHARE_POLICY = """
+[[rule]]
+id = "shares-need-a-prompt"
+stage = "intake"
+match = 'object.door == "sidecar" && object.key.startsWith("renders/")'
+validate = 'has(asset.prompt) && asset.prompt != ""'
+message = "files from the shares must say which prompt made them"
+action = "deny"
+
+[[rule]]
+id = "review-first"
+stage = "intake"
+match = 'object.door == "sidecar" && object.key.startsWith("review/")'
+validate = 'false'
+message = "this folder is reviewed before it is stored"
+action = "quarantine"
+"""
+
+
+def test_policy_denial_moves_the_file_to_quarantine_with_its_reason(make_server, tmp_path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "shares.toml").write_text(SHARE_POLICY)
+    bucket = _bucket()
+    config = share(tmp_path, bucket)
+    server = make_server(policies={"dirs": [str(policies)]},
+                         sections={"sidecar": sidecar_section(tmp_path, [config])})
+    root, quarantine = Path(config["path"]), Path(config["quarantine"])
+    (root / "renders").mkdir()
+    (root / "review").mkdir()
+    (root / "renders" / "no-prompt.bin").write_bytes(b"made by who knows what")
+    (root / "renders" / "no-prompt.bin.json").write_text('{"model": "mystery"}')
+    (root / "renders" / "with-prompt.bin").write_bytes(b"made from a prompt")
+    (root / "renders" / "with-prompt.bin.txt").write_text("a lighthouse at dusk")
+    (root / "review" / "held.bin").write_bytes(b"held for a reviewer")
+
+    denied = quarantine / "renders" / "no-prompt.bin"
+    reason_file = denied.with_name("no-prompt.bin.reason.json")
+    wait_until(reason_file.exists, what="the reason file in quarantine", log=server.log)
+    reason = json.loads(reason_file.read_text())
+    assert (reason["rule"], reason["action"], reason["key"]) == (
+        "shares-need-a-prompt", "deny", "renders/no-prompt.bin")
+    assert "must say which prompt made them" in reason["message"]
+    assert "move the file back" in reason["retry"]
+    assert denied.read_bytes() == b"made by who knows what"            # nothing lost
+    assert (quarantine / "renders" / "no-prompt.bin.json").exists()     # its companion too
+    assert not (root / "renders" / "no-prompt.bin").exists()
+
+    assert _xmp_record(_wait_for_xmp(root / "renders" / "with-prompt.bin", server.log)).door \
+        == "sidecar"
+    held = quarantine / "review" / "held.bin.reason.json"
+    wait_until(held.exists, what="the held file's reason", log=server.log)
+    assert json.loads(held.read_text())["action"] == "quarantine"
+    assert (quarantine / "review" / "held.bin").read_bytes() == b"held for a reviewer"
+
+    s3 = client(server.endpoint)
+    assert set(objects(s3, bucket)) == {"renders/with-prompt.bin", "renders/with-prompt.bin.xmp"}
+    samples = scrape(server.admin)
+    assert metric(samples, "provgate_sidecar_files_quarantined_total", share=root.name) == 2
+    assert metric(samples, INGESTED, share=root.name) == 1
+
+
 def test_a_file_written_slowly_is_ingested_once_and_complete(watch, tmp_path, gateway):
     bucket = _bucket()
     config = share(tmp_path, bucket)
