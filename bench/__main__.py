@@ -3,6 +3,7 @@
     python -m bench                       # the full run (about 5-10 minutes on 2 cores)
     python -m bench --quick               # small counts, no 2 GiB object
     python -m bench --big-gib 0 --count 200
+    python -m bench --sidecar             # the folder door (bench/sidecar.py)
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
 runs each workload twice with the same boto3 client settings — once straight to SeaweedFS,
@@ -37,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png-only", action="store_true",
                         help="only PUT a 1 MiB PNG at concurrency 1 (the cost of intake: "
                              "compare the gateway's p50 with and without provenance)")
+    parser.add_argument("--sidecar", action="store_true",
+                        help="the folder door instead: drop-to-XMP latency (p50/p95) and the "
+                             "wall time of --files dropped at once")
+    parser.add_argument("--drops", type=int, default=50,
+                        help="--sidecar: single drops timed one at a time (default 50)")
+    parser.add_argument("--files", type=int, default=2000,
+                        help="--sidecar: files dropped at once (default 2000)")
+    parser.add_argument("--backend", choices=("fs", "s3"), default="fs",
+                        help="--sidecar: the gateway's storage backend (default fs)")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.big_gib = 60, 0
@@ -46,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# machine: {platform.machine()}, {_cpus()} cores, Python {platform.python_version()},"
           f" {platform.system()} {platform.release()}")
     print(f"# workdir: {workdir}\n")
+    if args.sidecar:
+        from bench.sidecar import run
+        run(workdir, args.drops, args.files, args.backend)
+        return 0
     with Services(workdir) as services:
         print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | ratio (gw/direct) |")
         print("|---|---|---|---|---|---|---|")

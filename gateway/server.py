@@ -45,6 +45,15 @@ async def _start_site(app: web.Application, listen: str, *, ssl_context=None,
     return runner, f"{scheme}://{shown_host}:{sock[1]}"
 
 
+async def until_stop_signal() -> None:
+    """Return on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def _tls_context(config: Config) -> ssl.SSLContext | None:
     if not config.server.tls_cert:
         return None
@@ -140,11 +149,7 @@ async def serve(config: Config) -> None:
     print(f"provgate: admin {admin_url}", flush=True)
     sidecar = await _start_sidecar(config, s3_url)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stop_signal()
     log.info("stopping: no new connections; finishing in-flight requests")
     if sidecar is not None:
         await sidecar.stop()     # first: its in-flight uploads need the S3 listener

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -51,7 +49,7 @@ def build_metrics_app(sidecar: Sidecar) -> web.Application:
 
 
 async def watch(config: Config) -> None:
-    from gateway.server import _start_site
+    from gateway.server import _start_site, until_stop_signal
     assert config.sidecar is not None
     sidecar = Sidecar(config, gateway_endpoint(config))
     runner = None
@@ -62,11 +60,7 @@ async def watch(config: Config) -> None:
     await sidecar.start()
     print(f"provgate: sidecar watching {len(config.sidecar.shares)} share(s), "
           f"gateway {sidecar.endpoint}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stop_signal()
     log.info("stopping: no new files; finishing in-flight uploads")
     await sidecar.stop()
     if runner is not None:

@@ -19,7 +19,6 @@ answer is the gateway's word that bytes, XMP and catalog entry are durable).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -33,7 +32,8 @@ from sidecar import files
 from sidecar.companions import MetadataTooLarge, provenance_headers
 from sidecar.gateway_client import WARNING_HEADER, Answer, GatewayClient
 from sidecar.ledger import Entry, Ledger
-from sidecar.names import REASON_SUFFIX, XMP_SUFFIX, ignored, is_companion, xmp_owner
+from sidecar.names import XMP_SUFFIX, ignored, is_companion, xmp_owner
+from sidecar.quarantine import quarantine
 from sidecar.settings import Share
 from sidecar.stability import Ready, StabilityTracker, stat_files
 
@@ -514,27 +514,9 @@ class Sidecar:
         self.ledger.remove(share.name, rel)
 
     async def _quarantine(self, share: Share, rel: str, answer: Answer) -> None:
-        """A policy said no (deny), or not yet (quarantine: the gateway holds the write for
-        review): the file leaves the share, with the reason beside it."""
-        path = share.path / rel
-        target = await asyncio.to_thread(files.move_with_belongings, path, share.quarantine / rel)
-        if answer.denied_by:
-            rule, message, action = answer.denied_by, answer.message, "deny"
-            retry = (f"fix what the rule asks for (e.g. add the missing field to "
-                     f"{Path(rel).name}.json beside the file), then move the file back to "
-                     f"{share.path / rel}; the sidecar sends it again")
-        else:
-            rule, _, message = (answer.held_by or "").partition(": ")
-            action = "quarantine"
-            retry = ("nothing to resend: the gateway keeps this write in its quarantine "
-                     "bucket until a reviewer decides; this copy is for reference")
-        reason = {"file": rel, "share": share.name, "bucket": share.bucket,
-                  "key": share.key_for(rel), "rule": rule, "action": action,
-                  "message": message, "status": answer.status, "code": answer.code,
-                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "retry": retry}
-        await asyncio.to_thread(files.write_atomically, target.with_name(target.name + REASON_SUFFIX),
-                                (json.dumps(reason, indent=2, ensure_ascii=False) + "\n").encode())
+        target, reason = await asyncio.to_thread(quarantine, share, rel, answer)
         self.ledger.remove(share.name, rel)
         metrics.SIDECAR_FILES_QUARANTINED.labels(share.name).inc()
         log.warning("sidecar: %s/%s %s by policy %s, moved to %s", share.name, rel,
-                    "denied" if action == "deny" else "held for review", rule, target)
+                    "denied" if reason["action"] == "deny" else "held for review",
+                    reason["rule"], target)

@@ -56,7 +56,57 @@ def render_config(sections: dict[str, dict], identities: list[dict]) -> str:
 
 
 @dataclass
-class ProvgateServer:
+class ProvgateProcess:
+    """A ``provgate`` command run for a test: its output kept, stopped by PID."""
+
+    process: subprocess.Popen | None = field(default=None, kw_only=True)
+    output: list[str] = field(default_factory=list, kw_only=True)
+    returncode: int | None = field(default=None, kw_only=True)  # once stopped or failed
+
+    def launch(self, args: list[str], on_line, env: dict | None = None,
+               timeout: float = 30.0) -> None:
+        """Run ``provgate ARGS``; ``on_line(line)`` sees every output line and returns
+        True once the process announced it is ready."""
+        self.output = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+        ready = threading.Event()
+
+        def pump() -> None:
+            for line in self.process.stdout:
+                self.output.append(line)
+                if on_line(line):
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.1):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"provgate {args[0]} did not start:\n" + "".join(self.output))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        code = self.process.returncode
+        self.returncode = code
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+
+@dataclass
+class ProvgateServer(ProvgateProcess):
     """A provgate process; ``endpoint`` and ``admin`` are its base URLs once started."""
 
     workdir: Path
@@ -71,9 +121,6 @@ class ProvgateServer:
     policies: dict = field(default_factory=dict)
     endpoint: str = ""
     admin: str = ""
-    process: subprocess.Popen | None = None
-    output: list[str] = field(default_factory=list)
-    returncode: int | None = None    # exit status once stopped (or failed to start)
 
     @property
     def config_path(self) -> Path:
@@ -96,47 +143,17 @@ class ProvgateServer:
 
     def start(self, timeout: float = 30.0) -> "ProvgateServer":
         self.write_config()
-        self.output = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **self.env})
-        ready = threading.Event()
 
-        def pump() -> None:
-            for line in self.process.stdout:
-                self.output.append(line)
-                if line.startswith("provgate: S3 endpoint "):
-                    self.endpoint = line.split()[-1]
-                elif line.startswith("provgate: admin "):
-                    self.admin = line.split()[-1]
-                    ready.set()
+        def on_line(line: str) -> bool:
+            if line.startswith("provgate: S3 endpoint "):
+                self.endpoint = line.split()[-1]
+            elif line.startswith("provgate: admin "):
+                self.admin = line.split()[-1]
+                return True
+            return False
 
-        threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not ready.wait(0.1):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("provgate did not start:\n" + "".join(self.output))
+        self.launch(["serve", "--config", str(self.config_path)], on_line, self.env, timeout)
         return self
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        code = self.process.returncode
-        self.returncode = code
-        self.process = None
-        return code
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
-
-    def log(self) -> str:
-        return "".join(self.output)

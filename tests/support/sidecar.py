@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.metrics import metric, scrape
-from tests.support.server import IDENTITIES, ROOT, render_config
+from tests.support.server import IDENTITIES, ProvgateProcess, render_config
 
 
 def share(root: Path, bucket: str, identity: str = "tester", **extra) -> dict:
@@ -28,15 +24,13 @@ def sidecar_section(root: Path, shares: list[dict], **settings) -> dict:
 
 
 @dataclass
-class WatchProcess:
+class WatchProcess(ProvgateProcess):
     """``provgate watch`` with its own config; ``metrics_url`` once started."""
 
     workdir: Path
     sidecar: dict
     identities: list[dict] = field(default_factory=lambda: list(IDENTITIES))
     metrics_url: str = ""
-    process: subprocess.Popen | None = None
-    output: list[str] = field(default_factory=list)
 
     @property
     def config_path(self) -> Path:
@@ -50,45 +44,17 @@ class WatchProcess:
 
     def start(self, timeout: float = 30.0) -> "WatchProcess":
         self.write_config()
-        self.output = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "watch", "--config", str(self.config_path)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ))
-        ready = threading.Event()
 
-        def pump() -> None:
-            for line in self.process.stdout:
-                self.output.append(line)
-                if line.startswith("provgate: sidecar metrics "):
-                    self.metrics_url = line.split()[-1]
-                elif line.startswith("provgate: sidecar watching "):
-                    ready.set()
+        def on_line(line: str) -> bool:
+            if line.startswith("provgate: sidecar metrics "):
+                self.metrics_url = line.split()[-1]
+            return line.startswith("provgate: sidecar watching ")
 
-        threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not ready.wait(0.1):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("provgate watch did not start:\n" + "".join(self.output))
+        self.launch(["watch", "--config", str(self.config_path)], on_line, timeout=timeout)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 45.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        code = self.process.returncode
-        self.process = None
-        return code
-
-    def log(self) -> str:
-        return "".join(self.output)
+        return super().stop(sig, timeout)
 
     def counter(self, name: str, **labels) -> float:
         return metric(scrape(self.metrics_url), name, **labels)
