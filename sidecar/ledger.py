@@ -36,8 +36,12 @@ class Entry:
     state: str                       # uploading | ingested | failed
     version_id: str | None = None
     xmp_sha256: str | None = None
+    xmp_stat: list[int] | None = None   # [size, mtime_ns] of that XMP: unchanged = not edited
     person_edited: bool = False      # a person's XMP edit was merged: carry it to new versions
     error: str | None = None
+
+    def xmp_unchanged(self, size: int, mtime_ns: int) -> bool:
+        return self.xmp_stat == [size, mtime_ns]
 
     def same_stat(self, size: int, mtime_ns: int) -> bool:
         return self.size == size and self.mtime_ns == mtime_ns

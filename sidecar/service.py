@@ -22,7 +22,7 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gateway import metrics
@@ -42,6 +42,21 @@ log = logging.getLogger("provgate.sidecar")
 XMP_CONTENT_TYPE = "application/rdf+xml"
 SHUTDOWN_TIMEOUT = 30.0          # seconds in-flight uploads get to finish on SIGTERM
 FIRST_RETRY = 0.5
+
+
+@dataclass
+class XmpBeside:
+    """What the ledger knows of the XMP beside a file (fields of ``Entry``)."""
+
+    xmp_sha256: str | None = None
+    xmp_stat: list[int] | None = None
+    person_edited: bool = False
+
+    @classmethod
+    def of(cls, entry: Entry | None) -> "XmpBeside":
+        if entry is None:
+            return cls()
+        return cls(entry.xmp_sha256, entry.xmp_stat, entry.person_edited)
 
 
 class _Retry(Exception):
@@ -188,7 +203,8 @@ class Sidecar:
             if directory:
                 await self._consider(share, await asyncio.to_thread(self._walk_under, share, path))
                 continue
-            if path not in self.tracker and path not in self._pending[share.name]:
+            if path not in self.tracker and path not in self._pending[share.name] \
+                    and not path.endswith(XMP_SUFFIX):
                 metrics.SIDECAR_FILES_SEEN.labels(share.name).inc()
             self._owner[path] = share
             self._pending[share.name].add(path)
@@ -227,8 +243,10 @@ class Sidecar:
                 continue          # symlinks could point anywhere, e.g. outside the share
             owner = xmp_owner(rel)
             if owner is not None:
+                # Only an XMP that changed since the sidecar wrote it can be a person's edit.
                 entry = self.ledger.get(share.name, owner)
-                if entry is not None and entry.state == "ingested":
+                if entry is not None and entry.state == "ingested" \
+                        and not entry.xmp_unchanged(st.st_size, st.st_mtime_ns):
                     out.append((path, st.st_size, st.st_mtime_ns, False))
                 continue
             if ignored(rel, share.ignore):
@@ -379,14 +397,13 @@ class Sidecar:
         except MetadataTooLarge as exc:
             self._reject(share, rel, stat, sha256, str(exc))
             return
-        xmp_sha = entry.xmp_sha256 if entry is not None else None
-        edited = entry.person_edited if entry is not None else False
+        beside = XmpBeside.of(entry)
         arrived = False
         if entry is not None and entry.state == "uploading" and entry.sha256 == sha256:
             # Sent before, answer unknown (a crash, a cut connection): ask before resending.
             arrived = await self.client.stored_sha256(share.identity, share.bucket, key) == sha256
         self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "uploading",
-                                               xmp_sha256=xmp_sha, person_edited=edited))
+                                               **vars(beside)))
         version_id = None
         if not arrived:
             answer = await self._put(share, key, path, stat[0], sha256, metadata)
@@ -406,10 +423,9 @@ class Sidecar:
                 log.info("sidecar: %s accepted with warning: %s", path,
                          answer.headers[WARNING_HEADER])
         self.ledger.remember_content(sha256, f"{share.bucket}/{key}")
-        xmp_sha, edited = await self._write_xmp(share, rel, key, xmp_sha, edited)
+        beside = await self._write_xmp(share, rel, key, beside)
         self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "ingested",
-                                               version_id=version_id, xmp_sha256=xmp_sha,
-                                               person_edited=edited))
+                                               version_id=version_id, **vars(beside)))
         metrics.SIDECAR_FILES_INGESTED.labels(share.name).inc()
         metrics.SIDECAR_DROP_TO_XMP_SECONDS.observe(time.monotonic() - ready.first_seen)
         await self._after_ingest(share, rel)
@@ -445,18 +461,18 @@ class Sidecar:
         metrics.SIDECAR_FILES_FAILED.labels(share.name, "rejected").inc()
 
     # -- XMP beside the file ---------------------------------------------------------------
-    async def _write_xmp(self, share: Share, rel: str, key: str, written_sha: str | None,
-                         carry_edit: bool = False) -> tuple[str | None, bool]:
-        """Put the gateway's XMP beside the file; returns (sha256 of what was written,
-        whether a person's edit went into it).
+    async def _write_xmp(self, share: Share, rel: str, key: str,
+                         before: XmpBeside) -> XmpBeside:
+        """Put the gateway's XMP beside the file; returns what is beside it now.
 
         A sidecar there that the sidecar did not write (its hash differs from the last one
         written) is a person's edit: it goes to the gateway as a client edit of
-        ``<key>.xmp`` first, so the XMP written back carries it. ``carry_edit``: the
+        ``<key>.xmp`` first, so the XMP written back carries it. ``person_edited``: the
         sidecar there holds an edit merged into an earlier version; the gateway writes a
         new version's XMP from the file alone, so the edit is sent again for this one.
         """
         local = share.path / (rel + XMP_SUFFIX)
+        written_sha, carry_edit = before.xmp_sha256, before.person_edited
         merged = False
         for _ in range(5):
             existing = await asyncio.to_thread(files.read_if_file, local)
@@ -467,9 +483,12 @@ class Sidecar:
                 if answer.retry:
                     raise _Retry(answer)
                 if not answer.ok:
+                    # Never overwritten: it stays until the person fixes it (every change
+                    # and rescan tries again), and the new XMP is not written meanwhile.
                     log.error("sidecar: the edit in %s was refused (%s); it is left as the "
                               "person wrote it", local, answer.describe())
-                    return existing_sha, carry_edit
+                    metrics.SIDECAR_FILES_FAILED.labels(share.name, "rejected").inc()
+                    return before
                 merged = True
                 if existing_sha != written_sha:
                     metrics.SIDECAR_XMP_EDITS.labels(share.name).inc()
@@ -481,13 +500,15 @@ class Sidecar:
                 raise _Retry(answer)
             if not answer.ok:                     # e.g. deleted from the bucket meanwhile
                 log.error("sidecar: no XMP for %s/%s: %s", share.bucket, key, answer.describe())
-                return written_sha, carry_edit
+                return before
             if files.sha256_or_none(await asyncio.to_thread(files.read_if_file, local)) != existing_sha:
                 continue                                      # edited meanwhile: merge that too
             await asyncio.to_thread(files.write_atomically, local, answer.body)
-            return files.sha256_or_none(answer.body), merged or carry_edit
+            st = await asyncio.to_thread(os.stat, local)
+            return XmpBeside(files.sha256_or_none(answer.body), [st.st_size, st.st_mtime_ns],
+                             merged or carry_edit)
         log.warning("sidecar: %s keeps changing; its XMP is written at the next change", local)
-        return written_sha, carry_edit
+        return before
 
     async def _merge_edit(self, share: Share, rel: str) -> None:
         entry = self.ledger.get(share.name, rel)
@@ -495,11 +516,14 @@ class Sidecar:
             return
         local = share.path / (rel + XMP_SUFFIX)
         current = files.sha256_or_none(await asyncio.to_thread(files.read_if_file, local))
-        if current is None or current == entry.xmp_sha256:
+        if current is None:
             return
-        written, edited = await self._write_xmp(share, rel, share.key_for(rel), entry.xmp_sha256,
-                                                entry.person_edited)
-        self.ledger.put(share.name, rel, replace(entry, xmp_sha256=written, person_edited=edited))
+        if current == entry.xmp_sha256:          # touched, not edited: remember its new stat
+            st = await asyncio.to_thread(os.stat, local)
+            self.ledger.put(share.name, rel, replace(entry, xmp_stat=[st.st_size, st.st_mtime_ns]))
+            return
+        beside = await self._write_xmp(share, rel, share.key_for(rel), XmpBeside.of(entry))
+        self.ledger.put(share.name, rel, replace(entry, **vars(beside)))
 
     # -- after the gateway answered --------------------------------------------------------
     async def _after_ingest(self, share: Share, rel: str) -> None:

@@ -391,13 +391,21 @@ def test_hostile_files_are_refused_clearly_and_never_lost(watch, tmp_path, gatew
     deep.mkdir(parents=True)
     (deep / "too-long.bin").write_bytes(b"kept in place")
     record = _xmp_record(_wait_for_xmp(root / "bad.png", process.log))
+    # A person (or a broken tool) saves something unreadable as the sidecar: the gateway
+    # refuses the edit, and the sidecar never overwrites what the person wrote.
+    garbage = b"<x:xmpmeta>not closed"
+    (root / "bad.png.xmp").write_bytes(garbage)
     assert "bad.png.json ignored: not valid JSON" in record.custom["sidecar-warning"]
     big = _xmp_record(_wait_for_xmp(root / "big.bin", process.log))
     assert "big.bin.txt ignored" in big.custom["sidecar-warning"] and big.prompt is None
     wait_for_metric(process.metrics_url, "provgate_sidecar_files_failed_total", 1,
                     share=root.name, kind="rejected", log=process.log)
     assert (deep / "too-long.bin").read_bytes() == b"kept in place"
-    wait_until(lambda: "KeyTooLongError" in process.log(), what="the refusal in the log", log=process.log)
+    wait_until(lambda: "KeyTooLongError" in process.log(), what="the refusal in the log",
+               log=process.log)
+    wait_until(lambda: "bad.png.xmp was refused" in process.log(), what="the refused edit",
+               log=process.log)
+    assert (root / "bad.png.xmp").read_bytes() == garbage
     assert set(objects(client(gateway.endpoint), bucket)) == {
         "bad.png", "bad.png.xmp", "big.bin", "big.bin.xmp"}
 
