@@ -40,15 +40,19 @@ def sha256_or_none(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of it."""
+def write_atomically(path: Path, data: bytes) -> tuple[int, int]:
+    """Readers see the old file or the new one, never half of it. Returns the new file's
+    (size, mtime_ns), taken before it became visible: a later write by someone else
+    always shows as a different stat."""
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     try:
         with open(temp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+            st = os.fstat(fh.fileno())
         os.replace(temp, path)
+        return st.st_size, st.st_mtime_ns
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -24,6 +24,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 
 from gateway import metrics
 from gateway.config import Config
@@ -173,10 +174,12 @@ class Sidecar:
     def _excluded_dirs(share: Share) -> set[Path]:
         return {d for d in (share.quarantine, share.done) if d is not None}
 
-    def _walk(self, share: Share) -> list[str]:
+    def _walk(self, share: Share, start: Path | None = None) -> list[str]:
+        """Every regular file below ``start`` (default: the share), not following links
+        and not entering ignored, quarantine or done folders (blocking)."""
         found: list[str] = []
         excluded = self._excluded_dirs(share)
-        stack = [share.path]
+        stack = [start or share.path]
         while stack:
             directory = stack.pop()
             try:
@@ -201,7 +204,7 @@ class Sidecar:
         fresh = await asyncio.to_thread(self._filter, share, paths)
         for path, size, mtime_ns, directory in fresh:
             if directory:
-                await self._consider(share, await asyncio.to_thread(self._walk_under, share, path))
+                await self._consider(share, await asyncio.to_thread(self._walk, share, Path(path)))
                 continue
             if path not in self.tracker and path not in self._pending[share.name] \
                     and not path.endswith(XMP_SUFFIX):
@@ -210,43 +213,45 @@ class Sidecar:
             self._pending[share.name].add(path)
             self.tracker.observe(path, size, mtime_ns)
 
-    def _walk_under(self, share: Share, directory: str) -> list[str]:
-        sub = replace(share, path=Path(directory))
-        return self._walk(sub)
-
     def _filter(self, share: Share, paths: list[str]) -> list[tuple[str, int, int, bool]]:
         """(path, size, mtime_ns, is_directory) of the paths that need a look (blocking)."""
         out = []
         excluded = self._excluded_dirs(share)
         for path in paths:
             p = Path(path)
-            if p == share.path or share.path not in p.parents:
-                continue
-            if any(d == p or d in p.parents for d in excluded):
-                continue
+            if p.is_symlink():
+                continue          # a linked file or folder could point anywhere
             try:
-                rel = self._relative(share, path)
+                # Native watchers follow linked folders and report paths through them:
+                # each file is known by its real path, which must lie inside the share.
+                p = p.resolve()
+                rel = p.relative_to(share.path).as_posix()
                 rel.encode("utf-8")
-            except (ValueError, UnicodeEncodeError):
+            except ValueError:
+                continue          # outside the share (or the share itself)
+            except UnicodeEncodeError:
                 log.warning("sidecar: %r skipped: its name is not valid UTF-8, which an "
                             "object key must be", path)
+                continue
+            path = str(p)
+            if rel == "." or any(d == p or d in p.parents for d in excluded):
                 continue
             try:
                 st = os.lstat(p)
             except OSError:
                 continue
-            if os.path.isdir(p) and not os.path.islink(p):
+            if S_ISDIR(st.st_mode):
                 if not ignored(rel + "/x", share.ignore):
                     out.append((path, 0, 0, True))
                 continue
-            if not p.is_file() or p.is_symlink():
-                continue          # symlinks could point anywhere, e.g. outside the share
+            if not S_ISREG(st.st_mode):
+                continue
             owner = xmp_owner(rel)
             if owner is not None:
-                # Only an XMP that changed since the sidecar wrote it can be a person's edit.
+                # Only an XMP that changed since the sidecar wrote it can be a person's edit
+                # (its file may be on its way in: the worker waits for that to finish).
                 entry = self.ledger.get(share.name, owner)
-                if entry is not None and entry.state == "ingested" \
-                        and not entry.xmp_unchanged(st.st_size, st.st_mtime_ns):
+                if entry is None or not entry.xmp_unchanged(st.st_size, st.st_mtime_ns):
                     out.append((path, st.st_size, st.st_mtime_ns, False))
                 continue
             if ignored(rel, share.ignore):
@@ -272,6 +277,7 @@ class Sidecar:
         tick = min(0.25, self.settings.stable_seconds / 4)
         while not self._stop.is_set():
             paths = self.tracker.paths()
+            started = time.monotonic()
             if paths:
                 stats = await asyncio.to_thread(stat_files, paths)
                 for ready in self.tracker.settle(stats):
@@ -285,7 +291,9 @@ class Sidecar:
                             self._pending[share.name].discard(path)
             for share in self.shares:
                 metrics.SIDECAR_BACKLOG.labels(share.name).set(len(self._pending[share.name]))
-            await asyncio.sleep(tick)
+            # Thousands of candidates (a big copy) take a while to stat: give the uploads
+            # at least as much time as the looking took.
+            await asyncio.sleep(max(tick, time.monotonic() - started))
 
     # -- sending ---------------------------------------------------------------------------
     async def _work(self) -> None:
@@ -503,9 +511,8 @@ class Sidecar:
                 return before
             if files.sha256_or_none(await asyncio.to_thread(files.read_if_file, local)) != existing_sha:
                 continue                                      # edited meanwhile: merge that too
-            await asyncio.to_thread(files.write_atomically, local, answer.body)
-            st = await asyncio.to_thread(os.stat, local)
-            return XmpBeside(files.sha256_or_none(answer.body), [st.st_size, st.st_mtime_ns],
+            size, mtime_ns = await asyncio.to_thread(files.write_atomically, local, answer.body)
+            return XmpBeside(files.sha256_or_none(answer.body), [size, mtime_ns],
                              merged or carry_edit)
         log.warning("sidecar: %s keeps changing; its XMP is written at the next change", local)
         return before

@@ -382,6 +382,7 @@ def test_hostile_files_are_refused_clearly_and_never_lost(watch, tmp_path, gatew
     outside.write_text("not for the share")
     process = watch([config])
     (root / "link.txt").symlink_to(outside)                 # could point anywhere
+    (root / "linked-folder").symlink_to(tmp_path, target_is_directory=True)
     (root / "bad.png").write_bytes(b"\x89PNG broken")
     (root / "bad.png.json").write_text('{"prompt": "unterminated')
     (root / "big.bin").write_bytes(b"x")
