@@ -70,6 +70,13 @@ def test_served_share_writes_the_xmp_with_the_prompt_beside_the_file(make_server
     (folder / "brief.pdf.json").write_text(json.dumps(
         {"model": "studio-model-2", "people": ["Ana", "Bo"], "shot-by": "night crew"}))
 
+    briefs = Path(config["path"]) / "acme" / "summer"
+    briefs.mkdir(parents=True)
+    (briefs / "prompt.txt").write_text("summer campaign, beach at noon\n")
+    (briefs / "plain.bin").write_bytes(b"rendered without metadata")
+    (briefs / "own.bin").write_bytes(b"rendered with its own prompt")
+    (briefs / "own.bin.txt").write_text("its own prompt")
+
     record = _xmp_record(_wait_for_xmp(folder / "fox.png", server.log))
     assert record.prompt == media.A1111_PROMPT
     assert record.seed == 3141592653
@@ -81,16 +88,21 @@ def test_served_share_writes_the_xmp_with_the_prompt_beside_the_file(make_server
     assert brief.people == ["Ana", "Bo"]
     assert brief.custom["shot-by"] == "night crew"
 
+    plain = _xmp_record(_wait_for_xmp(briefs / "plain.bin", server.log))
+    assert (plain.prompt, plain.campaign) == ("summer campaign, beach at noon", "summer")
+    assert _xmp_record(_wait_for_xmp(briefs / "own.bin", server.log)).prompt == "its own prompt"
+
     s3 = client(server.endpoint)
     stored = s3.get_object(Bucket=bucket, Key="acme/spring/fox.png")["Body"].read()
     assert stored == fixture.path.read_bytes()
     # The companions travelled as provenance; they are not objects of their own.
-    assert set(objects(s3, bucket)) == {"acme/spring/fox.png", "acme/spring/fox.png.xmp",
-                                        "acme/spring/brief.pdf", "acme/spring/brief.pdf.xmp"}
+    assert set(objects(s3, bucket)) == {
+        f"acme/{path}{suffix}" for suffix in ("", ".xmp")
+        for path in ("spring/fox.png", "spring/brief.pdf", "summer/plain.bin", "summer/own.bin")}
     samples = scrape(server.admin)
     share_name = Path(config["path"]).name
-    assert metric(samples, INGESTED, share=share_name) == 2
-    assert metric(samples, "provgate_sidecar_drop_to_xmp_seconds_count") == 2
+    assert metric(samples, INGESTED, share=share_name) == 4
+    assert metric(samples, "provgate_sidecar_drop_to_xmp_seconds_count") == 4
 
 
 SHARE_POLICY = """
