@@ -37,7 +37,7 @@ from pathlib import Path
 from gateway import errors, metrics
 from gateway.catalog import Catalog, Ref
 from gateway.identities import Identity
-from gateway.intake.policy_gate import PolicyGate, Verdict
+from gateway.intake.policy_gate import PolicyGate
 from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, SidecarError,
                                 document_id_for, instance_id_for, merge_client_edit,
                                 render_sidecar)
@@ -145,32 +145,22 @@ class IntakePipeline:
             bucket=write.bucket, key=write.key, size=write.staged.size,
             content_type=write.attributes.content_type, door=write.door,
             identity=write.identity, record=record)
-        bucket, key = write.bucket, write.key
-        if verdict.denial is not None:
-            self.policy.record(verdict, bucket=bucket, key=key, version_id=None,
-                               identity=write.identity.name)
-            verdict.decision.raise_if_denied()
-        if verdict.quarantine is not None:
-            # Kept where only reviewers look; the record says where it is kept, so the
-            # catalog, the sidecar and `provgate reindex` agree on it.
-            bucket = self.policy.quarantine_bucket
-            key = self.policy.quarantine_key(write.bucket, write.key)
-            record.bucket, record.key = bucket, key
+        refusal = verdict.refusal()
+        if refusal is not None:
+            self.policy.record(verdict, version_id=None, identity=write.identity.name)
+            raise refusal
         version_id = None
         try:
-            info, record = await self._commit(write, bucket, key, record)
+            info = await self._commit(write, verdict.bucket, verdict.key, record)
             version_id = info.version_id
         finally:
-            self.policy.record(verdict, bucket=bucket, key=key, version_id=version_id,
-                               identity=write.identity.name)
-        quarantined = verdict.quarantine
+            self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
         return IngestResult(info, record, [n.message for n in record.notices
                                            if n.severity == "error"] + verdict.warnings,
-                            quarantined=f"{quarantined.rule_id}: {quarantined.message}"
-                            if quarantined else None)
+                            quarantined=verdict.quarantined)
 
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
-                      record: ProvenanceRecord) -> tuple[ObjectInfo, ProvenanceRecord]:
+                      record: ProvenanceRecord) -> ObjectInfo:
         """Object, then its sidecar, then the catalog entry."""
         with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
             # S3 conditions name the writer's key, not the quarantine location
@@ -188,7 +178,7 @@ class IntakePipeline:
                                         changed="/" if history else None))
             await self._write_sidecar(bucket, key, record, history, write.identity)
             self._index(bucket, key, info, record, history)
-        return info, record
+        return info
 
     async def _client_sidecar(self, write: WriteRequest, annotated: str) -> IngestResult:
         """A client rewrote ``<key>.xmp``: merge what it may change, keep the rest."""

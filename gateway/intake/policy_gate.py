@@ -12,29 +12,42 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from gateway import metrics
+from gateway import errors, metrics
 from gateway.policy import AuditLog, Decision, PolicyStore, build_context
 from gateway.provenance import ProvenanceRecord
 from gateway.provenance.assemble import apply_defaults
+from gateway.s3.routing import MAX_KEY_BYTES
 
 
 @dataclass
 class Verdict:
-    """The decision on one write, and the set revision that made it."""
+    """The decision on one write and where, if anywhere, it is to be stored."""
 
     decision: Decision
+    bucket: str                    # where the write goes: its own bucket and key, or
+    key: str                       # the quarantine location
 
     @property
-    def denial(self):
-        return self.decision.denial
-
-    @property
-    def quarantine(self):
-        return self.decision.quarantine
+    def quarantined(self) -> str | None:
+        """``rule: message`` of the quarantine, for the writer's response header."""
+        held = self.decision.quarantine
+        return f"{held.rule_id}: {held.message}" if held and self.refusal() is None else None
 
     @property
     def warnings(self) -> list[str]:
         return [f"{o.rule_id}: {o.message}" for o in self.decision.warnings]
+
+    def refusal(self) -> errors.PolicyDenied | None:
+        """The error that ends the write, if the decision does not let it be stored."""
+        denial = self.decision.denial
+        if denial is not None:
+            return errors.PolicyDenied(denial.rule_id, denial.message or "denied")
+        held = self.decision.quarantine
+        if held is not None and len(self.key.encode("utf-8")) > MAX_KEY_BYTES:
+            # <bucket>/<key> must itself be a key; failing closed beats storing in the open
+            return errors.PolicyDenied(held.rule_id, f"{held.message} [not quarantined: "
+                                       f"'{self.key[:64]}...' is longer than a key may be]")
+        return None
 
 
 class PolicyGate:
@@ -45,7 +58,11 @@ class PolicyGate:
 
     async def judge(self, *, bucket: str, key: str, size: int, content_type: str | None,
                     door: str, identity, record: ProvenanceRecord) -> Verdict:
-        """Apply defaults to ``record`` (in place) and evaluate the intake rules."""
+        """Apply defaults to ``record`` (in place) and evaluate the intake rules.
+
+        A quarantined write's record is moved to its quarantine location, so that the
+        catalog, the sidecar and ``provgate reindex`` agree on where it is.
+        """
         started = time.perf_counter()
         policies = self.store.current
 
@@ -60,14 +77,14 @@ class PolicyGate:
         metrics.INTAKE_STAGE_SECONDS.labels("policy").observe(time.perf_counter() - started)
         for outcome in decision.matched:
             metrics.POLICY_DECISIONS.labels(outcome.rule_id, outcome.action).inc()
-        return Verdict(decision)
+        if decision.quarantine is not None and decision.denial is None:
+            # Kept as <quarantine bucket>/<bucket>/<key>, where only reviewers look.
+            verdict = Verdict(decision, self.quarantine_bucket, f"{bucket}/{key}")
+            record.bucket, record.key = verdict.bucket, verdict.key
+            return verdict
+        return Verdict(decision, bucket, key)
 
-    def record(self, verdict: Verdict, *, bucket: str, key: str, version_id: str | None,
-               identity: str) -> None:
+    def record(self, verdict: Verdict, *, version_id: str | None, identity: str) -> None:
         """Append the decision to the audit log (version_id None: nothing was stored)."""
-        self.audit.record(verdict.decision, bucket=bucket, key=key, version_id=version_id,
-                          identity=identity)
-
-    def quarantine_key(self, bucket: str, key: str) -> str:
-        """Where a quarantined write is kept: ``<quarantine bucket>/<bucket>/<key>``."""
-        return f"{bucket}/{key}"
+        self.audit.record(verdict.decision, bucket=verdict.bucket, key=verdict.key,
+                          version_id=version_id, identity=identity)
