@@ -84,6 +84,7 @@ class Sidecar:
         self._locks: dict[str, asyncio.Lock] = {}
         self._retry_handles: set[asyncio.TimerHandle] = set()
         self._backoff: dict[str, float] = {}
+        self._unnameable: set[str] = set()                   # warned about once
         self._gate = asyncio.Event()                         # set while the gateway answers
         self._gate.set()
         self._prober: asyncio.Task | None = None
@@ -227,12 +228,14 @@ class Sidecar:
                 p = p.resolve()
                 rel = p.relative_to(share.path).as_posix()
                 rel.encode("utf-8")
+            except UnicodeEncodeError:                 # (a ValueError: first)
+                if path not in self._unnameable:       # once, not at every rescan
+                    self._unnameable.add(path)
+                    log.warning("sidecar: %r skipped: its name is not valid UTF-8, which an "
+                                "object key must be", path)
+                continue
             except ValueError:
                 continue          # outside the share (or the share itself)
-            except UnicodeEncodeError:
-                log.warning("sidecar: %r skipped: its name is not valid UTF-8, which an "
-                            "object key must be", path)
-                continue
             path = str(p)
             if rel == "." or any(d == p or d in p.parents for d in excluded):
                 continue
@@ -496,7 +499,10 @@ class Sidecar:
                     log.error("sidecar: the edit in %s was refused (%s); it is left as the "
                               "person wrote it", local, answer.describe())
                     metrics.SIDECAR_FILES_FAILED.labels(share.name, "rejected").inc()
-                    return before
+                    # Its stat is remembered so that rescans do not send it again; its
+                    # hash is not, so the next version of the file tries it again.
+                    st = await asyncio.to_thread(os.stat, local)
+                    return replace(before, xmp_stat=[st.st_size, st.st_mtime_ns])
                 merged = True
                 if existing_sha != written_sha:
                     metrics.SIDECAR_XMP_EDITS.labels(share.name).inc()

@@ -394,9 +394,12 @@ def test_hostile_files_are_refused_clearly_and_never_lost(watch, tmp_path, gatew
     root = Path(config["path"])
     outside = tmp_path / "secret.txt"
     outside.write_text("not for the share")
-    process = watch([config])
+    # Watchers report a name that is not UTF-8 mangled; walks find it as it is.
+    process = watch([config], rescan_seconds=1.0)
     (root / "link.txt").symlink_to(outside)                 # could point anywhere
     (root / "linked-folder").symlink_to(tmp_path, target_is_directory=True)
+    with open(os.fsencode(root) + b"/latin1-caf\xe9.bin", "wb") as fh:   # not UTF-8
+        fh.write(b"a name no object key can carry")
     (root / "bad.png").write_bytes(b"\x89PNG broken")
     (root / "bad.png.json").write_text('{"prompt": "unterminated')
     (root / "big.bin").write_bytes(b"x")
@@ -421,6 +424,9 @@ def test_hostile_files_are_refused_clearly_and_never_lost(watch, tmp_path, gatew
     wait_until(lambda: "bad.png.xmp was refused" in process.log(), what="the refused edit",
                log=process.log)
     assert (root / "bad.png.xmp").read_bytes() == garbage
+    wait_until(lambda: "its name is not valid UTF-8" in process.log(), log=process.log,
+               what="the skipped name in the log")
+    assert os.path.exists(os.fsencode(root) + b"/latin1-caf\xe9.bin")
     assert set(objects(client(gateway.endpoint), bucket)) == {
         "bad.png", "bad.png.xmp", "big.bin", "big.bin.xmp"}
 
