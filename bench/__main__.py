@@ -4,6 +4,7 @@
     python -m bench --quick               # small counts, no 2 GiB object
     python -m bench --big-gib 0 --count 200
     python -m bench --png-only --count 200  # 1 MiB PNG: PUT with full intake, then GET
+    python -m bench --sidecar             # the folder door (bench/sidecar.py)
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
 runs each workload with the same boto3 client settings straight to SeaweedFS and through
@@ -49,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="only PUT, then GET, a 1 MiB PNG with generator parameters at each "
                              "--concurrency: PUT with full intake (ExifTool extraction, XMP "
                              "sidecar, catalog)")
+    parser.add_argument("--sidecar", action="store_true",
+                        help="the folder door instead: drop-to-XMP latency (p50/p95) and the "
+                             "wall time of --files dropped at once")
+    parser.add_argument("--drops", type=int, default=50,
+                        help="--sidecar: single drops timed one at a time (default 50)")
+    parser.add_argument("--files", type=int, default=2000,
+                        help="--sidecar: files dropped at once (default 2000)")
+    parser.add_argument("--backend", choices=("fs", "s3"), default="fs",
+                        help="--sidecar: the gateway's storage backend (default fs)")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.big_gib = 60, 0
@@ -66,6 +76,10 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"# machine: {platform.machine()}, {_cpus()} cores, Python {platform.python_version()},"
           f" {platform.system()} {platform.release()}")
     print(f"# workdir: {workdir}\n")
+    if args.sidecar:
+        from bench.sidecar import run
+        run(workdir, args.drops, args.files, args.backend)
+        return 0
     with Services(workdir) as services:
         print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | ratio (gw/direct) |"
               " provgate CPU ms/op |")

@@ -35,6 +35,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from sidecar.run import watch
+    config = _load(args.config)
+    if config.sidecar is None or not config.sidecar.shares:
+        print(f"provgate: {args.config} configures no [[sidecar.shares]]; nothing to watch",
+              file=sys.stderr)
+        return 2
+    setup_logging(config.server.log_format)
+    asyncio.run(watch(config))
+    return 0
+
+
 def _asset_target(value: str) -> tuple[str, str]:
     bucket, _, key = value.partition("/")
     if not bucket or not key:
@@ -289,10 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the S3 endpoint and the admin listener",
                            description="Run the S3 endpoint and the admin listener "
-                                       "(health, readiness) until SIGTERM or Ctrl-C.")
+                                       "(health, readiness), and watch the folders of "
+                                       "[[sidecar.shares]], until SIGTERM or Ctrl-C.")
     serve.add_argument("--config", default=DEFAULT_CONFIG,
                        help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
     serve.set_defaults(func=cmd_serve)
+    watch = sub.add_parser("watch", help="run the folder sidecar alone",
+                           description="Watch the folders of [[sidecar.shares]] and send "
+                                       "every complete file through the gateway's S3 API "
+                                       "(its XMP is written beside it; a policy denial moves "
+                                       "it to quarantine) until SIGTERM or Ctrl-C.")
+    watch.add_argument("--config", default=DEFAULT_CONFIG,
+                       help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
+    watch.set_defaults(func=cmd_watch)
 
     asset = sub.add_parser("asset", help="show what the catalog knows of an asset",
                            description="Read an asset's provenance record, its version "

@@ -12,8 +12,12 @@ import os
 import tomllib
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.identities import ROLES, Identity
+
+if TYPE_CHECKING:
+    from sidecar.settings import SidecarConfig
 
 
 class ConfigError(Exception):
@@ -82,6 +86,7 @@ class Config:
     policies: PoliciesConfig
     identities: list[Identity]
     base_dir: Path                   # relative paths in the file resolve against its folder
+    sidecar: SidecarConfig | None = None   # [sidecar] and its [[sidecar.shares]]
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -150,7 +155,8 @@ def _identities(doc: dict, where: str) -> list[Identity]:
     return out
 
 
-KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "policies", "identities"}
+KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "policies", "identities",
+                  "sidecar"}
 
 
 def _policies(doc: dict, where: str) -> PoliciesConfig:
@@ -199,12 +205,16 @@ def load(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{where}: 'server.tls_cert' and 'server.tls_key' go together")
     for name, listen in (("server.listen", server.listen), ("admin.listen", doc.get("admin", {}).get("listen", "127.0.0.1:9001"))):
         parse_listen(listen, f"{where}: '{name}'")
+    identities = _identities(doc, where)
+    base_dir = Path(path).resolve().parent
+    # Imported here: the sidecar package builds on this module's helpers.
+    from sidecar.settings import load_sidecar
     return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
                   catalog=_section(doc, "catalog", CatalogConfig, where),
                   intake=_section(doc, "intake", IntakeConfig, where),
                   policies=_policies(doc, where),
-                  identities=_identities(doc, where),
-                  base_dir=Path(path).resolve().parent)
+                  identities=identities, base_dir=base_dir,
+                  sidecar=load_sidecar(doc.get("sidecar", {}), identities, base_dir, where))
 
 
 def parse_listen(listen: str, label: str = "listen") -> tuple[str, int]:

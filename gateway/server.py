@@ -45,6 +45,15 @@ async def _start_site(app: web.Application, listen: str, *, ssl_context=None,
     return runner, f"{scheme}://{shown_host}:{sock[1]}"
 
 
+async def until_stop_signal() -> None:
+    """Return on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def _tls_context(config: Config) -> ssl.SSLContext | None:
     if not config.server.tls_cert:
         return None
@@ -87,6 +96,18 @@ async def _ensure_bucket(backend, bucket: str) -> None:
             pass                           # another gateway of the cluster was quicker
 
 
+async def _start_sidecar(config: Config, s3_url: str):
+    """The shares of ``[[sidecar.shares]]``, watched in this process (none: no sidecar)."""
+    if config.sidecar is None or not config.sidecar.shares:
+        return None
+    from sidecar.run import gateway_endpoint
+    from sidecar.service import Sidecar
+    endpoint = gateway_endpoint(config) if config.sidecar.settings.endpoint else s3_url
+    sidecar = Sidecar(config, endpoint)
+    await sidecar.start()
+    return sidecar
+
+
 async def serve(config: Config) -> None:
     catalog = Catalog(config.resolve(config.catalog.path))
     audit = AuditLog(catalog.env)
@@ -126,13 +147,12 @@ async def serve(config: Config) -> None:
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
+    sidecar = await _start_sidecar(config, s3_url)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stop_signal()
     log.info("stopping: no new connections; finishing in-flight requests")
+    if sidecar is not None:
+        await sidecar.stop()     # first: its in-flight uploads need the S3 listener
     for site in list(s3_runner.sites):
         await site.stop()
     if not await s3.drain(SHUTDOWN_TIMEOUT):

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -17,23 +18,10 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import client
+from tests.support.metrics import metric, scrape
 from tests.support.server import ADMIN, ROOT
-
-
-def scrape(admin_url: str) -> dict[tuple[str, tuple], float]:
-    text = urllib.request.urlopen(f"{admin_url}/metrics", timeout=10).read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def metric(samples, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_move_with_an_s3_workload(gateway, s3, bucket):
@@ -140,19 +128,32 @@ def test_tls_endpoint_with_default_boto3_checksums(make_server, tls_files):
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-def test_systemd_unit_verifies(tmp_path):
-    venv_provgate = Path(ROOT) / ".venv" / "bin" / "provgate"
-    if not venv_provgate.exists():
-        pytest.skip("no .venv/bin/provgate (run through `make test`)")
-    for unit in (Path(ROOT) / "systemd").glob("*.service"):
+def test_systemd_units_verify(tmp_path):
+    # The provgate of the environment running the tests (a clone's .venv, or any venv).
+    provgate = Path(sys.executable).parent / "provgate"
+    if not provgate.exists():
+        pytest.skip(f"no {provgate} (run through `make test`)")
+    units = {unit.name: unit for unit in (Path(ROOT) / "systemd").glob("*.service")}
+    assert {"provgate-gateway.service", "provgate-sidecar.service"} <= set(units)
+    for unit in units.values():
         # Verify the unit as installed from a clone at this checkout's location.
-        text = unit.read_text().replace("/opt/provgate", str(ROOT))
+        text = unit.read_text().replace("/opt/provgate/.venv/bin/provgate", str(provgate))
+        text = text.replace("/opt/provgate", str(ROOT))
         target = tmp_path / unit.name
         target.write_text(text)
         result = subprocess.run(["systemd-analyze", "verify", str(target)],
                                 capture_output=True, text=True)
         problems = [l for l in result.stderr.splitlines() if unit.name in l]
         assert result.returncode == 0 and not problems, result.stderr
+    sidecar = units["provgate-sidecar.service"].read_text().splitlines()
+    for setting in ("User=provgate-sidecar", "StateDirectory=provgate-sidecar",
+                    "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
+                    "Restart=on-failure", "KillSignal=SIGTERM"):
+        assert setting in sidecar
+    writable = next(l for l in sidecar if l.startswith("ReadWritePaths="))
+    assert writable.split("=", 1)[1].split() == [
+        "/var/lib/provgate-sidecar", "-/srv/provgate/shares", "-/srv/provgate/quarantine",
+        "-/srv/provgate/done"]
 
 
 def test_sigterm_finishes_in_flight_upload(make_server):

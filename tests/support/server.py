@@ -31,73 +31,52 @@ def toml_value(value) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _table(name: str, values: dict, header: str) -> list[str]:
+    """One TOML table: its plain keys, then sub-tables and arrays of tables."""
+    lines = [header]
+    nested = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            nested += _table(f"{name}.{key}", value, f"[{name}.{key}]")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for item in value:
+                nested += _table(f"{name}.{key}", item, f"[[{name}.{key}]]")
+        else:
+            lines.append(f"{key} = {toml_value(value)}")
+    return lines + [""] + nested
+
+
 def render_config(sections: dict[str, dict], identities: list[dict]) -> str:
     lines = []
     for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
-        lines.append("")
+        lines += _table(name, values, f"[{name}]")
     for identity in identities:
-        lines.append("[[identities]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in identity.items()]
-        lines.append("")
+        lines += _table("identities", identity, "[[identities]]")
     return "\n".join(lines)
 
 
 @dataclass
-class ProvgateServer:
-    """A provgate process; ``endpoint`` and ``admin`` are its base URLs once started."""
+class ProvgateProcess:
+    """A ``provgate`` command run for a test: its output kept, stopped by PID."""
 
-    workdir: Path
-    storage: dict
-    server: dict = field(default_factory=dict)
-    identities: list[dict] = field(default_factory=lambda: list(IDENTITIES))
-    env: dict = field(default_factory=dict)
-    # [policies] settings. Test servers default to an empty policy directory of their
-    # own (``policy_dir``): tests that want guardrails write files there or point
-    # ``dirs`` elsewhere (e.g. the shipped ``policies/``).
-    policies: dict = field(default_factory=dict)
-    endpoint: str = ""
-    admin: str = ""
-    process: subprocess.Popen | None = None
-    output: list[str] = field(default_factory=list)
-    returncode: int | None = None    # exit status once stopped (or failed to start)
+    process: subprocess.Popen | None = field(default=None, kw_only=True)
+    output: list[str] = field(default_factory=list, kw_only=True)
+    returncode: int | None = field(default=None, kw_only=True)  # once stopped or failed
 
-    @property
-    def config_path(self) -> Path:
-        return self.workdir / "provgate.toml"
-
-    @property
-    def policy_dir(self) -> Path:
-        return self.workdir / "policies"
-
-    def write_config(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        sections = {"server": {"listen": "127.0.0.1:0", **self.server},
-                    "admin": {"listen": "127.0.0.1:0"},
-                    "storage": self.storage,
-                    "catalog": {"path": str(self.workdir / "catalog")},
-                    "policies": {"dirs": [str(self.policy_dir)], "workers": 1,
-                                 "poll_interval": 2.0, **self.policies}}
-        self.policy_dir.mkdir(exist_ok=True)
-        self.config_path.write_text(render_config(sections, self.identities))
-
-    def start(self, timeout: float = 30.0) -> "ProvgateServer":
-        self.write_config()
+    def launch(self, args: list[str], on_line, env: dict | None = None,
+               timeout: float = 30.0) -> None:
+        """Run ``provgate ARGS``; ``on_line(line)`` sees every output line and returns
+        True once the process announced it is ready."""
         self.output = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **self.env})
+            [sys.executable, "-m", "gateway.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
         ready = threading.Event()
 
         def pump() -> None:
             for line in self.process.stdout:
                 self.output.append(line)
-                if line.startswith("provgate: S3 endpoint "):
-                    self.endpoint = line.split()[-1]
-                elif line.startswith("provgate: admin "):
-                    self.admin = line.split()[-1]
+                if on_line(line):
                     ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
@@ -105,8 +84,7 @@ class ProvgateServer:
         while not ready.wait(0.1):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("provgate did not start:\n" + "".join(self.output))
-        return self
+                raise RuntimeError(f"provgate {args[0]} did not start:\n" + "".join(self.output))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         if self.process is None:
@@ -123,8 +101,59 @@ class ProvgateServer:
         self.process = None
         return code
 
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
     def log(self) -> str:
         return "".join(self.output)
+
+
+@dataclass
+class ProvgateServer(ProvgateProcess):
+    """A provgate process; ``endpoint`` and ``admin`` are its base URLs once started."""
+
+    workdir: Path
+    storage: dict
+    server: dict = field(default_factory=dict)
+    identities: list[dict] = field(default_factory=lambda: list(IDENTITIES))
+    env: dict = field(default_factory=dict)
+    sections: dict = field(default_factory=dict)   # more config sections, e.g. sidecar
+    # [policies] settings. Test servers default to an empty policy directory of their
+    # own (``policy_dir``): tests that want guardrails write files there or point
+    # ``dirs`` elsewhere (e.g. the shipped ``policies/``).
+    policies: dict = field(default_factory=dict)
+    endpoint: str = ""
+    admin: str = ""
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "provgate.toml"
+
+    @property
+    def policy_dir(self) -> Path:
+        return self.workdir / "policies"
+
+    def write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        sections = {"server": {"listen": "127.0.0.1:0", **self.server},
+                    "admin": {"listen": "127.0.0.1:0"},
+                    "storage": self.storage,
+                    "catalog": {"path": str(self.workdir / "catalog")},
+                    "policies": {"dirs": [str(self.policy_dir)], "workers": 1,
+                                 "poll_interval": 2.0, **self.policies}, **self.sections}
+        self.policy_dir.mkdir(exist_ok=True)
+        self.config_path.write_text(render_config(sections, self.identities))
+
+    def start(self, timeout: float = 30.0) -> "ProvgateServer":
+        self.write_config()
+
+        def on_line(line: str) -> bool:
+            if line.startswith("provgate: S3 endpoint "):
+                self.endpoint = line.split()[-1]
+            elif line.startswith("provgate: admin "):
+                self.admin = line.split()[-1]
+                return True
+            return False
+
+        self.launch(["serve", "--config", str(self.config_path)], on_line, self.env, timeout)
+        return self
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
