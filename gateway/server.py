@@ -31,7 +31,7 @@ log = logging.getLogger("provgate")
 SHUTDOWN_TIMEOUT = 30.0
 
 
-async def _start_site(app: web.Application, listen: str, *, ssl_context=None,
+async def start_site(app: web.Application, listen: str, *, ssl_context=None,
                       handler_args: dict | None = None) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
                            **(handler_args or {}))
@@ -138,12 +138,12 @@ async def serve(config: Config) -> None:
               # Content-Encoding on a PUT describes the stored object (S3 keeps gzip bytes
               # as sent); aiohttp must not inflate request bodies (nor a gzip bomb).
               "auto_decompress": False}
-    s3_runner, s3_url = await _start_site(s3_app, config.server.listen,
+    s3_runner, s3_url = await start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
     admin_app = build_admin_app(backend, catalog, extractor)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
-    admin_runner, admin_url = await _start_site(admin_app, config.admin.listen)
+    admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)

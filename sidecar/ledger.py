@@ -23,7 +23,7 @@ from pathlib import Path
 
 import lmdb
 
-from gateway.catalog.store import _k
+from gateway.catalog.store import lmdb_key
 
 MAP_SIZE = 1 << 30   # address space only; the file grows as entries are written
 
@@ -60,7 +60,7 @@ class Ledger:
     @staticmethod
     def _key(share: str, relpath: str) -> bytes:
         # Same bound as the catalog: LMDB keys stop at 511 bytes, paths need not.
-        return _k(share, relpath)
+        return lmdb_key(share, relpath)
 
     def get(self, share: str, relpath: str) -> Entry | None:
         with self.env.begin(db=self._files) as txn:

@@ -49,12 +49,12 @@ def build_metrics_app(sidecar: Sidecar) -> web.Application:
 
 
 async def watch(config: Config) -> None:
-    from gateway.server import _start_site, until_stop_signal
+    from gateway.server import start_site, until_stop_signal
     assert config.sidecar is not None
     sidecar = Sidecar(config, gateway_endpoint(config))
     runner = None
     if config.sidecar.settings.metrics_listen:
-        runner, url = await _start_site(build_metrics_app(sidecar), config.sidecar.settings.metrics_listen)
+        runner, url = await start_site(build_metrics_app(sidecar), config.sidecar.settings.metrics_listen)
         # Tests and scripts read this line to learn the port (listen may say port 0).
         print(f"provgate: sidecar metrics {url}", flush=True)
     await sidecar.start()

@@ -42,7 +42,8 @@ def _part(text: str) -> bytes:
     return raw[:80] + b"#" + hashlib.sha256(raw).hexdigest().encode()
 
 
-def _k(*parts: str) -> bytes:
+def lmdb_key(*parts: str) -> bytes:
+    """An LMDB key from its parts, each bounded (see MAX_PART)."""
     return SEP.join(_part(p) for p in parts)
 
 
@@ -89,33 +90,33 @@ class Catalog:
         dicts), so the next version's sidecar continues it.
         """
         with self.env.begin(write=True) as txn:
-            asset = _get(txn, self.assets, _k(bucket, key)) or {
+            asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {
                 "bucket": bucket, "key": key, "document_id": document_id, "next_seq": 0,
                 "created": committed}
-            existing = txn.get(_k(bucket, key, version_id), db=self.by_vid)
+            existing = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
             if existing is not None:
                 seq = int(existing)
             else:
                 seq = asset["next_seq"]
                 asset["next_seq"] = seq + 1
             asset.update(current=version_id, updated=committed, deleted=False)
-            txn.put(_k(bucket, key), _dumps(asset), db=self.assets)
-            txn.put(_k(bucket, key, f"{seq:012d}"), _dumps({
+            txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
+            txn.put(lmdb_key(bucket, key, f"{seq:012d}"), _dumps({
                 "version_id": version_id, "instance_id": instance_id, "record": record,
                 "committed": committed, "history": list(history)}), db=self.versions)
-            txn.put(_k(bucket, key, version_id), str(seq).encode(), db=self.by_vid)
+            txn.put(lmdb_key(bucket, key, version_id), str(seq).encode(), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, list(parents))
 
     def _set_parents(self, txn, bucket: str, key: str, version_id: str, parents: list[Ref]) -> None:
-        old = _get(txn, self.parents, _k(bucket, key, version_id)) or []
+        old = _get(txn, self.parents, lmdb_key(bucket, key, version_id)) or []
         for p in old:
-            txn.delete(_k(p["bucket"], p["key"], bucket, key, version_id), db=self.children)
+            txn.delete(lmdb_key(p["bucket"], p["key"], bucket, key, version_id), db=self.children)
         if parents:
-            txn.put(_k(bucket, key, version_id), _dumps([p.to_json() for p in parents]), db=self.parents)
+            txn.put(lmdb_key(bucket, key, version_id), _dumps([p.to_json() for p in parents]), db=self.parents)
         else:
-            txn.delete(_k(bucket, key, version_id), db=self.parents)
+            txn.delete(lmdb_key(bucket, key, version_id), db=self.parents)
         for p in parents:
-            txn.put(_k(p.bucket, p.key, bucket, key, version_id),
+            txn.put(lmdb_key(p.bucket, p.key, bucket, key, version_id),
                     _dumps({"bucket": bucket, "key": key, "version_id": version_id,
                             "relation": p.relation, "parent_version_id": p.version_id}),
                     db=self.children)
@@ -123,36 +124,36 @@ class Catalog:
     def mark_deleted(self, bucket: str, key: str, when: float) -> None:
         """The key has no current version any more (S3 delete marker); history stays."""
         with self.env.begin(write=True) as txn:
-            asset = _get(txn, self.assets, _k(bucket, key))
+            asset = _get(txn, self.assets, lmdb_key(bucket, key))
             if asset is not None:
                 asset.update(current=None, deleted=True, updated=when)
-                txn.put(_k(bucket, key), _dumps(asset), db=self.assets)
+                txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
 
     def restore(self, bucket: str, key: str) -> None:
         """The key's delete marker was removed: its newest version is current again."""
         with self.env.begin(write=True) as txn:
-            asset = _get(txn, self.assets, _k(bucket, key))
-            versions = list(self._scan(txn, self.versions, _k(bucket, key) + SEP))
+            asset = _get(txn, self.assets, lmdb_key(bucket, key))
+            versions = list(self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP))
             if asset is not None and versions:
                 asset.update(current=versions[-1][1]["version_id"], deleted=False)
-                txn.put(_k(bucket, key), _dumps(asset), db=self.assets)
+                txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
 
     def remove_version(self, bucket: str, key: str, version_id: str) -> None:
         """A version was permanently deleted from storage."""
         with self.env.begin(write=True) as txn:
-            seq = txn.get(_k(bucket, key, version_id), db=self.by_vid)
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 return
-            txn.delete(_k(bucket, key, f"{int(seq):012d}"), db=self.versions)
-            txn.delete(_k(bucket, key, version_id), db=self.by_vid)
+            txn.delete(lmdb_key(bucket, key, f"{int(seq):012d}"), db=self.versions)
+            txn.delete(lmdb_key(bucket, key, version_id), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, [])
-            asset = _get(txn, self.assets, _k(bucket, key))
-            remaining = list(self._scan(txn, self.versions, _k(bucket, key) + SEP))
+            asset = _get(txn, self.assets, lmdb_key(bucket, key))
+            remaining = list(self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP))
             if not remaining:
-                txn.delete(_k(bucket, key), db=self.assets)
+                txn.delete(lmdb_key(bucket, key), db=self.assets)
             elif asset is not None and asset.get("current") == version_id:
                 asset["current"] = remaining[-1][1]["version_id"]
-                txn.put(_k(bucket, key), _dumps(asset), db=self.assets)
+                txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
 
     def clear(self) -> None:
         with self.env.begin(write=True) as txn:
@@ -162,39 +163,39 @@ class Catalog:
     # -- reading --------------------------------------------------------------------
     def asset(self, bucket: str, key: str) -> dict | None:
         with self.env.begin() as txn:
-            asset = _get(txn, self.assets, _k(bucket, key))
+            asset = _get(txn, self.assets, lmdb_key(bucket, key))
             if asset is None:
                 return None
             asset = {k: v for k, v in asset.items() if k != "next_seq"}
-            asset["version_count"] = sum(1 for _ in self._scan(txn, self.versions, _k(bucket, key) + SEP))
+            asset["version_count"] = sum(1 for _ in self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP))
             return asset
 
     def history(self, bucket: str, key: str) -> list[dict]:
         """Every version still stored, oldest first."""
         with self.env.begin() as txn:
-            return [doc for _, doc in self._scan(txn, self.versions, _k(bucket, key) + SEP)]
+            return [doc for _, doc in self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP)]
 
     def version(self, bucket: str, key: str, version_id: str | None = None) -> dict | None:
         with self.env.begin() as txn:
             if version_id is None:
-                asset = _get(txn, self.assets, _k(bucket, key))
+                asset = _get(txn, self.assets, lmdb_key(bucket, key))
                 if asset is None or asset.get("current") is None:
                     return None
                 version_id = asset["current"]
-            seq = txn.get(_k(bucket, key, version_id), db=self.by_vid)
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 return None
-            return _get(txn, self.versions, _k(bucket, key, f"{int(seq):012d}"))
+            return _get(txn, self.versions, lmdb_key(bucket, key, f"{int(seq):012d}"))
 
     def lineage(self, bucket: str, key: str, version_id: str | None = None) -> dict:
         """Direct parents of a version and every stored version derived from the asset."""
         with self.env.begin() as txn:
             if version_id is None:
-                asset = _get(txn, self.assets, _k(bucket, key)) or {}
+                asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
                 version_id = asset.get("current")
-            parents = _get(txn, self.parents, _k(bucket, key, version_id or "")) or []
+            parents = _get(txn, self.parents, lmdb_key(bucket, key, version_id or "")) or []
             children = []
-            for _, doc in self._scan(txn, self.children, _k(bucket, key) + SEP):
+            for _, doc in self._scan(txn, self.children, lmdb_key(bucket, key) + SEP):
                 children.append(doc)
             return {"bucket": bucket, "key": key, "version_id": version_id,
                     "parents": parents, "children": children}
@@ -202,7 +203,7 @@ class Catalog:
     def iter_assets(self, bucket: str | None = None) -> Iterator[dict]:
         """Every asset (of one bucket, when given), in key order."""
         with self.env.begin() as txn:
-            for _, doc in self._scan(txn, self.assets, b"" if bucket is None else _k(bucket) + SEP):
+            for _, doc in self._scan(txn, self.assets, b"" if bucket is None else lmdb_key(bucket) + SEP):
                 yield {k: v for k, v in doc.items() if k != "next_seq"}
 
     def count_assets(self) -> int:
