@@ -81,6 +81,12 @@ ServiceUnavailable = _error("ServiceUnavailable", 503, "Service is unable to han
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
 
 
+class AnswerLost(ServiceUnavailable):
+    """The storage backend's connection was cut after a request went out and before its
+    answer came: the request may or may not have taken effect, so a caller that must not
+    repeat a write looks before it sends again. Clients see ServiceUnavailable."""
+
+
 class NotModified(GatewayError):
     """Conditional GET/HEAD answered 304: no body, no error document."""
 

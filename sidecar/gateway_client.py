@@ -16,7 +16,7 @@ from pathlib import Path
 from gateway import errors
 from gateway.identities import Identity
 from gateway.storage.s3 import xmldoc
-from gateway.storage.s3.client import FileSection, S3Client, StreamSection
+from gateway.storage.s3.client import FileSection, S3Client
 
 DOOR_HEADER = "x-provgate-door"
 DOOR = "sidecar"
@@ -102,12 +102,16 @@ class GatewayClient:
 
     async def _call(self, identity: Identity, method: str, bucket: str = "", key: str = "", *,
                     headers: dict[str, str] | None = None, body=None,
-                    query: dict[str, str] | None = None) -> Answer:
+                    query: dict[str, str] | None = None, resend: bool = True) -> Answer:
+        """``resend=False`` for PUTs: the storage client resends an idempotent request once
+        when the connection drops, but on the gateway every PUT is a new version, so a
+        write whose answer was lost is checked (HEAD) before it is sent again."""
         client = self._client(identity)
         await client.start()
         try:
             reply = await client.send(method, bucket, key, headers=headers, body=body,
-                                      query=query, expect=ANY_STATUS, stream=True)
+                                      query=query, expect=ANY_STATUS, stream=True,
+                                      resend=resend)
         except errors.ServiceUnavailable as exc:
             return Answer(0, "ServiceUnavailable", exc.message, unreachable=True)
         assert reply.response is not None
@@ -134,11 +138,11 @@ class GatewayClient:
                    "Content-Type": content_type_for(path.name),
                    "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256_hex)).decode()}
         return await self._call(identity, "PUT", bucket, key, headers=headers,
-                                body=_sent_once(FileSection(path, 0, size).chunks(), size))
+                                body=FileSection(path, 0, size), resend=False)
 
     async def put_bytes(self, identity: Identity, bucket: str, key: str, data: bytes,
                         content_type: str) -> Answer:
-        return await self._call(identity, "PUT", bucket, key, body=_sent_once(_one(data), len(data)),
+        return await self._call(identity, "PUT", bucket, key, body=data, resend=False,
                                 headers={DOOR_HEADER: DOOR, "Content-Type": content_type})
 
     async def get(self, identity: Identity, bucket: str, key: str) -> Answer:
@@ -163,17 +167,6 @@ class GatewayClient:
     async def probe(self, identity: Identity) -> Answer:
         """Any HTTP answer to a ListBuckets means the gateway is back."""
         return await self._call(identity, "GET")
-
-
-def _sent_once(chunks, length: int) -> StreamSection:
-    """A body the storage client will not resend by itself: it retries an idempotent
-    request once when the connection drops, but on the gateway every PUT is a new
-    version, so a write whose answer was lost is checked (HEAD) before it is sent again."""
-    return StreamSection(chunks, length)
-
-
-async def _one(data: bytes):
-    yield data
 
 
 def content_type_for(name: str) -> str:

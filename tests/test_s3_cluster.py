@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
+from tests.support.faults import CUT_WHEN, CuttingProxy
 from tests.support.seaweedfs import SeaweedFS
 from tests.support.server import ProvgateServer
 
@@ -129,3 +130,39 @@ def test_upstream_frozen_is_a_bounded_error(own_weed, make_local_server, tmp_pat
         own_weed.resume()
     s3.put_object(Bucket=bucket, Key="after-thaw", Body=b"ok")
     assert s3.get_object(Bucket=bucket, Key="after-thaw")["Body"].read() == b"ok"
+
+
+def _put_in_parts(s3, bucket: str, key: str, body: bytes) -> None:
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    cut = 5 * 1024 * 1024
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=upload,
+                                                      PartNumber=n, Body=chunk)["ETag"]}
+             for n, chunk in enumerate((body[:cut], body[cut:]), 1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                 MultipartUpload={"Parts": parts})
+
+
+def _put_whole(s3, bucket: str, key: str, body: bytes) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+@pytest.mark.parametrize("when", CUT_WHEN)
+@pytest.mark.parametrize("write", [_put_whole, _put_in_parts], ids=["put", "multipart"])
+def test_a_write_whose_connection_is_cut_is_stored_once(seaweedfs, make_local_server, tmp_path,
+                                                        when, write):
+    # "answer": the upstream stored the object (and then its sidecar) but provgate never
+    # heard back; "request": the write never reached the upstream. Either way the client
+    # gets its 200 and the key holds exactly one version, not one per attempt.
+    with CuttingProxy(seaweedfs.endpoint) as proxy:
+        storage = s3_storage(seaweedfs, f"cut{uuid.uuid4().hex[:6]}-", tmp_path / "spool")
+        s3 = client(make_local_server(storage | {"endpoint": proxy.endpoint}).endpoint)
+        bucket = f"cut-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        body = os.urandom(6 * 1024 * 1024)
+        proxy.cut("cutme", times=2, when=when)    # the object's write, then its sidecar's
+        write(s3, bucket, "cutme.bin", body)
+        assert proxy.cuts == 2
+
+        assert s3.get_object(Bucket=bucket, Key="cutme.bin")["Body"].read() == body
+        versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+        assert sorted(v["Key"] for v in versions) == ["cutme.bin", "cutme.bin.xmp"]

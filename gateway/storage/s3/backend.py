@@ -34,7 +34,10 @@ there. An upstream that ignores the headers still gets the HEAD check: best effo
 Failures: an upstream that is down, refuses, stalls or answers 5xx yields
 ServiceUnavailable (SlowDown passes through) within ``timeout``; a write is reported
 committed only after the upstream acknowledged it. Nothing is cached about upstream
-health, so service resumes as soon as the upstream answers again.
+health, so service resumes as soon as the upstream answers again. A write whose
+connection is cut before the answer is never resent blindly (on a versioned bucket that
+stores a second version): each write carries a write id in its reserved metadata, and
+the latest version is looked at first (``_write_version``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -183,7 +187,8 @@ class S3Backend(StorageBackend):
         conditions = await self._conditions(upstream, name, bucket, key, if_match, if_none_match)
         system = SystemFields(checksums=dict(staged.checksums), parts_count=staged.parts_count,
                               owner=attributes.owner,
-                              key=key if keys.is_digest_name(name) else None)
+                              key=key if keys.is_digest_name(name) else None,
+                              write_id=uuid.uuid4().hex)
         if isinstance(staged, LocalStagedFile):
             reply = await self._commit_file(upstream, name, bucket, key, staged,
                                             attributes, system, conditions)
@@ -236,22 +241,24 @@ class S3Backend(StorageBackend):
             headers = write_headers(attributes, system) | conditions
             # The upstream verifies the bytes it stores against the digest intake computed.
             headers["Content-MD5"] = base64.b64encode(bytes.fromhex(staged.md5_hex)).decode()
-            reply = await self.client.send("PUT", upstream, name, headers=headers,
-                                           subject=(bucket, key),
-                                           body=FileSection(staged.path, 0, staged.size))
+            reply = await self._write_version(
+                upstream, name, system, lambda: self.client.send(
+                    "PUT", upstream, name, headers=headers, subject=(bucket, key),
+                    body=FileSection(staged.path, 0, staged.size), resend=False))
         else:
             system.etag = staged.md5_hex  # the upstream's will be a multipart ETag
             reply = await self._put_in_parts(upstream, name, bucket, key, staged,
-                                             write_headers(attributes, system), conditions)
+                                             attributes, system, conditions)
         await staged.discard()  # consumed: the bytes are upstream now
         return reply
 
     async def _put_in_parts(self, upstream: str, name: str, bucket: str, key: str,
-                            staged: LocalStagedFile, headers: dict[str, str],
-                            conditions: dict[str, str]) -> Reply:
+                            staged: LocalStagedFile, attributes: ObjectAttributes,
+                            system: SystemFields, conditions: dict[str, str]) -> Reply:
         part_size = max(self.part_size, -(-staged.size // MAX_PARTS))
         reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
-                                       headers=headers, subject=(bucket, key))
+                                       headers=write_headers(attributes, system),
+                                       subject=(bucket, key))
         upload_id = xmldoc.upload_id(reply.body)
         try:
             etags = []
@@ -262,9 +269,11 @@ class S3Backend(StorageBackend):
                     query={"partNumber": str(number), "uploadId": upload_id},
                     subject=(bucket, key))
                 etags.append((number, part.etag))
-            return await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
-                                          headers=conditions, subject=(bucket, key),
-                                          body=xmldoc.completion_document(etags))
+            return await self._write_version(
+                upstream, name, system, lambda: self.client.send(
+                    "POST", upstream, name, query={"uploadId": upload_id},
+                    headers=conditions, subject=(bucket, key),
+                    body=xmldoc.completion_document(etags)))
         except BaseException:
             await self._abort_quietly(upstream, name, upload_id)
             raise
@@ -282,11 +291,13 @@ class S3Backend(StorageBackend):
             headers["x-amz-copy-source"] = source
             headers["x-amz-metadata-directive"] = "REPLACE"
             headers["x-amz-tagging-directive"] = "REPLACE"
-            reply = await self.client.send("PUT", upstream, name, headers=headers,
-                                           subject=(bucket, key))
+            reply = await self._write_version(
+                upstream, name, system, lambda: self.client.send(
+                    "PUT", upstream, name, headers=headers, subject=(bucket, key),
+                    resend=False))
         else:
             reply = await self._copy_in_parts(upstream, name, bucket, key, staged, source,
-                                              headers, conditions)
+                                              headers, system, conditions)
         try:
             await self.uploads.finish(staged.bucket, staged.key, staged.upload_id)
         except errors.GatewayError as exc:
@@ -296,7 +307,7 @@ class S3Backend(StorageBackend):
 
     async def _copy_in_parts(self, upstream: str, name: str, bucket: str, key: str,
                              staged: UploadStaged, source: str, headers: dict[str, str],
-                             conditions: dict[str, str]) -> Reply:
+                             system: SystemFields, conditions: dict[str, str]) -> Reply:
         """Copy over 5 GiB with the original part boundaries, so an upstream that gives
         copied parts their md5 (AWS) ends with the very multipart ETag the client saw."""
         reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
@@ -313,12 +324,33 @@ class S3Backend(StorageBackend):
                              f"bytes={offset}-{offset + part.size - 1}"})
                 etags.append((part.number, xmldoc.result_etag(copy.body)))
                 offset += part.size
-            return await self.client.send("POST", upstream, name, query={"uploadId": upload_id},
-                                          headers=conditions, subject=(bucket, key),
-                                          body=xmldoc.completion_document(etags))
+            return await self._write_version(
+                upstream, name, system, lambda: self.client.send(
+                    "POST", upstream, name, query={"uploadId": upload_id},
+                    headers=conditions, subject=(bucket, key),
+                    body=xmldoc.completion_document(etags)))
         except BaseException:
             await self._abort_quietly(upstream, name, upload_id)
             raise
+
+    async def _write_version(self, upstream: str, name: str, system: SystemFields,
+                             send) -> Reply:
+        """``send()`` stores a new version. If the connection is cut before the upstream
+        answers, it may have stored it all the same, and on a versioned bucket sending it
+        again would store a second version: look at the latest version first, and send
+        again only if it is not this write (``system.write_id``)."""
+        try:
+            return await send()
+        except errors.AnswerLost:
+            try:
+                latest = await self.client.send("HEAD", upstream, name, subject=(upstream, name))
+            except errors.NoSuchKey:   # none yet, or a delete marker
+                latest = None
+            if latest is not None and read_headers(latest.headers)[1].write_id == system.write_id:
+                log.info("write %s to %s/%s landed although its answer was lost",
+                         system.write_id, upstream, name)
+                return latest
+            return await send()
 
     async def _abort_quietly(self, upstream: str, name: str, upload_id: str) -> None:
         try:

@@ -157,6 +157,10 @@ class S3Client:
                 # Stored bytes must come back exactly as stored, even when an object's
                 # Content-Encoding is gzip; and nothing unsigned should change the request.
                 auto_decompress=False, skip_auto_headers=("Accept-Encoding", "Content-Type"))
+            # aiohttp resends a PUT or DELETE by itself when a kept-alive connection drops,
+            # and offers no public switch (aio-libs/aiohttp#10790). On a versioned bucket
+            # that resend can store a second version; ``send`` decides what is resent.
+            self._session._retry_connection = False
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -179,18 +183,21 @@ class S3Client:
                    query: Mapping[str, str] | None = None,
                    headers: Mapping[str, str] | None = None, body: Body | None = None,
                    expect: tuple[int, ...] = (200,), stream: bool = False,
-                   subject: tuple[str, str] = ("", "")) -> Reply:
+                   subject: tuple[str, str] = ("", ""), resend: bool = True) -> Reply:
         """One request; its reply when the status is in ``expect``, a typed error otherwise.
 
         With ``stream`` the reply carries the open response (the caller releases it);
         otherwise the body is read. ``subject`` (the client's bucket and key) names the
-        resource in errors.
+        resource in errors. An idempotent request with a replayable body is sent once more
+        when the connection drops; ``resend=False`` leaves that to the caller (on a
+        versioned bucket a PUT whose answer was lost may have stored a version already:
+        ``errors.AnswerLost``).
         """
         if self._session is None:
             raise errors.ServiceUnavailable("the s3 storage backend is not started")
         url = self.url(bucket, key, query)
         replayable = not isinstance(body, StreamSection)
-        attempts = 2 if replayable and method in IDEMPOTENT else 1
+        attempts = 2 if resend and replayable and method in IDEMPOTENT else 1
         for attempt in range(attempts):
             try:
                 return await self._attempt(method, url, dict(headers or {}), body, expect,
@@ -304,7 +311,12 @@ class S3Client:
         else:
             reason = type(exc).__name__
         log.warning("upstream S3 %s unavailable: %s", self.endpoint, exc or type(exc).__name__)
-        return errors.ServiceUnavailable(f"the storage backend is unavailable: {reason}")
+        message = f"the storage backend is unavailable: {reason}"
+        if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)) or (
+                isinstance(exc, aiohttp.ClientOSError)
+                and not isinstance(exc, aiohttp.ClientConnectorError)):
+            return errors.AnswerLost(message)   # connected, so the request may have landed
+        return errors.ServiceUnavailable(message)
 
     def unavailable(self, exc: BaseException) -> errors.GatewayError:
         """A transport failure while streaming a response, as a typed error."""

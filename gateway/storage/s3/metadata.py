@@ -48,6 +48,8 @@ class SystemFields:
     parts_count: int | None = None
     owner: str = ""
     key: str | None = None                   # only under a digest name (see keys)
+    write_id: str | None = None              # names the write that made this version, so a
+    #                                          write whose answer was lost can be recognised
 
     def to_header(self) -> str:
         doc: dict = {"v": SYSTEM_VERSION}
@@ -62,6 +64,8 @@ class SystemFields:
         if self.key is not None:  # base64: a third longer than UTF-8, where JSON's \u is 2x
             raw = self.key.encode("utf-8", "surrogatepass")
             doc["key64"] = base64.urlsafe_b64encode(raw).decode()
+        if self.write_id:
+            doc["write"] = self.write_id
         return json.dumps(doc, separators=(",", ":"), sort_keys=True)  # ASCII: ensure_ascii
 
     @classmethod
@@ -78,7 +82,7 @@ class SystemFields:
         return cls(etag=doc.get("etag") or None, checksums=dict(doc.get("checksums") or {}),
                    parts_count=parts if isinstance(parts, int) else None,
                    owner=str(doc.get("owner") or ""),
-                   key=_key(doc.get("key64")))
+                   key=_key(doc.get("key64")), write_id=str(doc.get("write") or "") or None)
 
 
 def _key(encoded: object) -> str | None:
