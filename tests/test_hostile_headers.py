@@ -15,8 +15,8 @@ import socket
 
 import pytest
 
-from tests.support.hostile import (ConnectionDropped, assert_error, connect, client_error, 
-                                   read_reply, request_head, send, sign_v4, unique)
+from tests.support.hostile import (ConnectionDropped, assert_error, connect, client_error,
+                                   exchange, read_reply, request_head, send, sign_v4, unique)
 
 
 def _signed_put(gateway, target: str, extra: dict, body: bytes = b"data"):
@@ -61,14 +61,9 @@ def test_long_request_line(gateway, guard):
 @pytest.mark.parametrize("header", [b"X-Junk: a\x00b", b"X-Junk a", b"X Junk: a", b": empty",
                                     b"X-Junk: a\rb"])
 def test_malformed_header_line(gateway, guard, header):
-    sock = connect(gateway)
-    try:
-        target = f"/{guard.bucket}/sentinel.bin"
-        sock.sendall(f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n".encode()
-                     + header + b"\r\n\r\nevil")
-        reply = read_reply(sock, "PUT")
-    finally:
-        sock.close()
+    target = f"/{guard.bucket}/sentinel.bin"
+    reply = exchange(gateway, "PUT", f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                     .encode() + header + b"\r\n\r\nevil")
     assert reply.status == 400 and reply.will_close, reply
     guard.check()
 
@@ -152,13 +147,9 @@ def test_declared_length_over_5gib(gateway, guard):
     """A PUT declaring more than S3's 5 GiB maximum is refused before its body."""
     target = f"/{guard.bucket}/{unique()}"
     headers = sign_v4(gateway.endpoint, "PUT", target, payload_hash="UNSIGNED-PAYLOAD")
-    sock = connect(gateway, timeout=10)
-    try:
-        sock.sendall(request_head("PUT", target, {**headers, "Content-Length": str(6 * 2**30),
-                                                  "Expect": "100-continue"}))
-        reply = read_reply(sock, "PUT")
-    finally:
-        sock.close()
+    reply = exchange(gateway, "PUT", request_head(
+        "PUT", target, {**headers, "Content-Length": str(6 * 2**30), "Expect": "100-continue"}),
+        timeout=10)
     assert_error(reply, 400, "EntityTooLarge")
     guard.check()
 
@@ -238,11 +229,6 @@ def test_put_without_content_length(gateway, guard):
     for key in (unique(), "sentinel.bin"):
         target = f"/{guard.bucket}/{key}"
         headers = sign_v4(gateway.endpoint, "PUT", target, payload_hash="UNSIGNED-PAYLOAD")
-        sock = connect(gateway, timeout=10)
-        try:
-            sock.sendall(request_head("PUT", target, headers))
-            reply = read_reply(sock, "PUT")
-        finally:
-            sock.close()
+        reply = exchange(gateway, "PUT", request_head("PUT", target, headers), timeout=10)
         assert_error(reply, 411, "MissingContentLength")
     guard.check()

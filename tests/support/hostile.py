@@ -199,6 +199,16 @@ def request_head(method: str, target: str, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
+def exchange(endpoint, method: str, data: bytes, timeout: float = 30.0) -> Reply:
+    """Send ``data`` (a hand-made request) on a new connection and read the reply."""
+    sock = connect(endpoint, timeout=timeout)
+    try:
+        sock.sendall(data)
+        return read_reply(sock, method)
+    finally:
+        sock.close()
+
+
 def read_reply(sock: socket.socket, method: str) -> Reply:
     response = http.client.HTTPResponse(sock, method=method)
     try:

@@ -256,11 +256,8 @@ class S3Backend(StorageBackend):
                             staged: LocalStagedFile, attributes: ObjectAttributes,
                             system: SystemFields, conditions: dict[str, str]) -> Reply:
         part_size = max(self.part_size, -(-staged.size // MAX_PARTS))
-        reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
-                                       headers=write_headers(attributes, system),
-                                       subject=(bucket, key))
-        upload_id = xmldoc.upload_id(reply.body)
-        try:
+
+        async def send_parts(upload_id: str) -> list[tuple[int, str]]:
             etags = []
             for number, offset in enumerate(range(0, staged.size, part_size), 1):
                 length = min(part_size, staged.size - offset)
@@ -269,14 +266,11 @@ class S3Backend(StorageBackend):
                     query={"partNumber": str(number), "uploadId": upload_id},
                     subject=(bucket, key))
                 etags.append((number, part.etag))
-            return await self._write_version(
-                upstream, name, system, lambda: self.client.send(
-                    "POST", upstream, name, query={"uploadId": upload_id},
-                    headers=conditions, subject=(bucket, key),
-                    body=xmldoc.completion_document(etags)))
-        except BaseException:
-            await self._abort_quietly(upstream, name, upload_id)
-            raise
+            return etags
+
+        return await self._in_parts(upstream, name, bucket, key,
+                                    write_headers(attributes, system), system, conditions,
+                                    send_parts)
 
     async def _commit_upload(self, upstream: str, name: str, bucket: str, key: str,
                              staged: UploadStaged, attributes: ObjectAttributes,
@@ -310,10 +304,8 @@ class S3Backend(StorageBackend):
                              system: SystemFields, conditions: dict[str, str]) -> Reply:
         """Copy over 5 GiB with the original part boundaries, so an upstream that gives
         copied parts their md5 (AWS) ends with the very multipart ETag the client saw."""
-        reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
-                                       headers=headers, subject=(bucket, key))
-        upload_id = xmldoc.upload_id(reply.body)
-        try:
+
+        async def copy_parts(upload_id: str) -> list[tuple[int, str]]:
             etags = []
             offset = 0
             for part in staged.parts:
@@ -324,6 +316,22 @@ class S3Backend(StorageBackend):
                              f"bytes={offset}-{offset + part.size - 1}"})
                 etags.append((part.number, xmldoc.result_etag(copy.body)))
                 offset += part.size
+            return etags
+
+        return await self._in_parts(upstream, name, bucket, key, headers, system, conditions,
+                                    copy_parts)
+
+    async def _in_parts(self, upstream: str, name: str, bucket: str, key: str,
+                        headers: dict[str, str], system: SystemFields,
+                        conditions: dict[str, str], send_parts) -> Reply:
+        """One upstream multipart upload as one write: started with ``headers``, its parts
+        sent by ``send_parts(upload_id)`` (which returns their numbers and ETags), completed
+        as this write's version — or aborted, whatever went wrong."""
+        reply = await self.client.send("POST", upstream, name, query={"uploads": ""},
+                                       headers=headers, subject=(bucket, key))
+        upload_id = xmldoc.upload_id(reply.body)
+        try:
+            etags = await send_parts(upload_id)
             return await self._write_version(
                 upstream, name, system, lambda: self.client.send(
                     "POST", upstream, name, query={"uploadId": upload_id},
