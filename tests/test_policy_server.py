@@ -8,7 +8,6 @@ and the admin API (no sleeps standing in for assertions).
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -16,23 +15,13 @@ from gateway import config as config_module
 from tests.conftest import client, storage_section
 from tests.support.hostile import client_error
 from tests.support.policies import rule, write
+from tests.support.polling import wait_for
 from tests.support.server import ROOT, ProvgateServer
 from tests.test_policy_cli import provgate
 from tests.test_policy_intake import admin_json, audit_entries, headers_of
 
 DENY_TEXT = rule("no-text", validate='!object.content_type.startsWith("text/")',
                  message='"no text files here"', action='"deny"')
-
-
-def eventually(check, timeout: float = 20.0):
-    """Poll ``check`` until it returns a true value; fail with its last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            assert result, f"not within {timeout:g} s: {result!r}"
-            return result
-        time.sleep(0.1)
 
 
 def put_text(s3, bucket: str = "box1", key: str = "note.txt"):
@@ -119,11 +108,11 @@ def test_adding_editing_and_removing_a_file_takes_effect(running):
     server, s3 = running
     assert put_text(s3) == (200, None, None)
     path = write(server.policy_dir, "text.toml", DENY_TEXT)
-    eventually(lambda: put_text(s3) == (403, "no-text", None))
+    wait_for(lambda: put_text(s3) == (403, "no-text", None))
     write(server.policy_dir, path.name, 'mode = "warn"\n' + DENY_TEXT)
-    assert eventually(lambda: put_text(s3)[2]) == "no-text: no text files here"
+    assert wait_for(lambda: put_text(s3)[2]) == "no-text: no text files here"
     path.unlink()
-    eventually(lambda: put_text(s3) == (200, None, None))
+    wait_for(lambda: put_text(s3) == (200, None, None))
     status = admin_json(server, "/api/v1/policies")[1]
     assert status["rules"] == [] and status["error"] is None and status["reloads"] >= 3
 
@@ -131,7 +120,7 @@ def test_adding_editing_and_removing_a_file_takes_effect(running):
 def test_a_broken_change_keeps_the_previous_set_and_is_reported(running):
     server, s3 = running
     path = write(server.policy_dir, "text.toml", DENY_TEXT)
-    eventually(lambda: put_text(s3)[0] == 403)
+    wait_for(lambda: put_text(s3)[0] == 403)
     revision = admin_json(server, "/api/v1/policies")[1]["revision"]
     for broken in (DENY_TEXT + "[[rule]\n",                            # TOML syntax
                    DENY_TEXT.replace("!object", "!!object ="),        # CEL syntax
@@ -140,14 +129,14 @@ def test_a_broken_change_keeps_the_previous_set_and_is_reported(running):
                    DENY_TEXT.replace("validate = '!object.content_type.startsWith(\"text/\")'",
                                      "validate = 'object.key'")):      # not a bool
         write(server.policy_dir, path.name, broken)
-        error = eventually(lambda: admin_json(server, "/api/v1/policies")[1]["error"])
+        error = wait_for(lambda: admin_json(server, "/api/v1/policies")[1]["error"])
         problem = error["problems"][0]
         assert problem["file"].endswith("text.toml") and problem["line"], error
         status = admin_json(server, "/api/v1/policies")[1]
         assert status["revision"] == revision, server.log()  # the old set is still in force
         assert put_text(s3) == (403, "no-text", None)
         write(server.policy_dir, path.name, DENY_TEXT)        # fixed again: error cleared
-        eventually(lambda: admin_json(server, "/api/v1/policies")[1]["error"] is None)
+        wait_for(lambda: admin_json(server, "/api/v1/policies")[1]["error"] is None)
     rejected = audit_entries(server, kind="policy-rejected")
     assert len(rejected) == 5 and all(e["revision"] == revision for e in rejected)
 
@@ -155,13 +144,13 @@ def test_a_broken_change_keeps_the_previous_set_and_is_reported(running):
 def test_a_broken_new_file_does_not_disable_the_others(running):
     server, s3 = running
     write(server.policy_dir, "text.toml", DENY_TEXT)
-    eventually(lambda: put_text(s3)[0] == 403)
+    wait_for(lambda: put_text(s3)[0] == 403)
     write(server.policy_dir, "zz-new.toml", rule("half-written", validate="object.size >"))
-    error = eventually(lambda: admin_json(server, "/api/v1/policies")[1]["error"])
+    error = wait_for(lambda: admin_json(server, "/api/v1/policies")[1]["error"])
     assert error["problems"][0]["rule"] == "half-written"
     rejections = len(audit_entries(server, kind="policy-rejected"))
     (server.policy_dir / "text.toml").unlink()    # the set is still broken as a whole, so
-    eventually(lambda: len(audit_entries(server, kind="policy-rejected")) > rejections)
+    wait_for(lambda: len(audit_entries(server, kind="policy-rejected")) > rejections)
     assert put_text(s3)[0] == 403                 # the removal is not applied either
 
 
@@ -170,7 +159,7 @@ def test_a_broken_new_file_does_not_disable_the_others(running):
 def test_a_file_in_audit_mode_records_but_stores(running):
     server, s3 = running
     write(server.policy_dir, "text.toml", 'mode = "audit"\n' + DENY_TEXT)
-    eventually(lambda: admin_json(server, "/api/v1/policies")[1]["rules"])
+    wait_for(lambda: admin_json(server, "/api/v1/policies")[1]["rules"])
     assert put_text(s3, key="audited.txt") == (200, None, None)
     entry, = audit_entries(server, key="audited.txt", rule="no-text")
     assert (entry["action"], entry["intended"], entry["mode"]) == ("audit", "deny", "audit")
@@ -193,13 +182,13 @@ def test_global_default_mode_warn_turns_denials_into_warnings(make_server):
     write(server.policy_dir, "text.toml", DENY_TEXT)
     s3 = client(server.endpoint)
     s3.create_bucket(Bucket="box1")
-    eventually(lambda: put_text(s3)[2] == "no-text: no text files here")
+    wait_for(lambda: put_text(s3)[2] == "no-text: no text files here")
 
 
 def test_admin_api_audit_filters_and_pages(running):
     server, s3 = running
     write(server.policy_dir, "text.toml", DENY_TEXT)
-    eventually(lambda: put_text(s3)[0] == 403)
+    wait_for(lambda: put_text(s3)[0] == 403)
     for n in range(3):
         put_text(s3, key=f"p{n}.txt")
     status, page = admin_json(server, "/api/v1/audit?rule=no-text&action=deny&limit=2")
@@ -219,7 +208,7 @@ def stored_then_forbidden(server, s3) -> str:
     """A text file stored while no rule forbids it, then a rule that does; its revision."""
     put_text(s3, key="old.txt")
     write(server.policy_dir, "text.toml", DENY_TEXT)
-    eventually(lambda: put_text(s3, key="probe.txt")[0] == 403)
+    wait_for(lambda: put_text(s3, key="probe.txt")[0] == 403)
     return admin_json(server, "/api/v1/policies")[1]["revision"]
 
 
@@ -238,7 +227,7 @@ def test_explain_says_which_rules_match_a_stored_asset_and_why(running):
         match = 'object.content_type.startsWith("image/")'
         validate = 'has(asset.prompt)'
         ''')
-    eventually(lambda: len(admin_json(server, "/api/v1/policies")[1]["rules"]) == 2)
+    wait_for(lambda: len(admin_json(server, "/api/v1/policies")[1]["rules"]) == 2)
     done = provgate("policy", "explain", "box1/old.txt", "--json",
                     "--config", str(server.config_path))
     assert done.returncode == 0, done.stderr
@@ -267,13 +256,13 @@ def test_stored_assets_are_rechecked_when_the_set_changes(running):
         report = admin_json(server, "/api/v1/violations")[1]
         return report if (report["revision"], report["state"]) == (revision, "done") else None
 
-    report = eventually(finished)
+    report = wait_for(finished)
     assert report["checked"] >= 1
     violation, = [v for v in report["violations"] if v["key"] == "old.txt"]
     assert (violation["bucket"], violation["rule"], violation["action"]) == \
         ("box1", "no-text", "deny")
     (server.policy_dir / "text.toml").unlink()
-    eventually(lambda: admin_json(server, "/api/v1/violations")[1]["violations"] == [] and
+    wait_for(lambda: admin_json(server, "/api/v1/violations")[1]["violations"] == [] and
                admin_json(server, "/api/v1/violations")[1]["state"] == "done" and
                admin_json(server, "/api/v1/violations")[1]["revision"] != revision)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.metrics import metric, scrape
+from tests.support.polling import wait_for
 from tests.support.server import IDENTITIES, ProvgateProcess, render_config
 
 
@@ -60,22 +60,9 @@ class WatchProcess(ProvgateProcess):
         return metric(scrape(self.metrics_url), name, **labels)
 
 
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition", log=None):
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after
-    ``timeout`` seconds (and the process log, when one is given)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}" + (f"\n{log()}" if log else ""))
-        time.sleep(0.1)
-
-
 def wait_for_metric(url: str, name: str, at_least: float, timeout: float = 60.0, log=None,
                     **labels) -> None:
-    wait_until(lambda: metric(scrape(url), name, **labels) >= at_least, timeout,
+    wait_for(lambda: metric(scrape(url), name, **labels) >= at_least, timeout,
                f"{name}{labels} >= {at_least}", log)
 
 
