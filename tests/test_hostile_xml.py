@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 
 from tests.support.hostile import (assert_error, md5_b64, quote_key, send, sign_v4,
                                    unique)
+from tests.support.polling import wait_for
 
 OPERATIONS = ["DeleteObjects", "CompleteMultipartUpload", "PutObjectTagging", "CreateBucket"]
 
@@ -185,27 +185,25 @@ def _quadratic_blowup(target: XmlTarget) -> bytes:
             + target.wrap(b"&a;" * 20_000))
 
 
-def _timed(target: XmlTarget, body: bytes):
+def _sent(target: XmlTarget, body: bytes):
+    """(reply, growth of the server's RSS in bytes). How long a refusal takes is measured
+    by `python -m bench --timings`; a server that expands entities runs into the per-test
+    timeout or the memory bound here."""
     before = target.guard.rss()
-    started = time.monotonic()
     reply = target.send(body)
-    elapsed = time.monotonic() - started
-    growth = target.guard.rss() - before
-    return reply, elapsed, growth
+    return reply, target.guard.rss() - before
 
 
-def test_billion_laughs_refused_quickly(xml_target):
-    reply, elapsed, growth = _timed(xml_target, BILLION_LAUGHS + xml_target.wrap(b"&lol9;"))
+def test_billion_laughs_refused(xml_target):
+    reply, growth = _sent(xml_target, BILLION_LAUGHS + xml_target.wrap(b"&lol9;"))
     assert_error(reply, 400, "MalformedXML")
-    assert elapsed < 10, f"entity expansion took {elapsed:.1f}s"
     assert growth < 50 * 2**20, f"server RSS grew {growth / 2**20:.0f} MiB"
     xml_target.unchanged()
 
 
-def test_quadratic_blowup_refused_quickly(xml_target):
-    reply, elapsed, growth = _timed(xml_target, _quadratic_blowup(xml_target))
+def test_quadratic_blowup_refused(xml_target):
+    reply, growth = _sent(xml_target, _quadratic_blowup(xml_target))
     assert_error(reply, 400, "MalformedXML")
-    assert elapsed < 10, f"entity expansion took {elapsed:.1f}s"
     assert growth < 50 * 2**20, f"server RSS grew {growth / 2**20:.0f} MiB"
     xml_target.unchanged()
 
@@ -232,6 +230,16 @@ class Listener:
                 continue
             self.hits += 1
             conn.close()
+
+    def seen_all(self) -> int:
+        """Connect once more and wait until that connection is counted: connections are
+        accepted in order, so every earlier one (a fetch the server made before it
+        answered) is counted by then. Returns the hits before this probe."""
+        before = self.hits
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5):
+            pass
+        wait_for(lambda: self.hits > before, 10, "the listener to count its probe")
+        return self.hits - 1
 
     def close(self) -> None:
         self._stop.set()
@@ -268,8 +276,7 @@ def test_external_entities_and_dtds_refused(xml_target, listener):
         reply = xml_target.send(document)
         assert_error(reply, 400, "MalformedXML")
         assert b"root:" not in reply.body, name
-    time.sleep(0.3)
-    assert listener.hits == 0, "the server fetched an external entity"
+    assert listener.seen_all() == 0, "the server fetched an external entity"
     xml_target.unchanged()
 
 
@@ -278,7 +285,7 @@ def test_huge_document_refused(xml_target):
     padding = b"<!--" + b"x" * (3 * 2**20) + b"-->"
     document = xml_target.wrap(b"a").replace(b"<" + xml_target.root() + b">",
                                              b"<" + xml_target.root() + b">" + padding, 1)
-    reply, elapsed, growth = _timed(xml_target, document)
+    reply, growth = _sent(xml_target, document)
     assert_error(reply, 400, "MalformedXML")
     assert growth < 50 * 2**20, f"server RSS grew {growth / 2**20:.0f} MiB"
     xml_target.unchanged()

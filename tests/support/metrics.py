@@ -18,3 +18,8 @@ def scrape(base_url: str) -> dict[tuple[str, tuple], float]:
 
 def metric(samples, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def total(samples, name: str) -> float:
+    """The sum of ``name`` over all its label sets (e.g. every request answered)."""
+    return sum(value for (sample, _), value in samples.items() if sample == name)
