@@ -1,5 +1,6 @@
 # provgate — two commands: `make run` and `make test`. A fresh Debian/Ubuntu machine needs
-# nothing else: the virtualenv, the Python packages and ExifTool are installed on demand.
+# nothing else: the virtualenv, the Python packages (from the lock files in requirements/),
+# ExifTool and the other tools the suite runs are installed on demand.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,38 +8,72 @@ BIN    := $(VENV)/bin
 CONFIG ?= config.example.toml
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k multipart -x"`
 PYTEST_ARGS ?=
+# `make test COVERAGE=0` runs the suite without measuring coverage (and without its floor).
+COVERAGE ?= 1
+# Debian packages are installed with apt-get (through sudo unless root).
+APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: run test exiftool ffmpeg clean
+.PHONY: run test exiftool ffmpeg systemd-analyze tools lock clean
 
 run: $(VENV)/.installed exiftool
 	$(BIN)/provgate serve --config $(CONFIG)
 
-test: $(VENV)/.installed-test exiftool ffmpeg
+# The suite under coverage: every Python process it starts writes a .coverage.* file,
+# combined and reported at the end (the floor is [tool.coverage.report] fail_under).
+# The pytest status wins over the report's, so a failing test is never hidden.
+test: $(VENV)/.installed-test tools
+ifeq ($(COVERAGE),0)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+else
+	@rm -f .coverage .coverage.*
+	@status=0; $(BIN)/coverage run -m pytest $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/coverage combine -q || true; \
+	$(BIN)/coverage report; report=$$?; \
+	[ $$status -ne 0 ] || status=$$report; exit $$status
+endif
 
+# A Debian python3 without venv/ensurepip (package python3-venv) cannot make the venv.
 $(VENV)/bin/python:
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { $(APT_INSTALL) python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e .
+# Exact versions from the lock files; provgate itself is installed editable on top.
+$(VENV)/.installed: pyproject.toml requirements/run.lock $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -r requirements/run.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml requirements/test.lock $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -r requirements/test.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(VENV)/.installed $@
+
+# Rewrite the lock files from pyproject.toml (after changing a dependency there).
+lock: $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" \
+	  -q -o requirements/test.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" \
+	  -q -o requirements/run.lock
+
+# What the suite runs besides Python packages.
+tools: exiftool ffmpeg systemd-analyze
 
 # ExifTool reads and writes the XMP sidecars (Debian package libimage-exiftool-perl).
 exiftool:
-	@command -v exiftool >/dev/null 2>&1 || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libimage-exiftool-perl; }
+	@command -v exiftool >/dev/null 2>&1 || { $(APT_INSTALL) libimage-exiftool-perl; }
 
 # The tests build an MP4 fixture with ffmpeg (Debian package ffmpeg).
 ffmpeg:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg; }
+	@command -v ffmpeg >/dev/null 2>&1 || { $(APT_INSTALL) ffmpeg; }
+
+# The shipped systemd units are checked with `systemd-analyze verify` (Debian: systemd).
+systemd-analyze:
+	@command -v systemd-analyze >/dev/null 2>&1 || { $(APT_INSTALL) systemd; }
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .coverage .coverage.*

@@ -20,7 +20,6 @@ import http.client
 import os
 import queue
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -29,6 +28,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import boto3
@@ -125,7 +125,7 @@ class Harness:
 class Server:
     harness: Harness
     port: int
-    tls_port: int | None
+    tls_port: int
 
     @property
     def url(self) -> str:
@@ -133,18 +133,12 @@ class Server:
 
     @property
     def tls_url(self) -> str:
-        if self.tls_port is None:
-            pytest.skip("openssl is not available for a test certificate")
         return f"https://localhost:{self.tls_port}"
 
 
-def _tls_context(directory: str) -> ssl.SSLContext | None:
-    if not shutil.which("openssl"):
-        return None
-    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
+def _tls_context(directory: str) -> ssl.SSLContext:
+    from tests.support.tls import make_certificate
+    cert, key = make_certificate(Path(directory))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
@@ -166,12 +160,9 @@ def server(tmp_path_factory):
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         ports.append(site._server.sockets[0].getsockname()[1])
-        if tls is not None:
-            tls_site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
-            await tls_site.start()
-            ports.append(tls_site._server.sockets[0].getsockname()[1])
-        else:
-            ports.append(None)
+        tls_site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+        await tls_site.start()
+        ports.append(tls_site._server.sockets[0].getsockname()[1])
         return runner
 
     def run():

