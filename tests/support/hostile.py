@@ -34,6 +34,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from gateway.provenance.xmp import parse_sidecar
 from tests.support.metrics import scrape, total
 from tests.support.polling import wait_for
 from tests.support.server import ADMIN
@@ -298,22 +299,58 @@ def leftover_files(directory: Path) -> list[str]:
     return [str(p) for p in directory.rglob("*") if p.is_file()]
 
 
+def versions_of(s3, bucket: str) -> dict[tuple[str, str, bool], tuple[int, str]]:
+    """Every version and delete marker in ``bucket``, as a user lists them:
+    ``{(key, version id, is delete marker): (size, ETag)}``."""
+    found = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for v in page.get("Versions", []):
+            found[(v["Key"], v["VersionId"], False)] = (v["Size"], v["ETag"])
+        for m in page.get("DeleteMarkers", []):
+            found[(m["Key"], m["VersionId"], True)] = (0, "")
+    return found
+
+
+def stored_state(s3, skip: str) -> dict[str, dict]:
+    """Every bucket the identity sees (but ``skip``) with every version in it."""
+    names = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    return {name: versions_of(s3, name) for name in names if name != skip}
+
+
 @dataclass
 class Guard:
-    """A bucket holding known objects; ``check`` proves a hostile request changed nothing."""
+    """A bucket holding known objects; ``check`` proves a hostile request changed nothing.
+
+    What it compares, as a client sees it: every other bucket, with every version and
+    delete marker, is as it was when the guard was made (no bucket came or went); in
+    its own bucket the objects are exactly ``objects`` (tests add what they store on
+    purpose), none has a delete marker, the ones ``put`` here still have the version
+    they were written as, and each object's XMP record (``<key>.xmp``) names the bytes
+    it sits beside (their SHA-256) and is byte for byte the one written with them.
+    """
 
     gateway: object
     s3: object
     bucket: str
     objects: dict[str, bytes] = field(default_factory=dict)
     log_start: int = 0
+    written: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # key: (version, record)
+    elsewhere: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.log_start = len(self.gateway.output)
 
     def put(self, key: str, data: bytes, **extra) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
+        reply = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
         self.objects[key] = data
+        self.written[key] = (reply.get("VersionId", "null"), self.record(key))
+
+    def snapshot(self) -> None:
+        """Remember every other bucket as it is now (called once the guard is set up)."""
+        self.elsewhere = stored_state(self.s3, skip=self.bucket)
+
+    def record(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key + ".xmp")["Body"].read()
 
     def alive(self) -> None:
         process = self.gateway.process
@@ -345,6 +382,17 @@ class Guard:
         for key, data in self.objects.items():
             got = self.s3.get_object(Bucket=self.bucket, Key=key)
             assert got["Body"].read() == data, f"stored object {key!r} changed"
+            record = parse_sidecar(self.record(key)).record
+            assert record.sha256 == hashlib.sha256(data).hexdigest(), (
+                f"the XMP record of {key!r} does not name its bytes")
+            if key in self.written:
+                version, written_record = self.written[key]
+                assert got.get("VersionId", "null") == version, f"{key!r} has a new version"
+                assert self.record(key) == written_record, f"the record of {key!r} changed"
+        markers = [k for k, _, marker in versions_of(self.s3, self.bucket) if marker]
+        assert markers == [], f"delete markers appeared: {markers}"
+        assert stored_state(self.s3, skip=self.bucket) == self.elsewhere, (
+            "a bucket other than the guard's changed")
         listed = self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
         assert len(listed) == uploads, listed
         self.no_spool_leftovers()
@@ -372,6 +420,7 @@ def make_guard(gateway, s3, bucket: str) -> Guard:
     guard = Guard(gateway, s3, bucket)
     guard.put("sentinel.bin", os.urandom(70_000), Metadata={"kept": "yes"})
     guard.put("dir/nested sentinel é.txt", b"hello sentinel\n")
+    guard.snapshot()
     return guard
 
 
