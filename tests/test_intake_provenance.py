@@ -105,7 +105,7 @@ def test_headers_win_over_embedded_metadata(media, s3, bucket, gateway):
     record = admin_record(gateway, bucket, "over.png")["record"]
     assert record["prompt"] == "ein Fuchs im Schnee 🦊"
     assert record["model"] == "house-model-2"
-    assert record["seed"] == media["a1111_png"].expected.get("seed", record["seed"])
+    assert record["seed"] == 3141592653          # from the file: headers name no seed
 
 
 def test_overwrite_keeps_versions_with_history(media, s3, bucket, gateway, tmp_path):
@@ -246,13 +246,13 @@ def test_reindex_reproduces_the_catalog(media, make_server):
 
 def test_inputs_named_in_the_file_become_lineage_edges(media, s3, bucket, gateway):
     """ComfyUI's LoadImage input and a C2PA ingredient appear as parents of the output."""
-    for name in ("comfyui_png", "c2pa_png"):
+    # The inputs as the fixtures made them: the graph's LoadImage node, the manifest's
+    # ingredient title.
+    made_from = {"comfyui_png": ("pose_reference.png", "controlnet"),
+                 "c2pa_png": ("sketch.png", "c2pa_ingredient")}
+    for name, parent in made_from.items():
         fx = media[name]
         s3.put_object(Bucket=bucket, Key=f"{name}.png", Body=fx.path.read_bytes(),
                       ContentType=fx.content_type, Metadata=fx.headers)
-        record = admin_record(gateway, bucket, f"{name}.png")["record"]
-        named = [s for s in record.get("sources", []) if s.get("name") or s.get("instance_id")]
-        assert named, record.get("sources")
         parents = cli(gateway, "asset", "lineage", f"{bucket}/{name}.png")["parents"]
-        assert {(p["key"], p["relation"]) for p in parents} >= {
-            (s.get("name") or s["instance_id"], s["role"]) for s in named}
+        assert parent in {(p["key"], p["relation"]) for p in parents}, parents

@@ -456,4 +456,8 @@ def test_objects_survive_restart(make_server):
     assert [(p["PartNumber"], p["ETag"]) for p in parts] == [(1, quoted_md5(b"part"))]
     done = s3.complete_multipart_upload(Bucket="restart", Key="open upload", UploadId=upload_id,
                                         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": parts[0]["ETag"]}]})
-    assert s3.get_object(Bucket="restart", Key="open upload")["ETag"] == done["ETag"]
+    # S3's multipart ETag: the MD5 of the parts' binary MD5s, then "-" and the part count.
+    expected_etag = '"' + hashlib.md5(hashlib.md5(b"part").digest()).hexdigest() + '-1"'
+    assert done["ETag"] == expected_etag
+    completed = s3.get_object(Bucket="restart", Key="open upload")
+    assert (completed["ETag"], completed["Body"].read()) == (expected_etag, b"part")
