@@ -25,6 +25,7 @@ from gateway import errors
 from gateway.config import StorageConfig
 from gateway.storage.base import (MIN_PART_SIZE, ByteRange, ObjectAttributes, StorageBackend,
                                   multipart_etag)
+from tests.support.faults import CuttingProxy
 
 MiB = 1 << 20
 BACKENDS = ("fs", "s3")
@@ -55,6 +56,8 @@ def s3_backend(weed, tmp_path: Path, **options):
                            access_key=weed.access_key, secret=weed.secret,
                            bucket_prefix=f"ct{uuid.uuid4().hex[:6]}-",
                            timeout=options.pop("timeout", 10.0))
+    if "endpoint" in options:                  # e.g. a fault-injecting proxy in front
+        config.endpoint = options.pop("endpoint")
     return S3Backend(config, spool_dir=tmp_path / "spool", **options)
 
 
@@ -985,6 +988,88 @@ def test_large_spool_files_go_up_in_parts_with_a_plain_md5_etag(s3_harness):
     with pytest.raises(errors.PreconditionFailed):
         harness.run(put(b, bucket, "big", data, if_none_match=True))
     assert harness.run(b.list_uploads(bucket)) == []
+
+
+def _client_etag(parts: list[bytes]) -> str:
+    """The multipart ETag a client computes: MD5 of the parts' MD5s, "-", the count."""
+    return (hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+            + f"-{len(parts)}")
+
+
+def _upstream_uploads(weed, b, bucket: str) -> list[str]:
+    """Keys of the multipart uploads open upstream, as SeaweedFS itself lists them
+    (decoded back to the gateway's key names)."""
+    import boto3
+    from gateway.storage.s3 import keys
+    direct = boto3.client("s3", endpoint_url=weed.endpoint, region_name=weed.region,
+                          aws_access_key_id=weed.access_key, aws_secret_access_key=weed.secret)
+    listed = direct.list_multipart_uploads(Bucket=b.names.upstream(bucket))
+    return [keys.decode_key(u["Key"]) for u in listed.get("Uploads", [])]
+
+
+def test_assembled_upload_over_the_copy_limit_is_copied_in_parts(s3_harness, seaweedfs):
+    # 5 GiB in production; lowered so that a 10 MiB upload takes the part-by-part copy.
+    harness = s3_harness(copy_limit=6 * MiB)
+    b = harness.backend
+    bucket = harness.run(new_bucket(b))
+    upload_id, datas = harness.run(upload_parts(b, bucket, "long.mp4",
+                                                [MIN_PART_SIZE, MIN_PART_SIZE, 4321]))
+    parts = harness.run(b.list_parts(bucket, "long.mp4", upload_id))
+    staged = harness.run(b.assemble_upload(bucket, "long.mp4", upload_id,
+                                           [(p.number, p.etag) for p in parts]))
+    upload = harness.run(b.get_upload(bucket, "long.mp4", upload_id))
+    assert staged.size > b.copy_limit
+    info = harness.run(b.commit(bucket, "long.mp4", staged, upload.attributes))
+    harness.run(staged.discard())
+    harness.run(b.finish_upload(bucket, "long.mp4", upload_id))
+    head = harness.run(b.head_object(bucket, "long.mp4"))
+    assert (head.etag, head.size, head.parts_count) == (_client_etag(datas), len(b"".join(datas)), 3)
+    assert info.etag == head.etag
+    assert head.attributes.user_metadata == {"prompt": "a film"}
+    assert harness.run(read(b, bucket, "long.mp4"))[1] == b"".join(datas)
+    assert harness.run(list_all(b, bucket)) == ["long.mp4"]
+    assert harness.run(b.list_uploads(bucket)) == []
+    assert "long.mp4" not in _upstream_uploads(seaweedfs, b, bucket)
+
+
+@pytest.mark.parametrize("write", ["put in parts", "copy in parts"])
+def test_a_part_that_fails_aborts_the_upstream_upload(request, tmp_path, write):
+    """The connection of the second part's request is cut every time it is sent: the
+    write fails with a GatewayError, the key does not appear, and the upstream multipart
+    upload it had started is aborted (none is left open)."""
+    _needs_s3(request)
+    weed = request.getfixturevalue("seaweedfs")
+    with CuttingProxy(weed.endpoint) as proxy:
+        harness = Harness(s3_backend(weed, tmp_path, endpoint=proxy.endpoint,
+                                     multipart_threshold=6 * MiB, part_size=MIN_PART_SIZE,
+                                     copy_limit=6 * MiB))
+        b = harness.backend
+        try:
+            bucket = harness.run(new_bucket(b))
+            data = payload(2 * MIN_PART_SIZE + 99, 21)
+            if write == "put in parts":
+                proxy.cut("partNumber=2", times=1000, when="request")
+                with pytest.raises(errors.GatewayError):
+                    harness.run(put(b, bucket, "doomed.bin", data))
+            else:
+                upload_id, _ = harness.run(upload_parts(
+                    b, bucket, "doomed.bin", [MIN_PART_SIZE, MIN_PART_SIZE, 99]))
+                parts = harness.run(b.list_parts(bucket, "doomed.bin", upload_id))
+                staged = harness.run(b.assemble_upload(bucket, "doomed.bin", upload_id,
+                                                       [(p.number, p.etag) for p in parts]))
+                upload = harness.run(b.get_upload(bucket, "doomed.bin", upload_id))
+                proxy.cut("partNumber=2", times=1000, when="request")
+                with pytest.raises(errors.GatewayError):
+                    harness.run(b.commit(bucket, "doomed.bin", staged, upload.attributes))
+                harness.run(staged.discard())
+            assert proxy.cuts >= 1
+            proxy.cut("", times=0, when="request")
+            with pytest.raises(errors.NoSuchKey):
+                harness.run(b.head_object(bucket, "doomed.bin"))
+            assert "doomed.bin" not in _upstream_uploads(weed, b, bucket)
+            assert harness.run(list_all(b, bucket)) == []
+        finally:
+            harness.close()
 
 
 def test_upstream_layout_is_readable_and_hides_provgate_records(s3_harness):

@@ -79,11 +79,15 @@ MAX_PARTS = 10000
 
 class S3Backend(StorageBackend):
     def __init__(self, config: StorageConfig, spool_dir: Path | None = None, *,
-                 multipart_threshold: int = 5 * GiB, part_size: int = 64 * MiB) -> None:
+                 multipart_threshold: int = 5 * GiB, part_size: int = 64 * MiB,
+                 copy_limit: int = MAX_COPY) -> None:
         """``multipart_threshold``: spool files up to this size go up as one PutObject,
         so the upstream's ETag is the plain md5 clients expect, listings included (5 GiB
         is S3's single-PUT limit); larger ones as a multipart upload of ``part_size``
-        parts read straight from the file."""
+        parts read straight from the file.
+        ``copy_limit``: an assembled multipart upload up to this size becomes its key
+        with one server-side CopyObject; a larger one is copied part by part (5 GiB, the
+        default and the most allowed, is S3's CopyObject limit; tests set it lower)."""
         self.config = config
         self.names = keys.BucketNames(config.bucket_prefix)
         self.client = S3Client(config.endpoint, config.region, config.access_key,
@@ -92,6 +96,7 @@ class S3Backend(StorageBackend):
         self.spool_dir = spool_dir or Path(tempfile.gettempdir()) / f"provgate-spool-{os.getpid()}"
         self.multipart_threshold = min(multipart_threshold, MAX_COPY)
         self.part_size = part_size
+        self.copy_limit = min(copy_limit, MAX_COPY)
         self.uploads = Uploads(self.client, self.names, lambda: self.spool_dir,
                                self._open_upstream)
         self.versioning = Versioning(self.client)
@@ -279,7 +284,7 @@ class S3Backend(StorageBackend):
         (naming the copy's version, not the staging object's)."""
         headers = write_headers(attributes, system)
         source = self.client.url(self.names.upstream(staged.bucket), staged.staging_key).raw_path
-        if staged.size <= MAX_COPY:
+        if staged.size <= self.copy_limit:
             # One server-side copy: atomic, and SeaweedFS keeps the multipart ETag.
             headers |= conditions
             headers["x-amz-copy-source"] = source
