@@ -5,6 +5,7 @@
     python -m bench --big-gib 0 --count 200
     python -m bench --png-only --count 200  # 1 MiB PNG: PUT with full intake, then GET
     python -m bench --sidecar             # the folder door (bench/sidecar.py)
+    python -m bench --timings             # how long bounded things take (bench/timings.py)
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
 runs each workload with the same boto3 client settings straight to SeaweedFS and through
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="--sidecar: single drops timed one at a time (default 50)")
     parser.add_argument("--files", type=int, default=2000,
                         help="--sidecar: files dropped at once (default 2000)")
+    parser.add_argument("--timings", action="store_true",
+                        help="instead: how long the bounded things the tests only prove to "
+                             "end take (policy reload and cut-off, a hung ExifTool, hostile "
+                             "XML, the upstream away); see bench/timings.py")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="--timings: runs of each measurement (default 5)")
     parser.add_argument("--backend", choices=("fs", "s3"), default="fs",
                         help="--sidecar: the gateway's storage backend (default fs)")
     args = parser.parse_args(argv)
@@ -76,6 +83,10 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"# machine: {platform.machine()}, {_cpus()} cores, Python {platform.python_version()},"
           f" {platform.system()} {platform.release()}")
     print(f"# workdir: {workdir}\n")
+    if args.timings:
+        from bench.timings import run
+        run(workdir, args.repeat)
+        return 0
     if args.sidecar:
         from bench.sidecar import run
         run(workdir, args.drops, args.files, args.backend)

@@ -207,6 +207,7 @@ def test_temporary_and_system_names_are_never_ingested(watch, tmp_path, gateway)
     assert set(objects(client(gateway.endpoint), bucket)) == {"final.png", "final.png.xmp"}
 
 
+@pytest.mark.timeout(900)             # long by design: the default is 300 s
 def test_two_thousand_files_copied_in_at_once_are_each_ingested_once(watch, tmp_path, gateway):
     bucket = _bucket()
     config = share(tmp_path, bucket)

@@ -19,12 +19,13 @@ import threading
 import zlib
 
 import psutil
+import pytest
 
 from tests.conftest import client
-from tests.support.metrics import metric, scrape
-from tests.support.polling import wait_for
 from tests.support.hostile import (STREAMING_UNSIGNED_TRAILER, connect, crc32_b64,
                                    read_reply, request_head, sign_v4)
+from tests.support.metrics import metric, scrape
+from tests.support.polling import wait_for
 
 SIZE = int(os.environ.get("PROVGATE_STREAM_BYTES", str(2**30)))
 BLOCK = 2**20                      # generator block and aws-chunked chunk size
@@ -145,6 +146,7 @@ def test_framed_length_matches():
     assert crc32_b64(b"abc") == crc32_b64_from_int(zlib.crc32(b"abc"))
 
 
+@pytest.mark.timeout(900)             # long by design: the default is 300 s
 def test_1gib_put_and_get_in_constant_memory(make_server, backend_kind):
     server = make_server()
     s3 = client(server.endpoint)

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,11 +83,14 @@ class ProvgateProcess:
                     ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not ready.wait(0.1):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"provgate {args[0]} did not start:\n" + "".join(self.output))
+        try:
+            wait_for(lambda: ready.is_set() or self.process.poll() is not None, timeout,
+                     f"provgate {args[0]} to start", interval=0.1)
+        except AssertionError:
+            pass
+        if not ready.is_set():
+            self.stop()
+            raise RuntimeError(f"provgate {args[0]} did not start:\n" + "".join(self.output))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         if self.process is None:
