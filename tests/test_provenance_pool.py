@@ -90,7 +90,8 @@ def test_event_loop_is_not_blocked(hanging_path, image):
             await hung
         return await queued
 
-    with ExifToolPool(size=1, timeout=2.0) as pool:
+    # 20 turns of 10 ms take far less than the 5 s a hung read is given, loaded or not
+    with ExifToolPool(size=1, timeout=5.0) as pool:
         assert asyncio.run(run(pool))["File:FileType"] == "PNG"
 
 
