@@ -21,7 +21,7 @@ def test_an_untouched_guard_passes(guard):
 
 def test_same_bytes_written_again_is_a_change(guard):
     guard.s3.put_object(Bucket=guard.bucket, Key="sentinel.bin", Body=guard.objects["sentinel.bin"])
-    assert "new version" in _fails(guard)
+    assert "versions or delete markers" in _fails(guard)
 
 
 def test_a_deleted_object_is_a_change(guard):

@@ -40,6 +40,7 @@ from tests.support.polling import wait_for
 from tests.support.server import ADMIN
 
 ANSWERED = "provgate_s3_requests_total"
+MAX_KEY_BYTES = 1024          # S3's key limit: a record of a longer key has no address
 
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
@@ -379,20 +380,24 @@ class Guard:
         self.alive()
         assert self.unexpected_errors() == []
         assert self.listing() == {k: len(v) for k, v in self.objects.items()}
+        versions = versions_of(self.s3, self.bucket)
         for key, data in self.objects.items():
             got = self.s3.get_object(Bucket=self.bucket, Key=key)
             assert got["Body"].read() == data, f"stored object {key!r} changed"
-            record = parse_sidecar(self.record(key)).record
-            assert record.sha256 == hashlib.sha256(data).hexdigest(), (
-                f"the XMP record of {key!r} does not name its bytes")
+            if len((key + ".xmp").encode()) <= MAX_KEY_BYTES:   # else it has no address
+                record = parse_sidecar(self.record(key)).record
+                assert record.sha256 == hashlib.sha256(data).hexdigest(), (
+                    f"the XMP record of {key[:80]!r} does not name its bytes")
             if key in self.written:
                 version, written_record = self.written[key]
-                assert got.get("VersionId", "null") == version, f"{key!r} has a new version"
+                mine = sorted((v, marker) for k, v, marker in versions if k == key)
+                assert mine == [(version, False)], (
+                    f"{key!r} has versions or delete markers it was not written with: {mine}")
                 assert self.record(key) == written_record, f"the record of {key!r} changed"
-        markers = [k for k, _, marker in versions_of(self.s3, self.bucket) if marker]
-        assert markers == [], f"delete markers appeared: {markers}"
-        assert stored_state(self.s3, skip=self.bucket) == self.elsewhere, (
-            "a bucket other than the guard's changed")
+        elsewhere = stored_state(self.s3, skip=self.bucket)
+        changed = sorted(name for name in elsewhere.keys() | self.elsewhere.keys()
+                         if elsewhere.get(name) != self.elsewhere.get(name))
+        assert changed == [], f"a bucket other than the guard's changed: {changed}"
         listed = self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
         assert len(listed) == uploads, listed
         self.no_spool_leftovers()
