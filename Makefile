@@ -8,12 +8,12 @@ CONFIG ?= config.example.toml
 # pytest arguments, e.g. `make test PYTEST_ARGS="-k multipart -x"`
 PYTEST_ARGS ?=
 
-.PHONY: run test exiftool ffmpeg clean
+.PHONY: run test exiftool ffmpeg sync-clients clean
 
 run: $(VENV)/.installed exiftool
 	$(BIN)/provgate serve --config $(CONFIG)
 
-test: $(VENV)/.installed-test exiftool ffmpeg
+test: $(VENV)/.installed-test exiftool ffmpeg sync-clients
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(VENV)/bin/python:
@@ -39,6 +39,12 @@ ffmpeg:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg; }
+
+# The record-store tests sync buckets with rclone and s3cmd (Debian packages).
+sync-clients:
+	@command -v rclone >/dev/null 2>&1 && command -v s3cmd >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq rclone s3cmd; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info
