@@ -372,10 +372,7 @@ class IntakePipeline:
         except errors.NoSuchKey:
             raise errors.NoSuchKey(resource=f"/{bucket}/{name}", Key=name) from None
         body = stored.body
-        info = ObjectInfo(bucket, name, len(body), stored.info.etag or hashlib.md5(body).hexdigest(),
-                          stored.info.last_modified,
-                          ObjectAttributes(content_type=RECORD_CONTENT_TYPE, owner=RECORD_OWNER),
-                          version_id=stored.info.version_id)
+        info = _served_record(bucket, name, stored)
         span = byte_range.resolve(info.size) if byte_range else None
         start, end = span if span else (0, info.size - 1)
         return ObjectStream(info, span, _bytes_body(body[start:end + 1]))
@@ -394,8 +391,13 @@ class IntakePipeline:
         """
         waiting: list[tuple[bytes, int, ObjectInfo]] = []   # (order, tie-break, record)
         tie = itertools.count()
-        for info in await self._listed_records(
-                bucket, _prefixes_recorded_after(start_after, prefix, delimiter)):
+        candidates = []
+        for key in _prefixes_recorded_after(start_after, prefix, delimiter):
+            try:
+                candidates.append(await self.backend.head_object(bucket, key))
+            except (errors.NoSuchKey, errors.NoSuchVersion):
+                pass
+        for info in await self._listed_records(candidates):
             heapq.heappush(waiting, (_order(info.key), next(tie), info))
         objects: list[ObjectInfo] = []
         common: list[str] = []
@@ -429,12 +431,14 @@ class IntakePipeline:
 
         cursor, more, left_over = start_after, True, False
         while more and not full():
+            # Each object brings at most one record: a page of what is still missing
+            # fills this one, and records are read only for objects that may be listed.
+            wanted = max_keys - len(objects) - len(common)
             page = await self.backend.list_objects(bucket, prefix=prefix, delimiter=delimiter,
-                                                   start_after=cursor, max_keys=1000)
+                                                   start_after=cursor, max_keys=wanted)
             items = sorted([*page.objects, *page.common_prefixes],
                            key=lambda i: _order(i if isinstance(i, str) else i.key))
-            records = {info.key: info for info in await self._listed_records(
-                bucket, [o.key for o in page.objects])}
+            records = {info.key: info for info in await self._listed_records(page.objects)}
             for n, item in enumerate(items):
                 name = item if isinstance(item, str) else item.key
                 release(_order(name))
@@ -456,20 +460,19 @@ class IntakePipeline:
             release(None)
         return ListPage(objects, common, more or left_over or bool(waiting), last)
 
-    async def _listed_records(self, bucket: str, keys: list[str]) -> list[ObjectInfo]:
-        """The records of the current versions of ``keys``, as listings show them."""
+    async def _listed_records(self, objects: list[ObjectInfo]) -> list[ObjectInfo]:
+        """The records of these object versions, as listings show them (``<key>.xmp``)."""
         gate = asyncio.Semaphore(16)
 
-        async def one(key: str) -> ObjectInfo | None:
+        async def one(obj: ObjectInfo) -> ObjectInfo | None:
             async with gate:
                 try:
-                    stream = await self.open_record(bucket, record_name(key))
+                    stored = await self._stored_record(obj.bucket, obj.key, obj.version_id)
                 except errors.NoSuchKey:
                     return None
-                await stream.close()
-                return stream.info
+            return _served_record(obj.bucket, record_name(obj.key), stored)
 
-        found = await asyncio.gather(*(one(k) for k in keys))
+        found = await asyncio.gather(*(one(o) for o in objects))
         return [info for info in found if info is not None]
 
     # -- deleting -------------------------------------------------------------------------
@@ -573,6 +576,15 @@ class _KeyLock:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
+
+
+def _served_record(bucket: str, name: str, stored: StoredRecord) -> ObjectInfo:
+    """A stored record as the object readers see at ``name`` (``<key>.xmp``)."""
+    return ObjectInfo(bucket, name, len(stored.body),
+                      stored.info.etag or hashlib.md5(stored.body).hexdigest(),
+                      stored.info.last_modified,
+                      ObjectAttributes(content_type=RECORD_CONTENT_TYPE, owner=RECORD_OWNER),
+                      version_id=stored.info.version_id)
 
 
 async def _bytes_body(data: bytes):
