@@ -9,10 +9,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -415,7 +413,6 @@ async def _write_old_layout(storage: dict, bucket: str) -> dict[str, list[str]]:
     """What provgate before the record store left in a bucket: objects, and each version's
     record as a version of the plain object ``<key>.xmp`` (application/rdf+xml), a
     deleted asset whose record got a delete marker, and a user's own ``preset.xmp``."""
-    from gateway.config import StorageConfig
     from gateway.provenance import HistoryEvent, ProvenanceRecord, render_sidecar
     from gateway.provenance.xmp import document_id_for, instance_id_for
     from gateway.storage.base import ObjectAttributes

@@ -14,7 +14,7 @@ from gateway.s3 import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
 from gateway.s3.routing import validate_bucket_name
-from gateway.storage.base import DeleteOutcome, ObjectInfo, ObjectStream
+from gateway.storage.base import DeleteOutcome, ObjectStream
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
