@@ -518,3 +518,36 @@ def test_old_layout_is_migrated_on_start(make_local_server, backend_kind, tmp_pa
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"buckets": [], "records": 0, "kept": []}
+
+
+# -- hostile input at the new boundaries ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ['"hidden"', '"LISTED"', "true"])
+def test_an_unknown_xmp_mode_is_refused_in_the_config(tmp_path, value):
+    from gateway import config as config_module
+    path = tmp_path / "provgate.toml"
+    path.write_text(f'[[identities]]\nname = "x"\naccess_key = "AK"\nsecret = "s"\nxmp = {value}\n')
+    with pytest.raises(config_module.ConfigError) as info:
+        config_module.load(path)
+    assert "'identities[0].xmp' must be one of served, listed" in str(info.value)
+
+
+def test_hostile_record_requests_get_clear_errors(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="h.png", Body=b"x")
+    before = record_of(s3, bucket, "h.png")
+    # A version id no backend could issue, on a record name: 400, never a path.
+    assert refused(lambda: s3.get_object(Bucket=bucket, Key="h.png.xmp",
+                                         VersionId="../../etc"))[:2] == (400, "InvalidArgument")
+    # A version that does not exist has no record.
+    assert refused(lambda: s3.get_object(Bucket=bucket, Key="h.png.xmp",
+                                         VersionId="0" * 32))[0] == 404
+    # An edit larger than any record is refused before it is parsed; nothing changes.
+    assert refused(lambda: s3.put_object(Bucket=bucket, Key="h.png.xmp",
+                                         Body=b" " * (16 * 1024 * 1024 + 1)))[:2] == \
+        (400, "EntityTooLarge")
+    assert refused(lambda: s3.put_object(Bucket=bucket, Key="h.png.xmp",
+                                         Body=b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>"))[:2] == \
+        (400, "MalformedXML")
+    assert record_of(s3, bucket, "h.png") == before
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["h.png"]
