@@ -14,7 +14,7 @@ COVERAGE ?= 1
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: run test exiftool ffmpeg systemd-analyze tools lock clean
+.PHONY: run test exiftool ffmpeg systemd-analyze sync-clients tools lock clean
 
 run: $(VENV)/.installed exiftool
 	$(BIN)/provgate serve --config $(CONFIG)
@@ -62,7 +62,7 @@ lock: $(VENV)/bin/python
 	  -q -o requirements/run.lock
 
 # What the suite runs besides Python packages.
-tools: exiftool ffmpeg systemd-analyze
+tools: exiftool ffmpeg systemd-analyze sync-clients
 
 # ExifTool reads and writes the XMP sidecars (Debian package libimage-exiftool-perl).
 exiftool:
@@ -75,6 +75,10 @@ ffmpeg:
 # The shipped systemd units are checked with `systemd-analyze verify` (Debian: systemd).
 systemd-analyze:
 	@command -v systemd-analyze >/dev/null 2>&1 || { $(APT_INSTALL) systemd; }
+
+# The record-store tests sync buckets with rclone and s3cmd (Debian packages).
+sync-clients:
+	@command -v rclone >/dev/null 2>&1 && command -v s3cmd >/dev/null 2>&1 || { $(APT_INSTALL) rclone s3cmd; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info .coverage .coverage.*

@@ -133,6 +133,31 @@ def _render_lineage(data: dict) -> None:
         print(f"    {c['relation']}: {c['bucket']}/{c['key']}?versionId={c['version_id']}")
 
 
+def cmd_migrate_records(args: argparse.Namespace) -> int:
+    from gateway.catalog.migrate import migrate_records
+    from gateway.storage import open_backend
+    config = _load(args.config)
+
+    async def run():
+        backend = open_backend(config)
+        await backend.start(recover=False)
+        try:
+            return await migrate_records(backend)
+        finally:
+            await backend.close()
+
+    report = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"buckets": report.buckets, "records": report.records,
+                          "kept": report.kept}, indent=2))
+    else:
+        print(f"moved {report.records} records into the record store of "
+              f"{len(report.buckets)} buckets")
+        for name in report.kept:
+            print(f"  kept {name} (not a provgate record)")
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from gateway.catalog.reindex import reindex
     from gateway.storage import open_backend
@@ -145,7 +170,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
     async def run():
         backend = open_backend(config)
-        await backend.start()
+        # No crash recovery: a gateway may be running on the same data beside us.
+        await backend.start(recover=False)
         catalog = _open_catalog(config)
         try:
             return await reindex(backend, catalog, progress)
@@ -156,17 +182,20 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     report = asyncio.run(run())
     print(file=sys.stderr)
     summary = {"buckets": report.buckets, "assets": report.assets, "versions": report.versions,
-               "missing_sidecars": report.missing_sidecars,
-               "unreadable_sidecars": report.unreadable_sidecars}
+               "missing_records": report.missing_records,
+               "unreadable_records": report.unreadable_records,
+               "mismatched_records": report.mismatched_records}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"reindexed {report.assets} assets ({report.versions} versions) in "
               f"{report.buckets} buckets")
-        for item in report.missing_sidecars:
-            print(f"  no sidecar for {item}")
-        for item in report.unreadable_sidecars:
-            print(f"  unreadable sidecar {item}")
+        for item in report.missing_records:
+            print(f"  no record for {item}")
+        for item in report.unreadable_records:
+            print(f"  unreadable record of {item}")
+        for item in report.mismatched_records:
+            print(f"  refused record of {item} (not indexed)")
     return 0
 
 
@@ -334,14 +363,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     rebuild = sub.add_parser("reindex", help="rebuild the catalog from storage",
                              description="Drop the catalog and rebuild it from the objects "
-                                         "and XMP sidecars in storage. Run it with the "
-                                         "gateway stopped, or on a gateway's own catalog "
-                                         "after restoring storage.")
+                                         "and their XMP records in storage. A record that "
+                                         "does not name its object version and the SHA-256 "
+                                         "of its bytes is reported and not indexed. Safe "
+                                         "beside a running gateway (its in-flight writes "
+                                         "are left alone).")
     rebuild.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
     rebuild.add_argument("--json", action="store_true", help="print the summary as JSON")
     rebuild.add_argument("--progress", action="store_true",
                          help="show progress even when stderr is not a terminal")
     rebuild.set_defaults(func=cmd_reindex)
+    migrate = sub.add_parser(
+        "migrate-records", help="move XMP records of the old layout into the record store",
+        description="Move the XMP records that older provgate versions kept as <key>.xmp "
+                    "objects into each bucket's record store; a user's own .xmp objects "
+                    "stay. `provgate serve` does this on start; run it by hand when that "
+                    "failed.")
+    migrate.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
+    migrate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    migrate.set_defaults(func=cmd_migrate_records)
     policy = sub.add_parser("policy", help="check and test policy files",
                             description="Check and test the policy files (docs/policies.md).")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True,

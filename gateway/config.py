@@ -14,7 +14,7 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.identities import ROLES, Identity
+from gateway.identities import ROLES, XMP_MODES, Identity
 
 if TYPE_CHECKING:
     from sidecar.settings import SidecarConfig
@@ -130,7 +130,8 @@ def _identities(doc: dict, where: str) -> list[Identity]:
     seen: set[str] = set()
     for n, raw in enumerate(doc.get("identities", [])):
         label = f"identities[{n}]"
-        unknown = set(raw) - {"name", "access_key", "secret", "secret_env", "role", "buckets"}
+        unknown = set(raw) - {"name", "access_key", "secret", "secret_env", "role", "buckets",
+                              "xmp"}
         if unknown:
             raise ConfigError(f"{where}: unknown key '{label}.{sorted(unknown)[0]}'")
         for key in ("name", "access_key"):
@@ -148,10 +149,13 @@ def _identities(doc: dict, where: str) -> list[Identity]:
         buckets = raw.get("buckets", ["*"])
         if not isinstance(buckets, list) or not all(isinstance(b, str) for b in buckets):
             raise ConfigError(f"{where}: '{label}.buckets' must be a list of bucket names")
+        xmp = raw.get("xmp", "served")
+        if xmp not in XMP_MODES:
+            raise ConfigError(f"{where}: '{label}.xmp' must be one of {', '.join(XMP_MODES)}")
         if raw["access_key"] in seen:
             raise ConfigError(f"{where}: access key of '{label}' is used twice")
         seen.add(raw["access_key"])
-        out.append(Identity(raw["name"], raw["access_key"], secret, role, tuple(buckets)))
+        out.append(Identity(raw["name"], raw["access_key"], secret, role, tuple(buckets), xmp))
     return out
 
 

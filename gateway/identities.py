@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 # reader: read and list.  writer: + write and delete objects.  reviewer: + review
 # decisions.  publisher: + distribution.  admin: everything, including buckets.
 ROLES = ("reader", "writer", "reviewer", "publisher", "admin")
+# How an identity meets the XMP records: "served" (the default) reads a record at
+# ``<key>.xmp`` but never sees it in listings, as a plain S3 client expects; "listed" also
+# sees every record in listings, read-only (for DAM tools that sync a bucket to a folder).
+XMP_MODES = ("served", "listed")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class Identity:
     secret: str = field(repr=False)
     role: str = "writer"
     buckets: tuple[str, ...] = ("*",)
+    xmp: str = "served"            # one of XMP_MODES
 
     def may_access_bucket(self, bucket: str) -> bool:
         return "*" in self.buckets or bucket in self.buckets

@@ -23,6 +23,7 @@ from gateway.provenance import Extractor
 from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
+from gateway.catalog.migrate import migrate_records
 from gateway.storage import open_backend
 
 log = logging.getLogger("provgate")
@@ -118,6 +119,14 @@ async def serve(config: Config) -> None:
         raise
     backend = open_backend(config)
     await backend.start()
+    try:
+        await migrate_records(backend)
+    except errors.GatewayError as exc:
+        await backend.close()
+        catalog.close()
+        raise SystemExit(f"provgate: cannot move the XMP records of the old layout into the "
+                         f"record store ({exc.message}); fix the storage, then start again "
+                         f"or run `provgate migrate-records`") from None
     await _ensure_bucket(backend, config.policies.quarantine_bucket)
     extractor = Extractor(pool_size=config.intake.exiftool_processes,
                           exiftool_timeout=config.intake.exiftool_timeout)

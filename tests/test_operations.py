@@ -216,10 +216,12 @@ def test_kill_9_loses_nothing_acknowledged(make_server):
     s3 = client(restarted.endpoint)
     listed = {o["Key"]: o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name)
               for o in page.get("Contents", [])}
-    objects = {k: v for k, v in listed.items() if not k.endswith(".xmp")}
+    objects = listed               # records are never listed: only what clients wrote
+    assert set(objects) <= set(payloads)
     assert acknowledged <= set(objects)
-    # An acknowledged write has its provenance sidecar too.
-    assert {k + ".xmp" for k in acknowledged} <= set(listed)
+    # An acknowledged write has its provenance record too.
+    for key in acknowledged:
+        assert s3.get_object(Bucket=name, Key=key + ".xmp")["ContentType"] == "application/rdf+xml"
     for key, size in objects.items():
         # Visible means complete: acknowledged or not, no object is ever partial.
         assert size == len(payloads[key])

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
+from tests.support.server import ADMIN, DAM
 from tests.support.functional import (AWKWARD_KEYS, S3_NS, error_code, listing_keys,
                                       listing_prefixes, signed_request)
 
@@ -31,14 +32,39 @@ def utf8_sorted(items):
     return sorted(items, key=lambda k: k.encode())
 
 
-def with_sidecars(keys):
-    """The keys a bucket lists after `keys` were written: each object and its XMP sidecar."""
+def with_records(keys):
+    """What an identity with xmp = "listed" lists after `keys` were written: each object
+    and its XMP record."""
     keys = list(keys)
     return keys + [k + ".xmp" for k in keys]
 
 
-# What the module's bucket lists: KEYS and their sidecars, in S3 order.
-LISTED = utf8_sorted(with_sidecars(KEYS))
+# Every listing test runs for a plain S3 client, which lists exactly what it wrote, and
+# for a DAM identity (xmp = "listed"), which also lists each object's record: its pages,
+# cursors and roll-ups must interleave the records in S3 order.
+VIEWS = {"served": (ADMIN, lambda keys: list(keys)), "listed": (DAM, with_records)}
+
+
+@pytest.fixture(params=list(VIEWS))
+def view(request):
+    return request.param
+
+
+@pytest.fixture
+def s3(gateway, view):
+    return client(gateway.endpoint, VIEWS[view][0])
+
+
+@pytest.fixture
+def shown(view):
+    """What the module's bucket lists for this view, in S3 order."""
+    return utf8_sorted(VIEWS[view][1](KEYS))
+
+
+@pytest.fixture
+def listing_of(view):
+    """What a bucket holding `keys` lists for this view."""
+    return VIEWS[view][1]
 
 
 def expected_entries(keys, prefix="", delimiter="", after=""):
@@ -77,11 +103,11 @@ def entries_of(page):
 # -- ListObjectsV2 -------------------------------------------------------------------------------
 
 
-def test_v2_full_listing_in_binary_order(s3, listed):
+def test_v2_full_listing_in_binary_order(s3, listed, shown):
     page = s3.list_objects_v2(Bucket=listed)
     keys = [o["Key"] for o in page["Contents"]]
-    assert keys == LISTED
-    assert page["KeyCount"] == len(LISTED)
+    assert keys == shown
+    assert page["KeyCount"] == len(shown)
     assert page["IsTruncated"] is False
     assert page["MaxKeys"] == 1000
     assert page["Name"] == listed
@@ -92,12 +118,12 @@ def test_v2_full_listing_in_binary_order(s3, listed):
 
 
 @pytest.mark.parametrize("page_size", [1, 7, 100])
-def test_v2_paging_with_continuation_token(s3, listed, page_size):
+def test_v2_paging_with_continuation_token(s3, listed, page_size, shown):
     if page_size == 1:
         scope = {"Prefix": "photos/2025/"}
-        expected = [k for k in LISTED if k.startswith("photos/2025/")]
+        expected = [k for k in shown if k.startswith("photos/2025/")]
     else:
-        scope, expected = {}, LISTED
+        scope, expected = {}, shown
     seen, token, pages = [], None, 0
     while True:
         kwargs = {"Bucket": listed, "MaxKeys": page_size, **scope}
@@ -118,29 +144,29 @@ def test_v2_paging_with_continuation_token(s3, listed, page_size):
     assert seen == expected
 
 
-def test_v2_paginator(s3, listed):
+def test_v2_paginator(s3, listed, shown):
     keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=listed, PaginationConfig={"PageSize": 64}) for o in p["Contents"]]
-    assert keys == LISTED
+    assert keys == shown
 
 
 @pytest.mark.parametrize("prefix,delimiter", [
     ("", "/"), ("photos/", "/"), ("photos", "/"), ("photos/2024/", "/"), ("docs/", "/"),
     ("", "-"), ("photos", "."), ("", "/2"), ("日本", "/"), ("nothing-here/", "/"), ("p", ""),
 ])
-def test_v2_prefix_and_delimiter(s3, listed, prefix, delimiter):
+def test_v2_prefix_and_delimiter(s3, listed, prefix, delimiter, shown):
     page = s3.list_objects_v2(Bucket=listed, Prefix=prefix, Delimiter=delimiter)
-    assert entries_of(page) == expected_entries(LISTED, prefix, delimiter)
+    assert entries_of(page) == expected_entries(shown, prefix, delimiter)
     assert page.get("Prefix", "") == prefix
     if delimiter:
         assert page["Delimiter"] == delimiter
-    assert page["KeyCount"] == len(expected_entries(LISTED, prefix, delimiter))
+    assert page["KeyCount"] == len(expected_entries(shown, prefix, delimiter))
 
 
 @pytest.mark.parametrize("prefix,delimiter,page_size", [
     ("", "/", 1), ("photos", "/", 2), ("", "-", 3), ("photos/", "/", 1),
 ])
-def test_v2_paging_interleaves_prefixes_and_keys_in_order(s3, listed, prefix, delimiter, page_size):
+def test_v2_paging_interleaves_prefixes_and_keys_in_order(s3, listed, prefix, delimiter, page_size, shown):
     """Page by page, keys and common prefixes come out in one merged binary order."""
     order, token = [], None
     while True:
@@ -154,17 +180,17 @@ def test_v2_paging_interleaves_prefixes_and_keys_in_order(s3, listed, prefix, de
         if not page["IsTruncated"]:
             break
         token = page["NextContinuationToken"]
-    assert order == expected_entries(LISTED, prefix, delimiter)
+    assert order == expected_entries(shown, prefix, delimiter)
 
 
 @pytest.mark.parametrize("start_after,prefix", [
     ("photos/2024/100.png", ""), ("photos/2024/100.png", "photos/"), ("b", ""),
     ("a", "photos/2025/"), ("zzz", ""), ("photos/2024/149.png", "photos/2024/"),
 ])
-def test_v2_start_after(s3, listed, start_after, prefix):
+def test_v2_start_after(s3, listed, start_after, prefix, shown):
     keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=listed, StartAfter=start_after, Prefix=prefix) for o in p.get("Contents", [])]
-    assert keys == [k for k in LISTED if k.encode() > start_after.encode() and k.startswith(prefix)]
+    assert keys == [k for k in shown if k.encode() > start_after.encode() and k.startswith(prefix)]
     page = s3.list_objects_v2(Bucket=listed, StartAfter=start_after, Prefix=prefix, MaxKeys=5)
     assert page["StartAfter"] == start_after
 
@@ -194,17 +220,17 @@ def test_listing_missing_bucket(s3):
         assert error_code(exc.value) == "NoSuchBucket"
 
 
-def test_v2_max_keys_above_1000_is_capped(s3, listed):
+def test_v2_max_keys_above_1000_is_capped(s3, listed, shown):
     page = s3.list_objects_v2(Bucket=listed, MaxKeys=5000)
-    assert len(page["Contents"]) == len(LISTED)
+    assert len(page["Contents"]) == len(shown)
 
 
 # -- ListObjects (V1) --------------------------------------------------------------------------------
 
 
-def test_v1_full_listing_has_owner(s3, listed):
+def test_v1_full_listing_has_owner(s3, listed, shown):
     page = s3.list_objects(Bucket=listed)
-    assert [o["Key"] for o in page["Contents"]] == LISTED
+    assert [o["Key"] for o in page["Contents"]] == shown
     assert page["IsTruncated"] is False
     assert all(o["Owner"]["ID"] for o in page["Contents"])
 
@@ -212,7 +238,7 @@ def test_v1_full_listing_has_owner(s3, listed):
 @pytest.mark.parametrize("prefix,delimiter,page_size", [
     ("", "", 60), ("", "/", 2), ("photos/", "/", 1), ("photos/2024/", "", 45),
 ])
-def test_v1_paging_with_marker(s3, listed, prefix, delimiter, page_size):
+def test_v1_paging_with_marker(s3, listed, prefix, delimiter, page_size, shown):
     order, marker = [], ""
     while True:
         page = s3.list_objects(Bucket=listed, Prefix=prefix, Delimiter=delimiter,
@@ -227,30 +253,30 @@ def test_v1_paging_with_marker(s3, listed, prefix, delimiter, page_size):
         marker = page.get("NextMarker") or page["Contents"][-1]["Key"]
         if delimiter:
             assert page["NextMarker"] == batch[-1][1]
-    assert order == expected_entries(LISTED, prefix, delimiter)
+    assert order == expected_entries(shown, prefix, delimiter)
 
 
-def test_v1_marker_mid_listing(s3, listed):
+def test_v1_marker_mid_listing(s3, listed, shown):
     page = s3.list_objects(Bucket=listed, Marker="photos/2024/120.png", Prefix="photos/")
     assert [o["Key"] for o in page["Contents"]] == [
-        k for k in LISTED if k.startswith("photos/") and k > "photos/2024/120.png"]
+        k for k in shown if k.startswith("photos/") and k > "photos/2024/120.png"]
 
 
-def test_v1_paginator(s3, listed):
+def test_v1_paginator(s3, listed, shown):
     keys = [o["Key"] for p in s3.get_paginator("list_objects").paginate(
         Bucket=listed, PaginationConfig={"PageSize": 50}) for o in p["Contents"]]
-    assert keys == LISTED
+    assert keys == shown
 
 
 # -- awkward keys and encoding-type=url ---------------------------------------------------------------
 
 
 @pytest.fixture
-def awkward(s3, bucket):
+def awkward(s3, bucket, listing_of):
     keys = AWKWARD_KEYS + ["dir one/x", "dir one/y", "dir+two/z", "日本/語/深い"]
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-    return bucket, with_sidecars(keys)
+    return bucket, listing_of(keys)
 
 
 def test_awkward_keys_list_exactly_v1_and_v2(s3, awkward):
@@ -289,10 +315,11 @@ def test_awkward_keys_page_with_tokens_and_markers(s3, awkward):
     assert [o["Key"] for o in page["Contents"]] == [k for k in utf8_sorted(keys) if k > after]
 
 
-def test_encoding_type_url_on_the_wire(gateway, awkward):
+def test_encoding_type_url_on_the_wire(gateway, awkward, view):
     bucket, keys = awkward
     for query in ("list-type=2&encoding-type=url", "encoding-type=url"):
-        reply = signed_request(gateway.endpoint, "GET", f"/{bucket}?{query}&delimiter=%2F")
+        reply = signed_request(gateway.endpoint, "GET", f"/{bucket}?{query}&delimiter=%2F",
+                               identity=VIEWS[view][0])
         assert reply.status == 200, reply.body
         doc = reply.xml()
         assert doc.findtext(f"{S3_NS}EncodingType") == "url"
@@ -309,9 +336,10 @@ def test_encoding_type_url_on_the_wire(gateway, awkward):
         assert doc.findtext(f"{S3_NS}Delimiter") == "%2F" or doc.findtext(f"{S3_NS}Delimiter") == "/"
 
 
-def test_without_encoding_type_keys_are_raw_xml_text(gateway, awkward):
+def test_without_encoding_type_keys_are_raw_xml_text(gateway, awkward, view):
     bucket, keys = awkward
-    reply = signed_request(gateway.endpoint, "GET", f"/{bucket}?list-type=2")
+    reply = signed_request(gateway.endpoint, "GET", f"/{bucket}?list-type=2",
+                           identity=VIEWS[view][0])
     assert reply.status == 200
     assert listing_keys(reply.xml()) == utf8_sorted(keys)
 
@@ -325,7 +353,7 @@ def test_invalid_encoding_type(gateway, bucket):
 # -- long keys ------------------------------------------------------------------------------------------
 
 
-def test_long_keys_list_in_order(s3, bucket):
+def test_long_keys_list_in_order(s3, bucket, listing_of):
     """Keys of several hundred bytes sharing long prefixes list and page correctly.
     (S3's 1024-byte maximum itself: test_s3_objects.py::test_key_at_1024_bytes_is_allowed.)"""
     stem = "L/" + "x" * 420
@@ -334,7 +362,7 @@ def test_long_keys_list_in_order(s3, bucket):
                         "k/" + "é" * 350])
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode()[-16:])
-    stored = utf8_sorted(with_sidecars(keys))
+    stored = utf8_sorted(listing_of(keys))
     listed = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, PaginationConfig={"PageSize": 2}) for o in p["Contents"]]
     assert listed == stored
@@ -346,23 +374,23 @@ def test_long_keys_list_in_order(s3, bucket):
     assert [o["Key"] for o in page["Contents"]] == [k for k in stored if k.encode() > (stem + "/a").encode()]
     for key in keys:
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()[-16:]
-    # Deleting an object (no versionId) deletes its sidecar too.
+    # Deleted objects leave the listing, and so do their records (kept, but not listed).
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[:5]]})
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == utf8_sorted(with_sidecars(keys[5:]))
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == utf8_sorted(listing_of(keys[5:]))
 
 
 def test_list_object_versions_of_objects_written_once(s3, bucket):
     written = {key: s3.put_object(Bucket=bucket, Key=key, Body=key.encode())["VersionId"]
                for key in ("v/1", "v/2", "w")}
     listing = s3.list_object_versions(Bucket=bucket)
-    assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in listing["Versions"]
-            if not v["Key"].endswith(".xmp")] == [
+    # Versions are the objects' only: records never appear among them.
+    assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in listing["Versions"]] == [
         ("v/1", written["v/1"], True), ("v/2", written["v/2"], True), ("w", written["w"], True)]
     rolled = s3.list_object_versions(Bucket=bucket, Delimiter="/")
     assert [p["Prefix"] for p in rolled["CommonPrefixes"]] == ["v/"]
 
 
-def test_listing_matches_a_reference_model(s3, bucket):
+def test_listing_matches_a_reference_model(s3, bucket, listing_of):
     """Seeded random keys (short, long, shared long stems) and random listing queries,
     paged, against the S3 rules computed here."""
     import random
@@ -394,5 +422,5 @@ def test_listing_matches_a_reference_model(s3, bucket):
             if not page["IsTruncated"]:
                 break
             token = page["NextContinuationToken"]
-        expected = expected_entries(with_sidecars(keys), prefix, delimiter, after)
+        expected = expected_entries(listing_of(keys), prefix, delimiter, after)
         assert got == expected, (prefix, delimiter, after, page_size)

@@ -19,10 +19,12 @@ from tests.support.functional import (AWKWARD_KEYS, b64, crc32_b64, error_code, 
 
 
 
-def with_sidecars(keys):
-    """The keys a bucket lists after `keys` were written: each object and its XMP sidecar."""
-    keys = list(keys)
-    return keys + [k + ".xmp" for k in keys]
+def assert_records_served(s3, bucket, keys):
+    """Each key's XMP record is served at ``<key>.xmp`` (never listed: not an object)."""
+    for key in keys:
+        got = s3.get_object(Bucket=bucket, Key=key + ".xmp")
+        assert got["ContentType"] == "application/rdf+xml", key
+        assert b"<pg:VersionID>" in got["Body"].read(), key
 
 
 def utf8_sorted(items):
@@ -321,7 +323,8 @@ def test_awkward_keys_roundtrip(s3, bucket):
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     listed = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
               for o in page.get("Contents", [])]
-    assert listed == utf8_sorted(with_sidecars(bodies))
+    assert listed == utf8_sorted(bodies)
+    assert_records_served(s3, bucket, bodies)
     listed_v1 = [o["Key"] for o in s3.list_objects(Bucket=bucket)["Contents"]]
     assert listed_v1 == listed
     for key, body in bodies.items():
@@ -410,7 +413,12 @@ def test_delete_objects(s3, bucket):
     result = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in doomed]})
     assert sorted(d["Key"] for d in result["Deleted"]) == sorted(doomed)
     assert result.get("Errors", []) == []
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == with_sidecars(["keep"])
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep"]
+    assert_records_served(s3, bucket, ["keep"])
+    for key in keys[:4]:   # a deleted object's record is history: not served as current
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket=bucket, Key=key + ".xmp")
+        assert error_code(exc.value) == "NoSuchKey"
 
 
 def test_delete_objects_quiet(s3, bucket):
@@ -420,7 +428,8 @@ def test_delete_objects_quiet(s3, bucket):
         "Objects": [{"Key": "q1"}, {"Key": "q2"}, {"Key": "missing"}], "Quiet": True})
     assert result.get("Deleted", []) == []
     assert result.get("Errors", []) == []
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == with_sidecars(["q3"])
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["q3"]
+    assert_records_served(s3, bucket, ["q3"])
 
 
 def test_delete_objects_missing_bucket(s3):
@@ -447,7 +456,8 @@ def test_objects_survive_restart(make_server):
     server.start()
     s3 = client(server.endpoint)
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket="restart")["Contents"]]
-    assert listed == utf8_sorted(with_sidecars(keys))
+    assert listed == utf8_sorted(keys)
+    assert_records_served(s3, "restart", keys)
     for key, body in keys.items():
         got = s3.get_object(Bucket="restart", Key=key)
         assert got["Body"].read() == body

@@ -1,8 +1,8 @@
 """Versions through the S3 API (boto3, raw requests, the aws CLI), on both backends.
 
-Every bucket is versioned. Intake writes an XMP sidecar ``<key>.xmp`` beside each object,
-an ordinary (versioned) object of its own: the tests here look at the keys they write
-and leave sidecars out of their comparisons (``without_sidecars``).
+Every bucket is versioned. Each object version's XMP record lives in the bucket's record
+store, not among its objects: listings and version listings hold exactly what the tests
+wrote, nothing more.
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ from tests.support.functional import S3_NS, error_code, http_status, payload, si
 from tests.test_awscli import AWS, AwsCli
 
 MiB = 1024 * 1024
-
-
-def without_sidecars(entries: list) -> list:
-    return [e for e in entries if not e[0].endswith(".xmp")]
 
 
 def version_entries(listing: dict) -> list[tuple[str, str, bool, bool]]:
@@ -78,7 +74,7 @@ def test_overwrite_keeps_old_bytes_and_metadata(s3, bucket):
     assert (current["Body"].read(), current["VersionId"]) == (b"second", second["VersionId"])
     ranged = s3.get_object(Bucket=bucket, Key="cat.png", VersionId=first["VersionId"], Range="bytes=1-3")
     assert ranged["Body"].read() == b"irs"
-    listed = without_sidecars(version_entries(s3.list_object_versions(Bucket=bucket)))
+    listed = version_entries(s3.list_object_versions(Bucket=bucket))
     assert sorted(listed) == sorted([("cat.png", second["VersionId"], True, False),
                                      ("cat.png", first["VersionId"], False, False)])
 
@@ -171,12 +167,11 @@ def test_delete_objects_with_versions(s3, bucket):
     assert (deleted["c"]["VersionId"], deleted["c"]["DeleteMarker"],
             deleted["c"]["DeleteMarkerVersionId"]) == (marker, True, marker)
     assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("a", "InvalidArgument")]
-    listed = without_sidecars(version_entries(s3.list_object_versions(Bucket=bucket)))
+    listed = version_entries(s3.list_object_versions(Bucket=bucket))
     assert sorted(listed) == sorted([("a", a2, True, False),
                                      ("b", deleted["b"]["DeleteMarkerVersionId"], True, True),
                                      ("b", listed_version(listed, "b"), False, False)])
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-            if not o["Key"].endswith(".xmp")] == ["a"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == ["a"]
 
 
 def listed_version(entries, key):
@@ -257,11 +252,11 @@ def test_list_object_versions_order_and_interleaving(s3, bucket, history):
     expected = expected_entries(history)
     assert any(e[3] for e in expected) and any(not e[2] for e in expected)
     entries, root = raw_version_entries(s3.meta.endpoint_url, bucket)
-    assert without_sidecars(entries) == expected
+    assert entries == expected
     assert root.findtext(f"{S3_NS}IsTruncated") == "false"
     live = [k for k in sorted(history, key=lambda k: k.encode()) if not history[k][-1][1]]
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-    assert without_sidecars([(k,) for k in listed]) == [(k,) for k in live]
+    assert [(k,) for k in listed] == [(k,) for k in live]
 
 
 @pytest.mark.parametrize("max_keys", [1, 2, 7])
@@ -278,31 +273,31 @@ def test_list_object_versions_pages(s3, bucket, history, max_keys):
         query = "&key-marker=" + quote(root.findtext(f"{S3_NS}NextKeyMarker"), safe="")
         if root.findtext(f"{S3_NS}NextVersionIdMarker"):
             query += "&version-id-marker=" + quote(root.findtext(f"{S3_NS}NextVersionIdMarker"), safe="")
-    assert without_sidecars(entries) == expected
+    assert entries == expected
     assert pages == -(-len(entries) // max_keys)
     paginated = [e for p in s3.get_paginator("list_object_versions").paginate(
         Bucket=bucket, PaginationConfig={"PageSize": max_keys}) for e in version_entries(p)]
-    assert sorted(without_sidecars(paginated)) == sorted(expected)
+    assert sorted(paginated) == sorted(expected)
 
 
 def test_list_object_versions_prefix_delimiter_and_encoding(s3, bucket, history):
     expected = expected_entries(history)
     page = s3.list_object_versions(Bucket=bucket, Delimiter="/")
     assert [p["Prefix"] for p in page["CommonPrefixes"]] == ["a/", "日本/"]
-    assert sorted(without_sidecars(version_entries(page))) == sorted(e for e in expected if "/" not in e[0])
+    assert sorted(version_entries(page)) == sorted(e for e in expected if "/" not in e[0])
     page = s3.list_object_versions(Bucket=bucket, Prefix="a/", Delimiter="/")
     assert [p["Prefix"] for p in page["CommonPrefixes"]] == ["a/b/"]
-    assert sorted(without_sidecars(version_entries(page))) == sorted(e for e in expected if e[0] == "a/b")
+    assert sorted(version_entries(page)) == sorted(e for e in expected if e[0] == "a/b")
     entries, root = raw_version_entries(s3.meta.endpoint_url, bucket,
                                         "&encoding-type=url&prefix=" + quote("日本/", safe=""))
     assert root.findtext(f"{S3_NS}EncodingType") == "url"
-    assert [e[0] for e in entries if not e[0].endswith(".xmp")] == \
+    assert [e[0] for e in entries] == \
         [quote(e[0], safe="/") for e in expected if e[0].startswith("日本/")]
     # Resuming after one version of a key.
     at = next(n for n, e in enumerate(expected) if not e[2])
     page = s3.list_object_versions(Bucket=bucket, KeyMarker=expected[at][0],
                                    VersionIdMarker=expected[at][1])
-    assert sorted(without_sidecars(version_entries(page))) == sorted(expected[at + 1:])
+    assert sorted(version_entries(page)) == sorted(expected[at + 1:])
 
 
 def test_version_id_marker_needs_a_key_marker(s3, bucket):

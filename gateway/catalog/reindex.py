@@ -1,22 +1,27 @@
 """Rebuild the catalog from the storage backend alone (``provgate reindex``).
 
-The XMP sidecars are the durable provenance record, so the catalog can always be
-recomputed: for every object version, the newest version of ``<key>.xmp`` that names it
-(``pg:VersionID`` in the record) gives its record, history and lineage. A key ending in
-``.xmp`` whose base key exists is a sidecar, never an asset of its own.
+The XMP records are the durable provenance record, so the catalog can always be
+recomputed: every object version's record in the backend's record store gives its record,
+history and lineage. A record is indexed only when it is bound to its object: it must name
+the version it is stored for (``pg:VersionID``), the bucket and key it describes, and the
+SHA-256 of that version's bytes (``pg:SHA256``, checked by reading the bytes). A record
+that does not match is reported (``mismatched_records``) and never indexed; so is a version
+without a record (``missing_records``) and an unreadable one (``unreadable_records``).
+
+reindex opens the backend without its crash recovery (``start(recover=False)``), so it
+can run beside a live gateway without touching that gateway's in-flight spool files.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.catalog.store import Catalog
-from gateway.intake.pipeline import SIDECAR_SUFFIX, history_json, record_parents
+from gateway.intake.pipeline import history_json, record_parents
 from gateway.provenance import SidecarError, document_id_for, instance_id_for, parse_sidecar
 from gateway.storage.base import ObjectInfo, StorageBackend
-
-MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -24,11 +29,12 @@ class ReindexReport:
     buckets: int = 0
     assets: int = 0
     versions: int = 0
-    missing_sidecars: list[str] = field(default_factory=list)     # bucket/key?versionId=
-    unreadable_sidecars: list[str] = field(default_factory=list)
+    missing_records: list[str] = field(default_factory=list)     # bucket/key?versionId=
+    unreadable_records: list[str] = field(default_factory=list)
+    mismatched_records: list[str] = field(default_factory=list)  # "bucket/key?versionId=: why"
 
 
-async def _all_versions(backend: StorageBackend, bucket: str) -> dict[str, list[ObjectInfo]]:
+async def all_versions(backend: StorageBackend, bucket: str) -> dict[str, list[ObjectInfo]]:
     """Every version and delete marker of a bucket, by key, newest first (S3 order)."""
     by_key: dict[str, list[ObjectInfo]] = {}
     key_marker, version_marker = "", ""
@@ -42,17 +48,16 @@ async def _all_versions(backend: StorageBackend, bucket: str) -> dict[str, list[
         key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
 
 
-async def _read(backend: StorageBackend, info: ObjectInfo) -> bytes:
+async def object_sha256(backend: StorageBackend, info: ObjectInfo) -> str:
+    """SHA-256 of a stored version's bytes, streamed."""
+    digest = hashlib.sha256()
     stream = await backend.open_object(info.bucket, info.key, version_id=info.version_id)
-    data = bytearray()
     try:
         async for chunk in stream.body:
-            data += chunk
-            if len(data) > MAX_SIDECAR_BYTES:
-                raise SidecarError("sidecar larger than 16 MiB")
+            digest.update(chunk)
     finally:
         await stream.close()
-    return bytes(data)
+    return digest.hexdigest()
 
 
 async def reindex(backend: StorageBackend, catalog: Catalog,
@@ -62,38 +67,32 @@ async def reindex(backend: StorageBackend, catalog: Catalog,
     for bucket_info in await backend.list_buckets():
         bucket = bucket_info.name
         report.buckets += 1
-        versions = await _all_versions(backend, bucket)
+        versions = await all_versions(backend, bucket)
         for key in sorted(versions, key=lambda k: k.encode("utf-8", "surrogatepass")):
-            if key.endswith(SIDECAR_SUFFIX) and key[: -len(SIDECAR_SUFFIX)] in versions:
-                continue
-            await _index_asset(backend, catalog, bucket, key, versions, report)
+            await _index_asset(backend, catalog, bucket, key, versions[key], report)
             progress(report, bucket)
     return report
 
 
-async def _index_asset(backend, catalog: Catalog, bucket: str, key: str,
-                       versions: dict[str, list[ObjectInfo]], report: ReindexReport) -> None:
-    sidecars: dict[str, ObjectInfo] = {}
-    parsed_by_version = {}
-    for xmp in versions.get(key + SIDECAR_SUFFIX, []):   # newest first: first one wins
-        if xmp.delete_marker:
-            continue
-        try:
-            parsed = parse_sidecar(await _read(backend, xmp))
-        except SidecarError:
-            report.unreadable_sidecars.append(f"{bucket}/{xmp.key}?versionId={xmp.version_id}")
-            continue
-        object_version = parsed.record.version_id
-        if object_version and object_version not in parsed_by_version:
-            parsed_by_version[object_version] = parsed
-            sidecars[object_version] = xmp
+async def _index_asset(backend: StorageBackend, catalog: Catalog, bucket: str, key: str,
+                       versions: list[ObjectInfo], report: ReindexReport) -> None:
     indexed = False
-    for info in reversed(versions[key]):                  # oldest first, as committed
+    for info in reversed(versions):                       # oldest first, as committed
         if info.delete_marker:
             continue
-        parsed = parsed_by_version.get(info.version_id)
-        if parsed is None:
-            report.missing_sidecars.append(f"{bucket}/{key}?versionId={info.version_id}")
+        where = f"{bucket}/{key}?versionId={info.version_id}"
+        stored = await backend.get_record(bucket, key, info.version_id)
+        if stored is None:
+            report.missing_records.append(where)
+            continue
+        try:
+            parsed = parse_sidecar(stored.body)
+        except SidecarError:
+            report.unreadable_records.append(where)
+            continue
+        mismatch = await _mismatch(backend, info, parsed.record)
+        if mismatch:
+            report.mismatched_records.append(f"{where}: {mismatch}")
             continue
         catalog.add_version(bucket, key, version_id=info.version_id,
                             document_id=document_id_for(bucket, key),
@@ -105,8 +104,19 @@ async def _index_asset(backend, catalog: Catalog, bucket: str, key: str,
         indexed = True
     if indexed:
         report.assets += 1
-        latest = versions[key][0]
-        if latest.delete_marker:
-            catalog.mark_deleted(bucket, key, latest.last_modified)
+        if versions[0].delete_marker:
+            catalog.mark_deleted(bucket, key, versions[0].last_modified)
 
 
+async def _mismatch(backend: StorageBackend, info: ObjectInfo, record) -> str | None:
+    """Why a record is not the record of this object version, or None when it is."""
+    if record.version_id != info.version_id:
+        return f"the record names version {record.version_id!r}"
+    if (record.bucket, record.key) != (info.bucket, info.key):
+        return f"the record names {record.bucket}/{record.key}"
+    if not record.sha256:
+        return "the record names no SHA-256"
+    actual = await object_sha256(backend, info)
+    if record.sha256 != actual:
+        return f"the record names SHA-256 {record.sha256}, the bytes have {actual}"
+    return None

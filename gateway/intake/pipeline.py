@@ -9,27 +9,40 @@ S3 client) all end here, so no door can skip a stage. For every write::
                     ends the write here (nothing stored); a quarantine verdict sends it
                     to the quarantine bucket instead of its own (``policy_gate``)
       → commit      the object, atomically, as a new version
-      → sidecar     the XMP record ``<key>.xmp`` beside it, as a new version   } at the
-      → catalog     the version, its record and its lineage edges              } same time
+      → record      its XMP record in the backend's record store           } at the
+      → catalog     the version, its record and its lineage edges           } same time
       → acknowledge
 
-The sidecar and the catalog entry need only what the commit returned (the version id),
+The record and the catalog entry need only what the commit returned (the version id),
 not each other, so they are written concurrently; ``ingest`` returns once both are on
 stable storage. The caller answers 2xx only after ``ingest`` returns, so an acknowledged
 write has its bytes, its XMP and its catalog entry on stable storage. A crash after the
-object's commit leaves a complete object whose sidecar is missing or older (and whose
-catalog entry may or may not be written); ``provgate reindex`` lists such versions
-(``missing_sidecars``) and indexes the rest.
+object's commit leaves a complete object whose record is missing (and whose catalog
+entry may or may not be written); ``provgate reindex`` lists such versions
+(``missing_records``) and indexes the rest.
 
-A client that writes ``<key>.xmp`` itself while ``<key>`` exists (a DAM saving edits)
-does not overwrite the record: its edit is merged under the rules in
-``gateway.provenance.client_edit`` and provgate writes the merged sidecar.
+Records live out of the client's namespace (see ``gateway.storage.base``) and are served
+at ``<key>.xmp``. Every record write goes through ``write_record`` and every read through
+``read_record``. A client that writes ``<key>.xmp`` while ``<key>`` is live (and no object
+of that name exists) edits the record, as a DAM saves edits: the edit is merged under the
+rules in ``gateway.provenance.client_edit`` and judged by the intake policy like any write
+before the merged record is stored. Writing ``<key>.xmp`` anywhere else stores a plain
+object; a record is never deleted or replaced raw.
+
+Writes, edits and deletes of one key are serialised within the gateway (``_key_lock``):
+each new version's record continues the history of the one before, so under any
+interleaving of concurrent writers the current record holds every event and describes
+the current version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import heapq
+import itertools
+import logging
 import os
 import time
 import uuid
@@ -45,12 +58,15 @@ from gateway.intake.policy_gate import PolicyGate
 from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, SidecarError,
                                 document_id_for, instance_id_for, merge_client_edit,
                                 render_sidecar)
-from gateway.storage.base import (DeleteOutcome, ObjectAttributes, ObjectInfo, PartBody,
-                                  StagedObject, StorageBackend)
+from gateway.s3.routing import MAX_KEY_BYTES
+from gateway.storage.base import (MAX_RECORD_BYTES, RECORD_SUFFIX, ByteRange, DeleteOutcome, ListPage,
+                                  ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
+                                  RecordInfo, StagedObject, StorageBackend, StoredRecord,
+                                  check_version_id)
 from gateway.storage.staged import LocalStagedFile
 
-SIDECAR_SUFFIX = ".xmp"
-SIDECAR_CONTENT_TYPE = "application/rdf+xml"
+RECORD_CONTENT_TYPE = "application/rdf+xml"
+RECORD_OWNER = "provgate"          # the owner listings show for a record
 SOFTWARE_AGENT = "provgate 0.1.0"
 
 # Spooled bytes are handed to a worker thread for writing in batches of about this
@@ -58,6 +74,7 @@ SOFTWARE_AGENT = "provgate 0.1.0"
 SPOOL_BATCH = 1 << 20
 
 T = TypeVar("T")
+log = logging.getLogger("provgate.intake")
 
 
 @dataclass
@@ -84,8 +101,24 @@ class IngestResult:
     quarantined: str | None = None   # "rule: message" when kept in quarantine, not the key
 
 
-def sidecar_key(key: str) -> str:
-    return key + SIDECAR_SUFFIX
+def record_name(key: str) -> str:
+    """Where the record of ``key`` is served: ``<key>.xmp``."""
+    return key + RECORD_SUFFIX
+
+
+def recorded_key(name: str) -> str | None:
+    """For ``<key>.xmp``, the key whose record that name serves; None otherwise."""
+    if name.endswith(RECORD_SUFFIX) and len(name) > len(RECORD_SUFFIX):
+        return name[: -len(RECORD_SUFFIX)]
+    return None
+
+
+def records_kept(bucket: str, name: str) -> errors.GatewayError:
+    """The answer to deleting a served record."""
+    return errors.AccessDenied(
+        f"{name} is the provenance record of an object; records are kept with their "
+        f"object (and after it, as its history) and cannot be deleted",
+        resource=f"/{bucket}/{name}")
 
 
 def iso_now(epoch: float | None = None) -> str:
@@ -100,6 +133,7 @@ class IntakePipeline:
         self.extractor = extractor
         self.catalog = catalog
         self.policy = policy
+        self._locks: dict[tuple[str, str], _KeyLock] = {}
 
     # -- receiving ----------------------------------------------------------------------
     async def spool(self, body: PartBody) -> StagedObject:
@@ -133,15 +167,18 @@ class IntakePipeline:
 
     # -- committing -----------------------------------------------------------------------
     async def ingest(self, write: WriteRequest) -> IngestResult:
-        """Extract, commit object + sidecar, index; the staged bytes are always released."""
+        """Extract, commit object + record, index; the staged bytes are always released."""
         outcome = "failed"
         try:
-            if write.key.endswith(SIDECAR_SUFFIX):
-                annotated = write.key[: -len(SIDECAR_SUFFIX)]
-                if annotated and await self._exists(write.bucket, annotated):
-                    result = await self._client_sidecar(write, annotated)
-                    outcome = "committed"
-                    return result
+            annotated = recorded_key(write.key)
+            if annotated is not None and await self._edits_record(write.bucket, write.key,
+                                                                  annotated):
+                result = await self._edit_record(write, annotated)
+                outcome = "committed"
+                return result
+            if len(write.key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+                raise errors.KeyTooLongError(Size=str(len(write.key.encode("utf-8", "surrogatepass"))),
+                                             MaxSizeAllowed=str(MAX_KEY_BYTES))
             result = await self._ingest_object(write)
             outcome = "quarantined" if result.quarantined else "committed"
             return result
@@ -151,6 +188,11 @@ class IntakePipeline:
         finally:
             metrics.INTAKE_WRITES.labels(write.door, outcome).inc()
             await write.staged.discard()
+
+    async def _edits_record(self, bucket: str, name: str, annotated: str) -> bool:
+        """A write of ``<key>.xmp`` is a record edit while ``<key>`` is live and no
+        object of that name exists (a real object always wins)."""
+        return not await self._exists(bucket, name) and await self._exists(bucket, annotated)
 
     async def _ingest_object(self, write: WriteRequest) -> IngestResult:
         with metrics.INTAKE_STAGE_SECONDS.labels("extract").time():
@@ -179,133 +221,324 @@ class IntakePipeline:
 
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
                       record: ProvenanceRecord) -> ObjectInfo:
-        """The object, then its sidecar and its catalog entry side by side."""
-        with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
-            # S3 conditions name the writer's key, not the quarantine location.
-            # Only the version id is needed from the commit itself; the stored
-            # Last-Modified is read (where that costs a request) beside the sidecar write.
-            own_key = (bucket, key) == (write.bucket, write.key)
-            committed = await self.backend.commit(
-                bucket, key, write.staged, write.attributes,
-                if_match=write.if_match if own_key else None,
-                if_none_match=write.if_none_match and own_key, read_back=False)
-            record.version_id = committed.version_id
-            history = self._history(bucket, key)
-            history.append(HistoryEvent("saved" if history else "created",
-                                        record.captured_at or iso_now(committed.last_modified),
-                                        instance_id=instance_id_for(bucket, key,
-                                                                    committed.version_id),
-                                        software_agent=SOFTWARE_AGENT,
-                                        changed="/" if history else None))
-            _, info = await _all(
-                self._write_sidecar(bucket, key, record, history, write.identity,
-                                    read_back=False),
-                self._read_back_and_index(bucket, key, committed, record, history))
+        """The object, then its record and its catalog entry side by side, all under the
+        key's lock: the history read here is the previous version's, complete."""
+        async with self._key_lock(bucket, key):
+            with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
+                # S3 conditions name the writer's key, not the quarantine location.
+                # Only the version id is needed from the commit itself; the stored
+                # Last-Modified is read (where that costs a request) beside the record write.
+                own_key = (bucket, key) == (write.bucket, write.key)
+                committed = await self.backend.commit(
+                    bucket, key, write.staged, write.attributes,
+                    if_match=write.if_match if own_key else None,
+                    if_none_match=write.if_none_match and own_key, read_back=False)
+                history = self._history(bucket, key)
+                history.append(HistoryEvent("saved" if history else "created",
+                                            record.captured_at or iso_now(committed.last_modified),
+                                            instance_id=instance_id_for(bucket, key,
+                                                                        committed.version_id),
+                                            software_agent=SOFTWARE_AGENT,
+                                            changed="/" if history else None))
+                _, info = await self._write_record(bucket, key, committed.version_id, record,
+                                                   history, new_version=True)
         return info
 
-    async def _read_back_and_index(self, bucket: str, key: str, committed: ObjectInfo,
-                                   record: ProvenanceRecord,
-                                   history: list[HistoryEvent]) -> ObjectInfo:
-        """The committed version as stored (its Last-Modified is the one listings and a
-        reindex see), indexed in the catalog; the LMDB commit (an fsync) runs in a thread
-        so the event loop keeps serving."""
-        info = await self.backend.head_object(bucket, key, committed.version_id)
-        await asyncio.to_thread(self._index, bucket, key, info, record, history)
-        return info
-
-    async def _client_sidecar(self, write: WriteRequest, annotated: str) -> IngestResult:
-        """A client rewrote ``<key>.xmp``: merge what it may change, keep the rest."""
-        current = self.catalog.version(write.bucket, annotated)
-        if current is None:
-            raise errors.ServiceUnavailable(
-                f"the catalog has no record of {annotated}; run `provgate reindex`")
-        record = ProvenanceRecord.from_dict(current["record"])
-        history = self._history(write.bucket, annotated)
+    async def _edit_record(self, write: WriteRequest, annotated: str) -> IngestResult:
+        """A client rewrote ``<key>.xmp``: merge what it may change, keep the rest, and
+        let the intake policy judge the edited record before it is stored."""
+        bucket = write.bucket
+        if write.staged.size > MAX_RECORD_BYTES:
+            raise errors.EntityTooLarge(MaxSizeAllowed=str(MAX_RECORD_BYTES))
         async with self._local_file(write.staged) as path:
             edited = await asyncio.to_thread(Path(path).read_bytes)
+        async with self._key_lock(bucket, annotated):
+            current = self.catalog.version(bucket, annotated)
+            if current is None:
+                raise errors.ServiceUnavailable(
+                    f"the catalog has no record of {annotated}; run `provgate reindex`")
+            version_id = current["version_id"]
+            record = ProvenanceRecord.from_dict(current["record"])
+            history = self._history(bucket, annotated)
+            try:
+                merged, rejected = merge_client_edit(
+                    record, edited, document_id=document_id_for(bucket, annotated),
+                    instance_id=current["instance_id"], history=history, now=iso_now())
+            except SidecarError as exc:
+                raise errors.MalformedXML(f"{write.key} is not a readable XMP record: {exc}") from None
+            target = await self.backend.head_object(bucket, annotated, version_id)
+            verdict = await self.policy.judge(
+                bucket=bucket, key=annotated, size=target.size,
+                content_type=target.attributes.content_type, door=write.door,
+                identity=write.identity, record=merged)
+            refusal = verdict.refusal()
+            if refusal is None and verdict.quarantined:
+                # An edit cannot move a stored object: a rule that would hold it refuses it.
+                held = verdict.decision.quarantine
+                refusal = errors.PolicyDenied(held.rule_id, f"{held.message} [an edit of a "
+                                              f"stored object's record cannot be quarantined]")
+            if refusal is not None:
+                self.policy.record(verdict, version_id=None, identity=write.identity.name)
+                raise refusal
+            history.append(HistoryEvent("edited", iso_now(), instance_id=current["instance_id"],
+                                        software_agent=write.attributes.user_metadata.get(
+                                            "software-agent", write.identity.name),
+                                        changed="/metadata"))
+            await self.write_record(bucket, annotated, version_id, merged, history,
+                                    write.identity)
+            self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
+        served = await self.open_record(bucket, write.key, version_id=version_id)
+        await served.close()
+        served.info.version_id = version_id
+        warnings = [f"{r.field}: {r.reason}" for r in rejected] + verdict.warnings
+        return IngestResult(served.info, merged, warnings)
+
+    # -- the record store ---------------------------------------------------------------
+    async def write_record(self, bucket: str, key: str, version_id: str,
+                           record: ProvenanceRecord, history: list[HistoryEvent],
+                           identity: Identity) -> None:
+        """Store the XMP record of object version ``version_id`` of ``key`` (replacing
+        the version's previous record) and update that version's catalog entry (record
+        and history). The one way a record is written: intake, DAM edits, review events.
+
+        ``history`` is the asset's complete xmpMM:History including the new event; a
+        caller that read it from the catalog holds ``_key_lock(bucket, key)`` from that
+        read to this write, so that no concurrent event is lost. ``identity`` made the
+        change (logged; the event in ``history`` names it for the record).
+        """
+        log.debug("record of %s/%s?versionId=%s written for %s", bucket, key, version_id,
+                  identity.name)
+        await self._write_record(bucket, key, version_id, record, history)
+
+    async def _write_record(self, bucket: str, key: str, version_id: str,
+                            record: ProvenanceRecord, history: list[HistoryEvent], *,
+                            new_version: bool = False) -> tuple[RecordInfo, ObjectInfo]:
+        """The record and the catalog entry, concurrently; returns the record as stored
+        and the object version as stored (read back for a new version: its Last-Modified
+        is the one listings and a reindex see)."""
+        record.version_id = version_id
+        body = render_sidecar(record, document_id_for(bucket, key),
+                              instance_id_for(bucket, key, version_id), history)
+        entry = None if new_version else self.catalog.version(bucket, key, version_id)
+
+        async def index() -> ObjectInfo:
+            info = await self.backend.head_object(bucket, key, version_id) if entry is None else None
+            committed = info.last_modified if info is not None else entry["committed"]
+            # The LMDB commit (an fsync) runs in a thread so the event loop keeps serving.
+            await asyncio.to_thread(
+                self.catalog.add_version, bucket, key, version_id=version_id,
+                document_id=document_id_for(bucket, key),
+                instance_id=instance_id_for(bucket, key, version_id), record=record.to_dict(),
+                committed=committed, parents=record_parents(record),
+                history=history_json(history))
+            return info
+
+        stored, info = await _all(self.backend.put_record(bucket, key, version_id, body), index())
+        return stored, info
+
+    async def read_record(self, bucket: str, key: str, version_id: str | None) -> bytes:
+        """The stored XMP record of an object version (None: the current version);
+        NoSuchKey when that version has none (or, for None, the key has no current
+        version)."""
+        return (await self._stored_record(bucket, key, version_id)).body
+
+    async def _stored_record(self, bucket: str, key: str,
+                             version_id: str | None) -> StoredRecord:
+        missing = errors.NoSuchKey(resource=f"/{bucket}/{record_name(key)}",
+                                   Key=record_name(key))
+        if version_id is None:
+            try:
+                version_id = (await self.backend.head_object(bucket, key)).version_id
+            except (errors.NoSuchKey, errors.NoSuchVersion):
+                raise missing from None
+        else:
+            check_version_id(version_id)
+        stored = await self.backend.get_record(bucket, key, version_id)
+        if stored is None:
+            raise missing
+        return stored
+
+    async def open_record(self, bucket: str, name: str, byte_range: ByteRange | None = None,
+                          version_id: str | None = None) -> ObjectStream:
+        """The record served at ``name`` (``<key>.xmp``) as an object: the record of the
+        current version of ``<key>``, or of its version ``version_id`` (kept after that
+        version was deleted). NoSuchKey when ``name`` serves no record; callers look
+        for a real object of that name first."""
+        key = recorded_key(name)
+        if key is None:
+            raise errors.NoSuchKey(resource=f"/{bucket}/{name}", Key=name)
         try:
-            merged, rejected = merge_client_edit(
-                record, edited, document_id=document_id_for(write.bucket, annotated),
-                instance_id=current["instance_id"], history=history, now=iso_now())
-        except SidecarError as exc:
-            raise errors.MalformedXML(f"{write.key} is not a readable XMP sidecar: {exc}") from None
-        history.append(HistoryEvent("edited", iso_now(), instance_id=current["instance_id"],
-                                    software_agent=write.attributes.user_metadata.get(
-                                        "software-agent", write.identity.name),
-                                    changed="/metadata"))
-        info = await self._write_sidecar(write.bucket, annotated, merged, history, write.identity)
-        self.catalog.add_version(write.bucket, annotated, version_id=current["version_id"],
-                                 document_id=document_id_for(write.bucket, annotated),
-                                 instance_id=current["instance_id"], record=merged.to_dict(),
-                                 committed=current["committed"], parents=record_parents(merged),
-                                 history=history_json(history))
-        warnings = [f"{r.field}: {r.reason}" for r in rejected]
-        return IngestResult(info, merged, warnings)
+            stored = await self._stored_record(bucket, key, version_id)
+        except errors.NoSuchKey:
+            raise errors.NoSuchKey(resource=f"/{bucket}/{name}", Key=name) from None
+        body = stored.body
+        info = _served_record(bucket, name, stored)
+        span = byte_range.resolve(info.size) if byte_range else None
+        start, end = span if span else (0, info.size - 1)
+        return ObjectStream(info, span, _bytes_body(body[start:end + 1]))
+
+    async def list_with_records(self, bucket: str, *, prefix: str = "", delimiter: str = "",
+                                start_after: str = "", max_keys: int = 1000) -> ListPage:
+        """A listing of current objects in which each live object's record appears as
+        ``<key>.xmp`` (for identities with ``xmp = "listed"``); a real object of that
+        name wins. Same order, paging and roll-up as ``backend.list_objects``.
+
+        ``<key>.xmp`` sorts after ``<key>`` but possibly after keys that follow it, so
+        records wait in a heap until the object listing has passed them. Paging on after
+        ``start_after`` must also find the records of objects that sort before it: only
+        keys that are prefixes of ``start_after`` can have such a record, and they are
+        looked up one by one.
+        """
+        waiting: list[tuple[bytes, int, ObjectInfo]] = []   # (order, tie-break, record)
+        tie = itertools.count()
+        candidates = []
+        for key in _prefixes_recorded_after(start_after, prefix, delimiter):
+            try:
+                candidates.append(await self.backend.head_object(bucket, key))
+            except (errors.NoSuchKey, errors.NoSuchVersion):
+                pass
+        for info in await self._listed_records(candidates):
+            heapq.heappush(waiting, (_order(info.key), next(tie), info))
+        objects: list[ObjectInfo] = []
+        common: list[str] = []
+        last: str | None = None
+
+        def full() -> bool:
+            return len(objects) + len(common) >= max_keys
+
+        def emit(item: ObjectInfo | str) -> None:
+            nonlocal last
+            if isinstance(item, str):
+                if common and common[-1] == item:
+                    return          # a record rolled up into a prefix already listed
+                common.append(item)
+                last = item
+            else:
+                objects.append(item)
+                last = item.key
+
+        def rolled_up(info: ObjectInfo) -> ObjectInfo | str:
+            rest = info.key[len(prefix):]
+            if delimiter and delimiter in rest:
+                return prefix + rest[:rest.index(delimiter) + len(delimiter)]
+            return info
+
+        def release(before: bytes | None) -> None:
+            """List the waiting records that sort before ``before`` (all when None)."""
+            while waiting and not full() and (before is None or waiting[0][0] < before):
+                info = heapq.heappop(waiting)[2]
+                emit(rolled_up(info))
+
+        cursor, more, left_over = start_after, True, False
+        while more and not full():
+            # Each object brings at most one record: a page of what is still missing
+            # fills this one, and records are read only for objects that may be listed.
+            wanted = max_keys - len(objects) - len(common)
+            page = await self.backend.list_objects(bucket, prefix=prefix, delimiter=delimiter,
+                                                   start_after=cursor, max_keys=wanted)
+            items = sorted([*page.objects, *page.common_prefixes],
+                           key=lambda i: _order(i if isinstance(i, str) else i.key))
+            records = {info.key: info for info in await self._listed_records(page.objects)}
+            for n, item in enumerate(items):
+                name = item if isinstance(item, str) else item.key
+                release(_order(name))
+                if full():
+                    left_over = True
+                    break
+                # A real object named like a waiting record wins over it.
+                waiting[:] = [w for w in waiting if w[2].key != name]
+                heapq.heapify(waiting)
+                emit(item)
+                record = records.get(record_name(name)) if not isinstance(item, str) else None
+                if record is not None:
+                    heapq.heappush(waiting, (_order(record.key), next(tie), record))
+                if full() and n + 1 < len(items):
+                    left_over = True
+            more = page.truncated
+            cursor = page.last or cursor
+        if not more:
+            release(None)
+        return ListPage(objects, common, more or left_over or bool(waiting), last)
+
+    async def _listed_records(self, objects: list[ObjectInfo]) -> list[ObjectInfo]:
+        """The records of these object versions, as listings show them (``<key>.xmp``)."""
+        gate = asyncio.Semaphore(16)
+
+        async def one(obj: ObjectInfo) -> ObjectInfo | None:
+            async with gate:
+                try:
+                    stored = await self._stored_record(obj.bucket, obj.key, obj.version_id)
+                except errors.NoSuchKey:
+                    return None
+            return _served_record(obj.bucket, record_name(obj.key), stored)
+
+        found = await asyncio.gather(*(one(o) for o in objects))
+        return [info for info in found if info is not None]
 
     # -- deleting -------------------------------------------------------------------------
     async def delete(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
-        """Delete as S3 does, keeping the object's sidecar and the catalog in step.
+        """Delete as S3 does, keeping the catalog in step; records stay.
 
-        Without a version: the object and its sidecar each get a delete marker (both
-        vanish from listings; every version stays retrievable) and the catalog marks the
-        asset deleted. With a version: that version leaves the catalog; removing a delete
-        marker brings the asset (and its sidecar) back.
+        Without a version the object gets a delete marker and the catalog marks the asset
+        deleted; with one, that version leaves the catalog, and removing a delete marker
+        brings the asset back. The records of deleted versions stay in the record store
+        (their history). Deleting a served record (``<key>.xmp`` where no object of that
+        name is addressed) is refused: AccessDenied.
         """
-        outcome = await self.backend.delete_object(bucket, key, version_id)
-        if key.endswith(SIDECAR_SUFFIX) and await self._exists(bucket, key[: -len(SIDECAR_SUFFIX)]):
-            return outcome   # a client removing a sidecar: history stays in its versions
-        if version_id is None:
-            await self._delete_quietly(bucket, sidecar_key(key))
-            self.catalog.mark_deleted(bucket, key, time.time())
-        elif outcome.delete_marker:
-            if await self._exists(bucket, key):
-                await self._undelete_sidecar(bucket, key)
-                self.catalog.restore(bucket, key)
-        else:
-            self.catalog.remove_version(bucket, key, version_id)
+        annotated = recorded_key(key)
+        if annotated is not None and await self._serves_record(bucket, key, annotated,
+                                                               version_id):
+            raise records_kept(bucket, key)
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise errors.KeyTooLongError(Size=str(len(key.encode("utf-8", "surrogatepass"))),
+                                         MaxSizeAllowed=str(MAX_KEY_BYTES))
+        async with self._key_lock(bucket, key):
+            outcome = await self.backend.delete_object(bucket, key, version_id)
+            if version_id is None:
+                self.catalog.mark_deleted(bucket, key, time.time())
+            elif outcome.delete_marker:
+                if await self._exists(bucket, key):
+                    self.catalog.restore(bucket, key)
+            else:
+                self.catalog.remove_version(bucket, key, version_id)
         return outcome
 
-    async def _delete_quietly(self, bucket: str, key: str) -> None:
+    async def _serves_record(self, bucket: str, name: str, annotated: str,
+                             version_id: str | None) -> bool:
+        """Whether a delete of ``name`` would delete a served record rather than an
+        object of that name."""
         try:
-            await self.backend.delete_object(bucket, key)
+            await self.backend.head_object(bucket, name, version_id)
+            return False            # a real object (version) of that name: deletable
+        except errors.MethodNotAllowed:
+            return False            # a delete marker of a real object of that name
         except (errors.NoSuchKey, errors.NoSuchVersion):
             pass
+        if version_id is None:
+            return await self._exists(bucket, annotated)
+        return await self.backend.get_record(bucket, annotated, version_id) is not None
 
-    async def _undelete_sidecar(self, bucket: str, key: str) -> None:
-        """Remove the delete marker on top of ``<key>.xmp``, if that is what is there."""
-        page = await self.backend.list_versions(bucket, prefix=sidecar_key(key), max_keys=1)
-        latest = next((v for v in page.versions if v.key == sidecar_key(key)), None)
-        if latest is not None and latest.delete_marker:
-            await self.backend.delete_object(bucket, latest.key, latest.version_id)
-
-    async def _write_sidecar(self, bucket: str, key: str, record: ProvenanceRecord,
-                             history: list[HistoryEvent], identity: Identity, *,
-                             read_back: bool = True) -> ObjectInfo:
-        body = render_sidecar(record, document_id_for(bucket, key),
-                              instance_id_for(bucket, key, record.version_id), history)
-        path = self.backend.spool_dir / uuid.uuid4().hex
-        await asyncio.to_thread(path.write_bytes, body)
-        staged = await self.backend.stage_file(path, len(body), hashlib.md5(body).hexdigest(), {})
+    @contextlib.asynccontextmanager
+    async def _key_lock(self, bucket: str, key: str):
+        """Serialise the writes, record edits and deletes of one key in this gateway."""
+        slot = (bucket, key)
+        lock = self._locks.get(slot)
+        if lock is None:
+            lock = self._locks[slot] = _KeyLock()
+        lock.users += 1
         try:
-            return await self.backend.commit(bucket, sidecar_key(key), staged, ObjectAttributes(
-                content_type=SIDECAR_CONTENT_TYPE, owner=identity.name), read_back=read_back)
+            async with lock.lock:
+                yield
         finally:
-            await staged.discard()
+            lock.users -= 1
+            if lock.users == 0:
+                del self._locks[slot]
 
     def _history(self, bucket: str, key: str) -> list[HistoryEvent]:
         asset = self.catalog.version(bucket, key)
         if asset is None:
             return []
         return [HistoryEvent(**e) for e in asset.get("history", [])]
-
-    def _index(self, bucket: str, key: str, info: ObjectInfo, record: ProvenanceRecord,
-               history: list[HistoryEvent]) -> None:
-        self.catalog.add_version(bucket, key, version_id=info.version_id,
-                                 document_id=document_id_for(bucket, key),
-                                 instance_id=instance_id_for(bucket, key, info.version_id),
-                                 record=record.to_dict(), committed=info.last_modified,
-                                 parents=record_parents(record),
-                                 history=history_json(history))
 
     async def _exists(self, bucket: str, key: str) -> bool:
         try:
@@ -316,6 +549,46 @@ class IntakePipeline:
 
     def _local_file(self, staged: StagedObject):
         return _LocalCopy(self.backend, staged)
+
+
+def _order(name: str) -> bytes:
+    """S3's listing order: UTF-8 bytes."""
+    return name.encode("utf-8", "surrogatepass")
+
+
+def _prefixes_recorded_after(start_after: str, prefix: str, delimiter: str) -> list[str]:
+    """The keys that sort at or before ``start_after`` but whose ``<key>.xmp`` sorts
+    after it: only its prefixes can (any other key differs from it at a smaller
+    character, and so does its record's name)."""
+    if not start_after:
+        return []
+    found = []
+    for end in range(max(len(prefix), 1), len(start_after) + 1):
+        key = start_after[:end]
+        if not key.startswith(prefix) or (delimiter and delimiter in key[len(prefix):]):
+            continue
+        if _order(record_name(key)) > _order(start_after):
+            found.append(key)
+    return found
+
+
+class _KeyLock:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+def _served_record(bucket: str, name: str, stored: StoredRecord) -> ObjectInfo:
+    """A stored record as the object readers see at ``name`` (``<key>.xmp``)."""
+    return ObjectInfo(bucket, name, len(stored.body),
+                      stored.info.etag or hashlib.md5(stored.body).hexdigest(),
+                      stored.info.last_modified,
+                      ObjectAttributes(content_type=RECORD_CONTENT_TYPE, owner=RECORD_OWNER),
+                      version_id=stored.info.version_id)
+
+
+async def _bytes_body(data: bytes):
+    yield data
 
 
 class _LocalCopy:

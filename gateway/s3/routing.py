@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from gateway import errors
+from gateway.storage.base import RECORD_SUFFIX
 
 MAX_KEY_BYTES = 1024
+RECORD_OPERATIONS = ("GetObject", "HeadObject", "PutObject", "DeleteObject")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
@@ -67,13 +69,18 @@ def parse_target(method: str, raw_path: str, host: str, domain: str) -> S3Target
     key = _decode_path_segment(key_part) if key_part else ""
     if bucket:
         validate_bucket_name(bucket)
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise errors.KeyTooLongError(Size=str(len(key.encode())),
-                                             MaxSizeAllowed=str(MAX_KEY_BYTES))
     if "\x00" in key:
         raise errors.InvalidArgument("Object keys may not contain the NUL character",
                                      ArgumentName="key")
-    return S3Target(bucket, key, query, _operation(method, bucket, key, query))
+    operation = _operation(method, bucket, key, query)
+    size = len(key.encode("utf-8", "surrogatepass"))
+    # The record of a key of the full 1024 bytes is served at a longer name: such a name
+    # may be read, edited (PUT) or refused deletion, and is never an object (intake).
+    if size > MAX_KEY_BYTES and not (size <= MAX_KEY_BYTES + len(RECORD_SUFFIX)
+                                     and key.endswith(RECORD_SUFFIX)
+                                     and operation in RECORD_OPERATIONS):
+        raise errors.KeyTooLongError(Size=str(size), MaxSizeAllowed=str(MAX_KEY_BYTES))
+    return S3Target(bucket, key, query, operation)
 
 
 def _operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str:

@@ -33,6 +33,7 @@ CONTENT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding",
                    "Content-Language", "Expires")
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 NULL_VERSION = "null"          # the version id of an object stored before versioning
+RECORD_SUFFIX = ".xmp"         # an object's XMP record is served at <key>.xmp
 # What any version id looks like: S3 and its clones issue ids of these characters (AWS
 # uses base64-like ids, MinIO UUIDs, SeaweedFS hex), never path-like ones such as "../x".
 # Anything else is malformed (400).
@@ -142,6 +143,35 @@ def deleted_key(bucket: str, key: str, marker_version_id: str | None) -> errors.
     headers = ({"x-amz-delete-marker": "true", "x-amz-version-id": marker_version_id}
                if marker_version_id is not None else {})
     return errors.NoSuchKey(resource=f"/{bucket}/{key}", headers=headers, Key=key)
+
+
+@dataclass
+class RecordInfo:
+    """One stored XMP record: the object version it describes and its stored form."""
+
+    bucket: str
+    key: str                       # the object's key (not ``<key>.xmp``)
+    version_id: str                # the object version the record describes
+    size: int
+    etag: str                      # unquoted md5 hex of the record's bytes
+    last_modified: float
+
+
+@dataclass
+class StoredRecord:
+    info: RecordInfo
+    body: bytes
+
+
+# Bucket layouts: where a bucket keeps its XMP records. 1: as ordinary ``<key>.xmp``
+# objects beside the objects (provgate before the record store); 2: in the record store.
+# A bucket created now starts at RECORD_STORE_LAYOUT; older ones are migrated on start.
+OBJECT_RECORDS_LAYOUT = 1
+RECORD_STORE_LAYOUT = 2
+
+# The largest record a backend accepts: records are XML text of a few KiB (a ComfyUI
+# workflow can make one a few hundred); anything larger is not a record provgate wrote.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -265,7 +295,10 @@ class StorageBackend(abc.ABC):
     spool_dir: Path
 
     @abc.abstractmethod
-    async def start(self) -> None: ...
+    async def start(self, *, recover: bool = True) -> None:
+        """Open the store. ``recover`` (the serving gateway) also removes what a crashed
+        process left behind (spool files, unreferenced bytes); a tool that runs beside a
+        live gateway (``provgate reindex``) passes False, so in-flight writes are kept."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...
@@ -289,7 +322,7 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     async def delete_bucket(self, bucket: str) -> None:
         """Delete a bucket in which no key has a current version; NoSuchBucket otherwise,
-        or BucketNotEmpty while some key has one.
+        or BucketNotEmpty while some key has one. Its record store goes with it.
 
         Deliberately unlike S3, which refuses while any version or delete marker is left:
         the noncurrent versions and delete markers (and unfinished uploads) are purged
@@ -405,3 +438,28 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     async def finish_upload(self, bucket: str, key: str, upload_id: str) -> None:
         """Forget a completed upload's parts (after its staged object was committed)."""
+
+    # -- the record store ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_record(self, bucket: str, key: str, version_id: str,
+                         body: bytes) -> RecordInfo:
+        """Store (or replace) the XMP record of object version ``version_id`` of ``key``,
+        durably. NoSuchBucket when the bucket is gone."""
+
+    @abc.abstractmethod
+    async def get_record(self, bucket: str, key: str, version_id: str) -> StoredRecord | None:
+        """The record of that object version, or None when it has none."""
+
+    @abc.abstractmethod
+    async def list_records(self, bucket: str, key: str) -> list[RecordInfo]:
+        """The records kept for ``key``: one per object version that was recorded,
+        including versions deleted since (any order)."""
+
+    @abc.abstractmethod
+    async def bucket_layout(self, bucket: str) -> int:
+        """The bucket's layout (OBJECT_RECORDS_LAYOUT for a bucket that predates the
+        record store and was not migrated yet); NoSuchBucket."""
+
+    @abc.abstractmethod
+    async def set_bucket_layout(self, bucket: str, layout: int) -> None:
+        """Note that the bucket now has ``layout`` (after a migration)."""

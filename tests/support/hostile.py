@@ -365,8 +365,8 @@ class Guard:
         found: dict[str, int] = {}
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             found.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
-        # Each stored object has its XMP sidecar beside it; the guard tracks the objects.
-        return {k: v for k, v in found.items() if not (k.endswith(".xmp") and k[:-4] in found)}
+        # Records are not listed: the listing is exactly the stored objects.
+        return found
 
     def unexpected_errors(self) -> list[str]:
         """Server log lines since the guard was made that show an unhandled failure (a

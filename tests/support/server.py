@@ -21,7 +21,10 @@ WRITER = {"name": "writer", "access_key": "AKIATESTWRITER", "secret": "test-writ
 READER = {"name": "reader", "access_key": "AKIATESTREADER", "secret": "test-reader-secret", "role": "reader"}
 SCOPED = {"name": "scoped", "access_key": "AKIATESTSCOPED", "secret": "test-scoped-secret",
           "role": "writer", "buckets": ["scoped-only"]}
-IDENTITIES = [ADMIN, WRITER, READER, SCOPED]
+# A DAM tool that syncs buckets to folders: it sees each object's XMP record in listings.
+DAM = {"name": "dam", "access_key": "AKIATESTDAM", "secret": "test-dam-secret",
+       "role": "admin", "xmp": "listed"}
+IDENTITIES = [ADMIN, WRITER, READER, SCOPED, DAM]
 
 
 def toml_value(value) -> str:

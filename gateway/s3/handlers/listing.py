@@ -64,7 +64,10 @@ async def _page(call: S3Call, start_after: str, max_keys: int) -> ListPage:
     if max_keys == 0:
         await call.backend.head_bucket(call.bucket)
         return ListPage([], [], False, None)
-    return await call.backend.list_objects(
+    # An identity with xmp = "listed" sees each object's record as <key>.xmp as well.
+    lister = (call.services.intake.list_with_records if call.identity.xmp == "listed"
+              else call.backend.list_objects)
+    return await lister(
         call.bucket, prefix=call.query.get("prefix", ""),
         delimiter=call.query.get("delimiter", ""), start_after=start_after, max_keys=max_keys)
 

@@ -8,13 +8,13 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from gateway import errors
-from gateway.intake.pipeline import IngestResult, StreamBody, WriteRequest
+from gateway.intake.pipeline import IngestResult, StreamBody, WriteRequest, recorded_key
 from gateway.s3 import headers as h
 from gateway.s3 import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
 from gateway.s3.routing import validate_bucket_name
-from gateway.storage.base import DeleteOutcome, ObjectInfo
+from gateway.storage.base import DeleteOutcome, ObjectStream
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
@@ -74,8 +74,29 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     return web.Response(status=200, headers=write_headers(result))
 
 
+async def _open(call: S3Call, byte_range=None) -> ObjectStream:
+    """The object at the key, or else the XMP record served there (``<key>.xmp``): a
+    real object of that name always wins."""
+    try:
+        return await call.backend.open_object(call.bucket, call.key, byte_range,
+                                              version_id=call.version_id)
+    except (errors.NoSuchKey, errors.NoSuchVersion) as missing:
+        if recorded_key(call.key) is None:
+            raise
+        try:
+            return await call.services.intake.open_record(call.bucket, call.key, byte_range,
+                                                          version_id=call.version_id)
+        except errors.NoSuchKey:
+            raise missing from None
+
+
 async def head_object(call: S3Call) -> web.StreamResponse:
-    info = await call.backend.head_object(call.bucket, call.key, call.version_id)
+    if recorded_key(call.key) is None:
+        info = await call.backend.head_object(call.bucket, call.key, call.version_id)
+    else:
+        stream = await _open(call)
+        await stream.close()
+        info = stream.info
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
     byte_range = h.parse_range(call.headers.get("Range"))
@@ -94,8 +115,7 @@ def _wants_checksums(call: S3Call) -> bool:
 
 async def get_object(call: S3Call) -> web.StreamResponse:
     byte_range = h.parse_range(call.headers.get("Range"))
-    stream = await call.backend.open_object(call.bucket, call.key, byte_range,
-                                            version_id=call.version_id)
+    stream = await _open(call, byte_range)
     try:
         h.check_read_conditions(call.headers, stream.info)
         info = stream.info

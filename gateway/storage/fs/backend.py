@@ -4,7 +4,8 @@ Layout under the data directory (bucket names cannot start with a dot, so nothin
 collides with a bucket)::
 
     .provgate/index/           LMDB: buckets, objects (current versions), versions
-                               (noncurrent ones), uploads, parts
+                               (noncurrent ones), uploads, parts, and the record store
+                               (``records``: each object version's XMP record)
     .provgate/blobs/xx/<id>    object bytes, immutable once published; one per version
     .provgate/parts/<id>       staged multipart parts
     .provgate/spool/           request bodies being received (same filesystem: commit
@@ -25,6 +26,7 @@ every blob that any version, current or not, refers to.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -34,14 +36,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gateway import errors
-from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
-                                  ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
-                                  PartInfo, StagedObject, StorageBackend, UploadInfo,
-                                  VersionPage, check_version_id, delete_marker_addressed,
-                                  deleted_key, multipart_etag, no_such_version,
-                                  validate_completion)
+from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
+                                  RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
+                                  ListPage, ObjectAttributes, ObjectInfo, ObjectStream,
+                                  PartBody, PartInfo, RecordInfo, StagedObject,
+                                  StorageBackend, StoredRecord, UploadInfo, VersionPage,
+                                  check_version_id, delete_marker_addressed, deleted_key,
+                                  multipart_etag, no_such_version, validate_completion)
 from gateway.storage.fs import listing, versions
-from gateway.storage.fs.index import SEP, Index, object_key, part_key
+from gateway.storage.fs.index import SEP, Index, object_key, part_key, record_key
 from gateway.storage.staged import LocalStagedFile, adopt_spool_file, fsync_dir
 
 CHUNK = 1 << 20
@@ -57,13 +60,14 @@ class FsBackend(StorageBackend):
         self.index: Index | None = None
 
     # -- lifecycle --------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, recover: bool = True) -> None:
         for d in (self.spool_dir, self.part_dir, self.blob_dir):
             d.mkdir(parents=True, exist_ok=True)
         for n in range(256):
             (self.blob_dir / f"{n:02x}").mkdir(exist_ok=True)
         self.index = Index(self.meta / "index")
-        await asyncio.to_thread(self._sweep)
+        if recover:
+            await asyncio.to_thread(self._sweep)
 
     async def close(self) -> None:
         if self.index is not None:
@@ -117,7 +121,18 @@ class FsBackend(StorageBackend):
         with self.index.write() as txn:
             if Index.get(txn, self.index.buckets, bucket.encode()) is not None:
                 raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
-            Index.put(txn, self.index.buckets, bucket.encode(), {"created": time.time()})
+            Index.put(txn, self.index.buckets, bucket.encode(),
+                      {"created": time.time(), "layout": RECORD_STORE_LAYOUT})
+
+    async def bucket_layout(self, bucket: str) -> int:
+        with self.index.read() as txn:
+            return self._bucket(txn, bucket).get("layout", OBJECT_RECORDS_LAYOUT)
+
+    async def set_bucket_layout(self, bucket: str, layout: int) -> None:
+        with self.index.write() as txn:
+            doc = self._bucket(txn, bucket)
+            doc["layout"] = layout
+            Index.put(txn, self.index.buckets, bucket.encode(), doc)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         with self.index.read() as txn:
@@ -150,6 +165,7 @@ class FsBackend(StorageBackend):
                           if not versions.is_marker(r)]
             for upload in self._uploads(txn, bucket, ""):
                 files += [self.part_dir / name for name in self._forget_upload(txn, upload.upload_id)]
+            _delete_prefix(txn, self.index.records, bucket.encode() + SEP)
             txn.delete(bucket.encode(), db=self.index.buckets)
         return files
 
@@ -377,11 +393,7 @@ class FsBackend(StorageBackend):
         """Remove an upload and its parts from the index; return the part file names."""
         prefix = upload_id.encode() + SEP
         files = [doc["file"] for _, doc in Index.scan(txn, self.index.parts, prefix, prefix)]
-        cursor = txn.cursor(db=self.index.parts)
-        if cursor.set_range(prefix):
-            while cursor.key().startswith(prefix):
-                if not cursor.delete():
-                    break
+        _delete_prefix(txn, self.index.parts, prefix)
         txn.delete(upload_id.encode(), db=self.index.uploads)
         return files
 
@@ -396,6 +408,64 @@ class FsBackend(StorageBackend):
         await asyncio.to_thread(_concatenate, [self.part_dir / f for f in files], target)
         return LocalStagedFile(target, sum(p.size for p in chosen), multipart_etag(chosen),
                                {}, parts_count=len(chosen))
+
+
+    # -- the record store ---------------------------------------------------------------
+    async def put_record(self, bucket: str, key: str, version_id: str,
+                         body: bytes) -> RecordInfo:
+        if len(body) > MAX_RECORD_BYTES:
+            raise errors.EntityTooLarge(MaxSizeAllowed=str(MAX_RECORD_BYTES))
+        head = {"key": key, "etag": hashlib.md5(body).hexdigest(), "mtime": time.time()}
+        value = json.dumps(head, separators=(",", ":")).encode() + SEP + body
+        await asyncio.to_thread(self._put_record, bucket, record_key(bucket, key, version_id),
+                                value)
+        return _record_info(bucket, version_id, head, len(body))
+
+    def _put_record(self, bucket: str, slot: bytes, value: bytes) -> None:
+        with self.index.write() as txn:   # LMDB syncs on commit: durable when it returns
+            self._bucket(txn, bucket)
+            txn.put(slot, value, db=self.index.records)
+
+    async def get_record(self, bucket: str, key: str, version_id: str) -> StoredRecord | None:
+        with self.index.read() as txn:
+            self._bucket(txn, bucket)
+            raw = txn.get(record_key(bucket, key, version_id), db=self.index.records)
+        if raw is None:
+            return None
+        head, body = _split_record(raw)
+        return StoredRecord(_record_info(bucket, version_id, head, len(body)), body)
+
+    async def list_records(self, bucket: str, key: str) -> list[RecordInfo]:
+        prefix = record_key(bucket, key)
+        found = []
+        with self.index.read() as txn:
+            self._bucket(txn, bucket)
+            cursor = txn.cursor(db=self.index.records)
+            if cursor.set_range(prefix):
+                for slot, raw in cursor:
+                    if not slot.startswith(prefix):
+                        break
+                    head, body = _split_record(raw)
+                    found.append(_record_info(bucket, slot[len(prefix):].decode(), head,
+                                              len(body)))
+        return found
+
+
+def _split_record(raw: bytes) -> tuple[dict, bytes]:
+    head, _, body = bytes(raw).partition(SEP)   # JSON never holds a raw NUL
+    return json.loads(head), body
+
+
+def _record_info(bucket: str, version_id: str, head: dict, size: int) -> RecordInfo:
+    return RecordInfo(bucket, head["key"], version_id, size, head["etag"], head["mtime"])
+
+
+def _delete_prefix(txn, db, prefix: bytes) -> None:
+    cursor = txn.cursor(db=db)
+    if cursor.set_range(prefix):
+        while cursor.key().startswith(prefix):
+            if not cursor.delete():
+                break
 
 
 def _check_version_id(version_id: str) -> None:

@@ -63,6 +63,12 @@ def history_prefix(full: bytes) -> bytes:
     return hashlib.sha256(full).digest()[:16]
 
 
+def record_key(bucket: str, key: str, version_id: str = "") -> bytes:
+    """Where a version's XMP record is kept; with no version id, the prefix of every
+    record of the key. A fixed-size key part, so a 1024-byte key fits LMDB's limit."""
+    return bucket.encode() + SEP + history_prefix(object_key(bucket, key)) + version_id.encode()
+
+
 def part_key(upload_id: str, number: int) -> bytes:
     return upload_id.encode() + SEP + b"%05d" % number
 
@@ -88,6 +94,9 @@ class Index:
         self.versions = self.env.open_db(b"versions")
         self.uploads = self.env.open_db(b"uploads")
         self.parts = self.env.open_db(b"parts")
+        # XMP records, by bucket NUL <16-byte hash of the key> <object version id>
+        # (``record_key``): outside the objects table, so no S3 key can reach them.
+        self.records = self.env.open_db(b"records")
 
     def close(self) -> None:
         self.env.close()

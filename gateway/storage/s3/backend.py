@@ -16,6 +16,9 @@ How things map (details in the modules named):
   or as a multipart upload read part by part from the file when larger than
   ``multipart_threshold``; an assembled multipart upload is server-side copied from its
   hidden staging key (``staging``, ``uploads``);
+* XMP records: the record store lives under ``!pg/records/`` of the same upstream
+  bucket, one upstream key per object version (``keys.record_name``), out of reach of
+  every encoded key and skipped by listings like the rest of ``!pg/``;
 * versions: every upstream bucket is versioned (``versioning``); version ids are the
   upstream's, passed through (a commit returns the id of the final write, never the
   staging copy's). Listings of both kinds walk the upstream's version listing
@@ -45,6 +48,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -57,10 +61,12 @@ import aiohttp
 
 from gateway import errors
 from gateway.config import StorageConfig
-from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
-                                  ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
-                                  PartInfo, StagedObject, StorageBackend, UploadInfo,
-                                  VersionPage, check_version_id)
+from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
+                                  RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
+                                  ListPage, ObjectAttributes, ObjectInfo, ObjectStream,
+                                  PartBody, PartInfo, RecordInfo, StagedObject,
+                                  StorageBackend, StoredRecord, UploadInfo, VersionPage,
+                                  check_version_id)
 from gateway.storage.s3 import keys, listing, walk, xmldoc
 from gateway.storage.s3.client import FileSection, Reply, S3Client
 from gateway.storage.s3.metadata import SystemFields, read_headers, write_headers
@@ -102,11 +108,11 @@ class S3Backend(StorageBackend):
         self.versioning = Versioning(self.client)
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, recover: bool = True) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         # Files left by a crashed process were never acknowledged; the spool directory
         # belongs to this gateway alone (each gateway of a group has its own).
-        for entry in os.scandir(self.spool_dir):
+        for entry in os.scandir(self.spool_dir) if recover else ():
             if entry.is_file():
                 os.unlink(entry.path)
         await self.client.start()
@@ -144,6 +150,36 @@ class S3Backend(StorageBackend):
         await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
         # Should this fail, the first write to the bucket turns versioning on.
         await self.versioning.enable(upstream, bucket)
+        await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)
+
+    async def bucket_layout(self, bucket: str) -> int:
+        upstream = self.names.upstream(bucket)
+        try:
+            reply = await self.client.send("GET", upstream, keys.LAYOUT_NAME,
+                                           subject=(bucket, ""))
+        except errors.NoSuchKey:
+            await self._require_bucket(bucket)
+            return OBJECT_RECORDS_LAYOUT
+        try:
+            return int(reply.body.decode().strip())
+        except ValueError:
+            raise errors.InternalError(f"unreadable layout note in bucket {bucket}") from None
+
+    async def set_bucket_layout(self, bucket: str, layout: int) -> None:
+        upstream = self.names.upstream(bucket)
+        await self.versioning.ensure(upstream, bucket)
+        await self.client.send("PUT", upstream, keys.LAYOUT_NAME, body=str(layout).encode(),
+                               subject=(bucket, ""))
+        # Versioned: keep just the newest note.
+        await self._drop_older(upstream, keys.LAYOUT_NAME, bucket)
+
+    async def _drop_older(self, upstream: str, name: str, bucket: str) -> None:
+        """Delete every version of an internal upstream key but the newest, for good."""
+        older = [listed.version_id async for listed in
+                 walk.exact(self.client, upstream, name, subject=(bucket, ""))][1:]
+        await listing.bounded([lambda v=version_id: self.client.send(
+            "DELETE", upstream, name, query={"versionId": v}, expect=(200, 204),
+            subject=(bucket, "")) for version_id in older])
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         upstream = self.names.upstream(bucket)
@@ -509,6 +545,54 @@ class S3Backend(StorageBackend):
             raise await self._missing(upstream, name, bucket, key, version_id) from None
         return await self.head_object(bucket, key, version_id)
 
+    # -- the record store ---------------------------------------------------------------
+    async def put_record(self, bucket: str, key: str, version_id: str,
+                         body: bytes) -> RecordInfo:
+        if len(body) > MAX_RECORD_BYTES:
+            raise errors.EntityTooLarge(MaxSizeAllowed=str(MAX_RECORD_BYTES))
+        upstream, name = self.names.upstream(bucket), keys.record_name(key, version_id)
+        await self.versioning.ensure(upstream, bucket)
+        headers = {"Content-Type": "application/rdf+xml",
+                   "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+        try:
+            # A version's first record (every commit) costs one request; a replacement
+            # (an edit, a review event) is refused here and written below.
+            reply = await self.client.send("PUT", upstream, name, body=body,
+                                           headers=headers | {"If-None-Match": "*"},
+                                           subject=(bucket, key))
+        except errors.PreconditionFailed:
+            reply = await self.client.send("PUT", upstream, name, body=body, headers=headers,
+                                           subject=(bucket, key))
+            await self._drop_older(upstream, name, bucket)
+        return RecordInfo(bucket, key, version_id, len(body), reply.etag,
+                          _http_time(reply.headers.get("Date")))
+
+    async def get_record(self, bucket: str, key: str, version_id: str) -> StoredRecord | None:
+        upstream = self.names.upstream(bucket)
+        try:
+            reply = await self.client.send("GET", upstream, keys.record_name(key, version_id),
+                                           subject=(bucket, key))
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            await self._require_bucket(bucket)
+            return None
+        return StoredRecord(_record_info(bucket, key, version_id, reply.headers,
+                                         len(reply.body)), reply.body)
+
+    async def list_records(self, bucket: str, key: str) -> list[RecordInfo]:
+        upstream, prefix = self.names.upstream(bucket), keys.record_prefix(key)
+        await self._require_bucket(bucket)
+        found = []
+        async for listed in walk.walk(self.client, upstream, prefix, subject=(bucket, key)):
+            if not listed.is_latest or listed.delete_marker:
+                continue
+            try:
+                version_id = bytes.fromhex(listed.key[len(prefix):]).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue   # not a name provgate wrote
+            found.append(RecordInfo(bucket, key, version_id, listed.size, listed.etag,
+                                    listed.last_modified))
+        return found
+
     # -- multipart uploads (see uploads.py) --------------------------------------------------
     async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
                             owner: str) -> str:
@@ -536,6 +620,13 @@ class S3Backend(StorageBackend):
 
     async def finish_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self.uploads.finish(bucket, key, upload_id)
+
+
+def _record_info(bucket: str, key: str, version_id: str, headers: Mapping[str, str],
+                 size: int) -> RecordInfo:
+    return RecordInfo(bucket, key, version_id, size,
+                      xmldoc.unquote_etag(headers.get("ETag", "")),
+                      _http_time(headers.get("Last-Modified")))
 
 
 def _version(version_id: str | None) -> dict[str, str]:

@@ -65,6 +65,10 @@ _DIGEST_NAME = re.compile(r"#[0-9a-f]{%d}$" % _DIGEST_HEX)
 SAFE_PREFIX_BYTES = 700
 
 INTERNAL_PREFIX = "!pg/"     # provgate's own records (uploads, staged objects)
+# The record store: ``!pg/records/<digest of the key>/<hex of the version id>``, a name
+# of fixed size whatever the key's length (so a 1024-byte key has a record too).
+RECORDS_PREFIX = INTERNAL_PREFIX + "records/"
+LAYOUT_NAME = INTERNAL_PREFIX + "layout"   # the bucket's layout (see storage.base)
 # Upstream start-after that skips the internal namespace: "!pg/..." < "!~" < every
 # encoded key (which starts with "%", "&", "[" or a character from "0" up).
 LISTING_FLOOR = "!~"
@@ -109,6 +113,17 @@ def encode_key(key: str) -> str:
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_HEX]
     kept = cut(name, UPSTREAM_KEY_BYTES - _DIGEST_ROOM, last_component=NAME_BYTES - _DIGEST_ROOM)
     return kept + DIGEST_MARK + digest
+
+
+def record_prefix(key: str) -> str:
+    """The upstream prefix of every record of ``key``."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_HEX]
+    return f"{RECORDS_PREFIX}{digest}/"
+
+
+def record_name(key: str, version_id: str) -> str:
+    """The upstream key of the record of one object version of ``key``."""
+    return record_prefix(key) + version_id.encode().hex()
 
 
 def is_digest_name(upstream: str) -> bool:
