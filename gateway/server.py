@@ -24,6 +24,7 @@ from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
 from gateway.storage import open_backend
+from gateway.storage.space import FreeSpace
 
 log = logging.getLogger("provgate")
 
@@ -140,7 +141,10 @@ async def serve(config: Config) -> None:
               "auto_decompress": False}
     s3_runner, s3_url = await start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
-    admin_app = build_admin_app(backend, catalog, extractor)
+    space = FreeSpace([backend.spool_dir, config.resolve(config.catalog.path)]
+                      + ([config.resolve(config.storage.path)] if config.storage.kind == "fs" else []),
+                      config.storage.min_free_bytes)
+    admin_app = build_admin_app(backend, catalog, extractor, space)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)

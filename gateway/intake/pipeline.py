@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, Awaitable
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from gateway import errors, metrics
 from gateway.catalog import Catalog, Ref
@@ -57,7 +57,7 @@ SOFTWARE_AGENT = "provgate 0.1.0"
 # size (a thread hop per network read costs more than the write itself).
 SPOOL_BATCH = 1 << 20
 
-T = TypeVar("T")
+log = logging.getLogger("provgate.intake")
 
 
 @dataclass
@@ -197,11 +197,41 @@ class IntakePipeline:
                                                                     committed.version_id),
                                         software_agent=SOFTWARE_AGENT,
                                         changed="/" if history else None))
-            _, info = await _all(
+            results = await asyncio.gather(
                 self._write_sidecar(bucket, key, record, history, write.identity,
                                     read_back=False),
-                self._read_back_and_index(bucket, key, committed, record, history))
-        return info
+                self._read_back_and_index(bucket, key, committed, record, history),
+                return_exceptions=True)
+            failure = next((r for r in results if isinstance(r, BaseException)), None)
+            if failure is not None:
+                # An error answer must mean nothing was stored (a full disk fails here,
+                # after the object itself went in): take back what did get written.
+                sidecar = results[0] if not isinstance(results[0], BaseException) else None
+                await self._undo_commit(bucket, key, committed.version_id, sidecar,
+                                        indexed=not isinstance(results[1], BaseException))
+                raise failure
+        return results[1]
+
+    async def _undo_commit(self, bucket: str, key: str, version_id: str | None,
+                           sidecar: ObjectInfo | None, *, indexed: bool) -> None:
+        """Remove an object version whose record or catalog entry could not be written,
+        with whichever of the two did get written. Best effort: each step is tried, and
+        what cannot be undone is logged for ``provgate reindex`` to settle."""
+        steps = []
+        if sidecar is not None and sidecar.version_id:
+            steps.append(("record", self.backend.delete_object(bucket, sidecar_key(key),
+                                                               sidecar.version_id)))
+        if version_id:
+            steps.append(("object", self.backend.delete_object(bucket, key, version_id)))
+        if indexed and version_id:
+            steps.append(("catalog entry", asyncio.to_thread(self.catalog.remove_version,
+                                                             bucket, key, version_id)))
+        for what, step in steps:
+            try:
+                await step
+            except Exception as exc:  # noqa: BLE001 — undo the rest whatever one step did
+                log.error("could not take back the %s of %s/%s (version %s) after a failed "
+                          "write: %s", what, bucket, key, version_id, exc)
 
     async def _read_back_and_index(self, bucket: str, key: str, committed: ObjectInfo,
                                    record: ProvenanceRecord,
@@ -284,7 +314,11 @@ class IntakePipeline:
         body = render_sidecar(record, document_id_for(bucket, key),
                               instance_id_for(bucket, key, record.version_id), history)
         path = self.backend.spool_dir / uuid.uuid4().hex
-        await asyncio.to_thread(path.write_bytes, body)
+        try:
+            await asyncio.to_thread(path.write_bytes, body)
+        except BaseException:
+            _remove(path)   # a short write (a full disk) leaves no spool file behind
+            raise
         staged = await self.backend.stage_file(path, len(body), hashlib.md5(body).hexdigest(), {})
         try:
             return await self.backend.commit(bucket, sidecar_key(key), staged, ObjectAttributes(
@@ -385,17 +419,6 @@ class StreamBody:
             self._md5.update(chunk)
             self._sha256.update(chunk)
             yield chunk
-
-
-async def _all(*steps: Awaitable[T]) -> list[T]:
-    """Run independent steps concurrently and return their results once every one has
-    finished; the first failure is raised only then, so nothing is still writing when
-    the caller answers."""
-    results = await asyncio.gather(*steps, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
 
 
 def _remove(path) -> None:

@@ -191,7 +191,12 @@ class S3Application:
             return response
         except web.HTTPException as exc:
             return exc
-        except Exception:
+        except Exception as exc:
+            if errors.is_storage_full(exc):
+                log.error("request %s refused: storage full (%s)", request_id, exc)
+                response = error_response(errors.StorageFull(), request_id, request.method)
+                response.force_close()   # the body may be unread
+                return response
             log.exception("request %s failed unexpectedly", request_id)
             response = error_response(errors.InternalError(), request_id, request.method)
             response.force_close()
