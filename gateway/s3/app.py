@@ -89,7 +89,8 @@ class S3Application:
 
     def build(self, client_max_size: int = 1 << 20) -> web.Application:
         app = web.Application(client_max_size=client_max_size, middlewares=[self._errors])
-        app.router.add_route("*", "/{tail:.*}", self._handle, expect_handler=self._expect)
+        # [\s\S]: keys may hold a newline, which "." would not match (aiohttp's plain 404).
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle, expect_handler=self._expect)
         app.on_response_prepare.append(_common_headers)
         return app
 

@@ -102,9 +102,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         info = stream.info
         # A checksum covers the whole object, so a ranged answer cannot carry it.
         headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
-        for param, header in h.RESPONSE_OVERRIDES.items():
-            if param in call.query:
-                headers[header] = call.query[param]
+        headers.update(h.response_overrides(call.query))
         if stream.span:
             start, end = stream.span
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
