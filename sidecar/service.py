@@ -69,13 +69,16 @@ class _Retry(Exception):
 
 
 class Sidecar:
-    def __init__(self, config: Config, endpoint: str) -> None:
+    def __init__(self, config: Config, endpoint: str, pinned_cert: str | None = None) -> None:
+        """``pinned_cert``: the certificate to trust for an https ``endpoint`` (the
+        gateway's own ``tls_cert`` when the sidecar talks to its own config's listener)."""
         assert config.sidecar is not None
         self.settings = config.sidecar.settings
         self.shares = config.sidecar.shares
         self.ledger = Ledger(config.sidecar.state_dir)
         self.client = GatewayClient(endpoint, config.server.region, self.settings.timeout,
-                                    connections=self.settings.workers * 2 + 2)
+                                    connections=self.settings.workers * 2 + 2,
+                                    pinned_cert=pinned_cert)
         self.endpoint = endpoint
         self.tracker = StabilityTracker(self.settings.stable_seconds)
         self._owner: dict[str, Share] = {}                   # candidate path -> share
