@@ -14,12 +14,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import client
-from tests.support.metrics import metric, scrape
+from tests.support.metrics import scrape
 from tests.support.sidecar import share, sidecar_section, wait_until
 
 
 def _bucket() -> str:
     return f"drops-{uuid.uuid4().hex[:10]}"
+
+
+def total(server, name: str) -> float:
+    """A counter summed over its labels."""
+    return sum(v for (n, _), v in scrape(server.admin).items() if n == name)
 
 
 def readyz(server) -> tuple[int, dict]:
@@ -65,3 +70,37 @@ def test_readiness_reports_a_share_that_cannot_deliver(make_server, tmp_path):
         return status == 503 and "sidecar" in body and body
     body = wait_until(stuck, 60, "/readyz to report the stuck share", server.log)
     assert with_nothing_listening in body["sidecar"]
+
+
+def test_a_non_utf8_file_name_does_not_stop_native_watching(make_server, tmp_path):
+    if sys.platform != "linux":
+        pytest.skip("needs a filesystem that takes any bytes as a name")
+    bucket = _bucket()
+    config = share(tmp_path, bucket)
+    # The periodic rescan is an hour away: only native events can deliver in time.
+    server = make_server(sections={"sidecar": sidecar_section(tmp_path, [config],
+                                                              rescan_seconds=3600.0)})
+    folder = Path(config["path"])
+    wait_until(lambda: total(server, "provgate_sidecar_rescans_total") >= 1, 30,
+               "the first rescan")
+
+    def deliver(name: str) -> None:
+        dropped = folder / name
+        dropped.write_bytes(f"{name} content".encode())
+        xmp = dropped.with_name(name + ".xmp")
+        wait_until(xmp.exists, 30, f"{xmp.name} beside {name}", server.log)
+
+    deliver("before.txt")                     # native watching works
+    bad = os.path.join(os.fsencode(folder), b"caf\xe9-latin1.txt")
+    for content in (b"one", b"two", b"three"):   # several events on the bad name
+        with open(bad, "wb") as fh:
+            fh.write(content)
+    deliver("after.txt")                      # and still works afterwards
+
+    assert total(server, "provgate_sidecar_unnameable_events_total") >= 1
+    warnings = [line for line in server.output
+                if "Unable to decode path" in line and "watching goes on" in line]
+    assert len(warnings) == 1, warnings
+    s3 = client(server.endpoint)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert "after.txt" in keys and not any("latin1" in k for k in keys)
