@@ -7,7 +7,6 @@ gateway meets a real ENOSPC, not a simulated one. The catalog stays on the test'
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import urllib.error
@@ -19,6 +18,7 @@ import pytest
 
 from tests.conftest import client, storage_section
 from tests.support.hostile import assert_error, leftover_files, send, sign_v4, spool_dir
+from tests.support.server import readiness
 
 MIN_FREE = 4 * 1024 * 1024
 PAGE = 4096
@@ -61,14 +61,6 @@ def fill(disk: Path, leave: int) -> Path:
     return filler
 
 
-def readyz(server) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(server.admin + "/readyz", timeout=10) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 def put(server, bucket: str, key: str, data: bytes):
     path = f"/{bucket}/{key}"
     return send(server, "PUT", path, body=data, headers=sign_v4(server, "PUT", path, body=data))
@@ -98,11 +90,11 @@ def test_full_disk_answers_storage_full_and_readiness_warns_first(server, small_
     assert put(server, bucket, "kept.bin", kept).status == 200
 
     for _ in range(3):
-        assert readyz(server)[0] == 200
+        assert readiness(server)[0] == 200
     assert probe_files(server) == []
 
     filler = fill(small_disk, MIN_FREE // 2)
-    status, body = readyz(server)
+    status, body = readiness(server)
     assert status == 503 and "min_free_bytes" in body["disk"], body
     assert probe_files(server) == []
 
@@ -116,7 +108,7 @@ def test_full_disk_answers_storage_full_and_readiness_warns_first(server, small_
 
     # Space freed: ready again, writes work, nothing earlier was harmed.
     filler.unlink()
-    assert readyz(server)[0] == 200
+    assert readiness(server)[0] == 200
     assert put(server, bucket, "big.bin", too_big).status == 200
     assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == too_big
     assert s3.get_object(Bucket=bucket, Key="kept.bin")["Body"].read() == kept

@@ -3,17 +3,15 @@ certificate, a share it cannot deliver to, a file name that is not UTF-8."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import client
+from tests.support.server import readiness
 from tests.support.metrics import scrape
 from tests.support.sidecar import share, sidecar_section, wait_until
 
@@ -25,14 +23,6 @@ def _bucket() -> str:
 def total(server, name: str) -> float:
     """A counter summed over its labels."""
     return sum(v for (n, _), v in scrape(server.admin).items() if n == name)
-
-
-def readyz(server) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(server.admin + "/readyz", timeout=10) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +44,7 @@ def test_in_process_sidecar_trusts_the_gateways_own_certificate(make_server, tmp
     wait_until(xmp.exists, 60, f"{xmp.name} beside {dropped.name}", server.log)
     s3 = client(server.endpoint, verify=str(cert))
     assert s3.get_object(Bucket=bucket, Key="over-tls.txt")["Body"].read() == dropped.read_bytes()
-    assert readyz(server)[0] == 200
+    assert readiness(server)[0] == 200
 
 
 def test_readiness_reports_a_share_that_cannot_deliver(make_server, tmp_path):
@@ -62,11 +52,11 @@ def test_readiness_reports_a_share_that_cannot_deliver(make_server, tmp_path):
     config = share(tmp_path, _bucket())
     server = make_server(sections={"sidecar": sidecar_section(
         tmp_path, [config], endpoint=with_nothing_listening)})
-    assert readyz(server)[0] == 200
+    assert readiness(server)[0] == 200
     (Path(config["path"]) / "stuck.txt").write_bytes(b"nowhere to go")
 
     def stuck():
-        status, body = readyz(server)
+        status, body = readiness(server)
         return status == 503 and "sidecar" in body and body
     body = wait_until(stuck, 60, "/readyz to report the stuck share", server.log)
     assert with_nothing_listening in body["sidecar"]
