@@ -52,6 +52,9 @@ class StorageConfig:
     bucket_prefix: str = ""          # s3: prepended to every bucket name upstream
     spool_dir: str = ""              # s3: local spool for request bodies (default: system temp)
     timeout: float = 30.0            # s3: seconds before an upstream call counts as failed
+    # /readyz reports "not ready" while the spool, fs data or catalog filesystem has less
+    # free space than this (bytes; 0 = no check), before writes fail on a full disk.
+    min_free_bytes: int = 512 * 1024 * 1024
 
 
 @dataclass

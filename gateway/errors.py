@@ -7,6 +7,9 @@ subclass here, never an ad-hoc status code somewhere else.
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class GatewayError(Exception):
     """Base class: ``code`` is the S3 error code, ``status`` the HTTP status."""
@@ -79,6 +82,26 @@ InternalError = GatewayError
 NotImplementedOperation = _error("NotImplemented", 501, "A header or query you provided requested a function that is not implemented.")
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Service is unable to handle request.")
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
+# 507 Insufficient Storage, as MinIO's XMinioStorageFull: a full disk is the operator's
+# to fix, and the client's write was not stored (retrying later may succeed).
+StorageFull = _error("XProvgateStorageFull", 507, "The gateway's storage is full; nothing of this write was stored. Try again once space is freed.")
+
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_NO_SPACE_TEXTS = tuple(os.strerror(n) for n in sorted(_NO_SPACE_ERRNOS))
+
+
+def is_storage_full(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or what caused it) is the disk running out of space: an
+    ``OSError`` with ENOSPC/EDQUOT, or a library error (LMDB) that reports one by text."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE_ERRNOS:
+            return True
+        if not isinstance(exc, GatewayError) and any(t in str(exc) for t in _NO_SPACE_TEXTS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class AnswerLost(ServiceUnavailable):

@@ -127,6 +127,12 @@ SIDECAR_RESCANS = Counter(
     "Full walks of a share completed (one at start, then periodically).",
     ["share"], registry=REGISTRY)
 
+SIDECAR_UNNAMEABLE_EVENTS = Counter(
+    "provgate_sidecar_unnameable_events_total",
+    "Native file events the watcher could not report because a path in them is not "
+    "valid UTF-8; watching went on (the files concerned are skipped, as at rescans).",
+    ["share"], registry=REGISTRY)
+
 SIDECAR_BACKLOG = Gauge(
     "provgate_sidecar_backlog_files",
     "Files seen but not yet done: waiting to be complete, queued, uploading or retrying.",

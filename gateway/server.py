@@ -25,6 +25,7 @@ from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
 from gateway.catalog.migrate import migrate_records
 from gateway.storage import open_backend
+from gateway.storage.space import FreeSpace
 
 log = logging.getLogger("provgate")
 
@@ -101,10 +102,10 @@ async def _start_sidecar(config: Config, s3_url: str):
     """The shares of ``[[sidecar.shares]]``, watched in this process (none: no sidecar)."""
     if config.sidecar is None or not config.sidecar.shares:
         return None
-    from sidecar.run import gateway_endpoint
+    from sidecar.run import gateway_certificate, gateway_endpoint
     from sidecar.service import Sidecar
     endpoint = gateway_endpoint(config) if config.sidecar.settings.endpoint else s3_url
-    sidecar = Sidecar(config, endpoint)
+    sidecar = Sidecar(config, endpoint, gateway_certificate(config))
     await sidecar.start()
     return sidecar
 
@@ -149,7 +150,11 @@ async def serve(config: Config) -> None:
               "auto_decompress": False}
     s3_runner, s3_url = await start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
-    admin_app = build_admin_app(backend, catalog, extractor)
+    space = FreeSpace([backend.spool_dir, config.resolve(config.catalog.path)]
+                      + ([config.resolve(config.storage.path)] if config.storage.kind == "fs" else []),
+                      config.storage.min_free_bytes)
+    readiness: dict = {}     # more readiness checks, added as their parts start
+    admin_app = build_admin_app(backend, catalog, extractor, space, readiness)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
@@ -157,6 +162,9 @@ async def serve(config: Config) -> None:
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
     sidecar = await _start_sidecar(config, s3_url)
+    if sidecar is not None:
+        from sidecar.run import not_ready_reason
+        readiness["sidecar"] = lambda: not_ready_reason(sidecar)
 
     await until_stop_signal()
     log.info("stopping: no new connections; finishing in-flight requests")

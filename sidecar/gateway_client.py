@@ -80,8 +80,11 @@ class Answer:
 
 
 class GatewayClient:
-    def __init__(self, endpoint: str, region: str, timeout: float, connections: int) -> None:
+    def __init__(self, endpoint: str, region: str, timeout: float, connections: int,
+                 pinned_cert: str | None = None) -> None:
+        """``pinned_cert``: see :class:`~gateway.storage.s3.client.S3Client`."""
         self.endpoint = endpoint
+        self.pinned_cert = pinned_cert
         self.region = region
         self.timeout = timeout
         self.connections = connections
@@ -91,7 +94,8 @@ class GatewayClient:
         client = self._clients.get(identity.access_key)
         if client is None:
             client = S3Client(self.endpoint, self.region, identity.access_key, identity.secret,
-                              self.timeout, connections=self.connections)
+                              self.timeout, connections=self.connections,
+                              pinned_cert=self.pinned_cert)
             self._clients[identity.access_key] = client
         return client
 

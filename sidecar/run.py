@@ -27,6 +27,25 @@ def gateway_endpoint(config: Config) -> str:
     return f"{scheme}://{shown}:{port}"
 
 
+def gateway_certificate(config: Config) -> str | None:
+    """The certificate the sidecar pins when it sends to its own config's TLS listener
+    (``[server] tls_cert``, often self-signed); None for an explicit ``[sidecar]
+    endpoint`` (verified against the system's authorities) or a plain-http listener."""
+    assert config.sidecar is not None
+    if config.sidecar.settings.endpoint or not config.server.tls_cert:
+        return None
+    return str(config.resolve(config.server.tls_cert))
+
+
+def not_ready_reason(sidecar: Sidecar) -> str | None:
+    """Why the sidecar's shares are stuck (the gateway does not answer it), or None."""
+    if sidecar.gateway_up:
+        return None
+    names = ", ".join(share.name for share in sidecar.shares)
+    return (f"the folder sidecar cannot reach the gateway at {sidecar.endpoint}; "
+            f"uploads from share(s) {names} are held")
+
+
 def build_metrics_app(sidecar: Sidecar) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -51,7 +70,7 @@ def build_metrics_app(sidecar: Sidecar) -> web.Application:
 async def watch(config: Config) -> None:
     from gateway.server import start_site, until_stop_signal
     assert config.sidecar is not None
-    sidecar = Sidecar(config, gateway_endpoint(config))
+    sidecar = Sidecar(config, gateway_endpoint(config), gateway_certificate(config))
     runner = None
     if config.sidecar.settings.metrics_listen:
         runner, url = await start_site(build_metrics_app(sidecar), config.sidecar.settings.metrics_listen)

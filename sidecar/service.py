@@ -69,13 +69,16 @@ class _Retry(Exception):
 
 
 class Sidecar:
-    def __init__(self, config: Config, endpoint: str) -> None:
+    def __init__(self, config: Config, endpoint: str, pinned_cert: str | None = None) -> None:
+        """``pinned_cert``: the certificate to trust for an https ``endpoint`` (the
+        gateway's own ``tls_cert`` when the sidecar talks to its own config's listener)."""
         assert config.sidecar is not None
         self.settings = config.sidecar.settings
         self.shares = config.sidecar.shares
         self.ledger = Ledger(config.sidecar.state_dir)
         self.client = GatewayClient(endpoint, config.server.region, self.settings.timeout,
-                                    connections=self.settings.workers * 2 + 2)
+                                    connections=self.settings.workers * 2 + 2,
+                                    pinned_cert=pinned_cert)
         self.endpoint = endpoint
         self.tracker = StabilityTracker(self.settings.stable_seconds)
         self._owner: dict[str, Share] = {}                   # candidate path -> share
@@ -151,7 +154,11 @@ class Sidecar:
                     touched = [p for c, p in changes if c != Change.deleted]
                     if touched:
                         await self._consider(share, touched)
-            except (OSError, RuntimeError) as exc:
+            except Exception as exc:  # noqa: BLE001 — watching must outlive any one failure
+                undecodable = _undecodable_path_error(exc)
+                if undecodable is not None:
+                    await self._after_undecodable_event(share, undecodable)
+                    continue
                 # An unmounted network share, a folder removed and restored: rescans
                 # keep finding files meanwhile; watching resumes when it can.
                 log.warning("sidecar: watching %s failed (%s); retrying", share.path, exc)
@@ -159,6 +166,19 @@ class Sidecar:
                     await asyncio.wait_for(self._stop.wait(), timeout=5)
                 except TimeoutError:
                     pass
+
+    async def _after_undecodable_event(self, share: Share, message: str) -> None:
+        """The native watcher gave up on a batch of events because one path in it is not
+        UTF-8 (watchfiles cannot hand it to Python). Watching restarts at once; the other
+        files of the lost batch are found by walking the share now, not at the next
+        periodic rescan. Logged once per message, counted every time."""
+        metrics.SIDECAR_UNNAMEABLE_EVENTS.labels(share.name).inc()
+        if message not in self._unnameable:
+            self._unnameable.add(message)
+            log.warning("sidecar: share %s: %s; a file name must be valid UTF-8 to become an "
+                        "object key, so that file is skipped; watching goes on", share.name, message)
+        paths = await asyncio.to_thread(self._walk, share)
+        await self._consider(share, paths)
 
     async def _rescans(self) -> None:
         while not self._stop.is_set():
@@ -557,3 +577,16 @@ class Sidecar:
         log.warning("sidecar: %s/%s %s by policy %s, moved to %s", share.name, rel,
                     "denied" if reason["action"] == "deny" else "held for review",
                     reason["rule"], target)
+
+
+def _undecodable_path_error(exc: BaseException) -> str | None:
+    """The message of a watchfiles "Unable to decode path" error inside ``exc`` (it comes
+    wrapped in an ExceptionGroup from the watcher's task group), else None."""
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        elif "Unable to decode path" in str(current):
+            return str(current)
+    return None

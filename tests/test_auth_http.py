@@ -538,9 +538,11 @@ def test_s3cmd_style_plus_sent_for_signed_space(srv):
     assert outcome["plus"] is True and outcome["data"] == b"s3cmd"
 
 
-def test_unsigned_extra_header_is_tolerated(srv):
+def test_unsigned_plain_header_is_tolerated_unsigned_amz_header_is_not(srv):
     request = v4_request(srv, "PUT", "/bucket/k", b"abc")
-    assert send_request(srv, request, extra=[("x-amz-unsigned-thing", "1")])[0] == 200
+    assert send_request(srv, request, extra=[("X-Custom-Thing", "1")])[0] == 200
+    refused = send_request(srv, request, extra=[("x-amz-unsigned-thing", "1")])
+    assert_error(refused, "AccessDenied", 403)
 
 
 def test_signed_payload_hash_mismatch(srv):

@@ -345,12 +345,14 @@ def test_routing(tmp_path, sandbox):
 def test_context_fields(tmp_path, sandbox):
     from gateway.identities import Identity
     from gateway.provenance.record import ProvenanceRecord, Review
+    from gateway.provenance.record import Media
     record = ProvenanceRecord(size=5, content_type="image/png", door="share",
+                              media=Media(detected_type="image/jpeg"),
                               review=Review(status="approved", by="bob", at="2026-01-01"))
     ctx = build_context(bucket="b", key="k", record=record,
                         identity=Identity("alice", "AK", "secret", "reviewer"))
-    assert ctx["object"] == {"bucket": "b", "key": "k", "size": 5,
-                             "content_type": "image/png", "door": "share"}
+    assert ctx["object"] == {"bucket": "b", "key": "k", "size": 5, "content_type": "image/png",
+                             "detected_type": "image/jpeg", "door": "share"}
     assert ctx["identity"] == {"name": "alice", "role": "reviewer"}
     assert ctx["review"] == {"status": "approved", "by": "bob", "at": "2026-01-01"}
     assert ctx["now"].tzinfo is not None

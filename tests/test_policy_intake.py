@@ -13,6 +13,7 @@ import json
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -173,6 +174,22 @@ def test_denied_put_names_the_rule_and_stores_nothing(guarded, s3):
         "Denied by policy rule 'bucket-content-types': bucket renders does not accept "
         'content type "text/plain"')
     assert headers_of(error.response)["x-provgate-policy"] == "bucket-content-types"
+    assert_nothing_stored(guarded, s3, "renders", name)
+
+
+def test_executable_declared_as_png_is_denied_by_its_detected_type(guarded, s3):
+    """The declared Content-Type is only the writer's word: an ELF binary sent as
+    image/png is refused for what ExifTool detects it to be."""
+    name = key()
+    elf = Path("/bin/true").read_bytes()
+    assert elf[:4] == b"\x7fELF"
+    error = denied(lambda: s3.put_object(Bucket="renders", Key=name, Body=elf,
+                                         ContentType="image/png"))
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert headers_of(error.response)["x-provgate-policy"] == "bucket-detected-types"
+    assert error.response["Error"]["Message"] == (
+        "Denied by policy rule 'bucket-detected-types': bucket renders does not accept this "
+        'content: it was declared "image/png" but is "application/octet-stream"')
     assert_nothing_stored(guarded, s3, "renders", name)
 
 

@@ -48,7 +48,7 @@ def test_each_policy_file_has_a_test_file():
 def test_shipped_set_at_intake_end_to_end(sandbox):
     ps = load_policies([POLICIES], sandbox=sandbox)
     ctx = build_context(bucket="renders", key="hero.png", size=4096, content_type="image/png",
-                        record={"source_type": "http://cv.iptc.org/newscodes/"
+                        detected_type="image/png", record={"source_type": "http://cv.iptc.org/newscodes/"
                                                "digitalsourcetype/trainedAlgorithmicMedia",
                                 "prompt": "a red sneaker, by Greg Rutkowski"})
     decision = ps.evaluate("intake", ctx)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -9,10 +12,16 @@ from gateway import errors, metrics
 from gateway.catalog import Catalog
 from gateway.provenance import Extractor
 from gateway.storage.base import StorageBackend
+from gateway.storage.space import FreeSpace
 
 
-def build_admin_app(backend: StorageBackend, catalog: Catalog,
-                    extractor: Extractor) -> web.Application:
+def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extractor,
+                    space: FreeSpace | None = None,
+                    readiness: dict[str, Callable[[], str | None]] | None = None) -> web.Application:
+    """``space``: the free-space watch readiness consults (None: no disk check).
+    ``readiness``: more named checks (e.g. ``sidecar``), each returning why it is not
+    ready or None; read at every ``/readyz``, so parts started later can add theirs."""
+    readiness = readiness if readiness is not None else {}
     metrics.watch_runtime(catalog=catalog, pool=extractor.pool)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -32,10 +41,17 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog,
         reason = extractor.pool.usable()
         if reason:
             problems["exiftool"] = reason
+        low = await asyncio.to_thread(space.low) if space is not None else None
+        if low:
+            problems["disk"] = low
+        for name, check in list(readiness.items()):
+            reason = check()
+            if reason:
+                problems[name] = reason
         if problems:
             return web.json_response({"status": "unavailable", **problems}, status=503)
         return web.json_response({"status": "ready", "backend": "ok", "catalog": "ok",
-                                  "exiftool": "ok"})
+                                  "exiftool": "ok", "disk": "ok"})
 
     async def metrics_page(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.REGISTRY),

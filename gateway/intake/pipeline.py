@@ -46,10 +46,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, Awaitable
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from gateway import errors, metrics
 from gateway.catalog import Catalog, Ref
@@ -240,9 +239,33 @@ class IntakePipeline:
                                                                         committed.version_id),
                                             software_agent=SOFTWARE_AGENT,
                                             changed="/" if history else None))
-                _, info = await self._write_record(bucket, key, committed.version_id, record,
-                                                   history, new_version=True)
+                try:
+                    _, info = await self._write_record(bucket, key, committed.version_id,
+                                                       record, history, new_version=True)
+                except BaseException:
+                    # An error answer must mean nothing was stored (a full disk fails
+                    # here, after the object itself went in): take the version back.
+                    await self._undo_commit(bucket, key, committed.version_id)
+                    raise
         return info
+
+    async def _undo_commit(self, bucket: str, key: str, version_id: str | None) -> None:
+        """Remove an object version whose record or catalog entry could not be written,
+        and its catalog entry if that got written. Best effort: each step is tried, and
+        what cannot be undone is logged for ``provgate reindex`` to settle. A record that
+        did get written stays in the record store, unreachable through listings, like the
+        record of any deleted version."""
+        if not version_id:
+            return
+        steps = [("object", self.backend.delete_object(bucket, key, version_id)),
+                 ("catalog entry", asyncio.to_thread(self.catalog.remove_version,
+                                                     bucket, key, version_id))]
+        for what, step in steps:
+            try:
+                await step
+            except Exception as exc:  # noqa: BLE001 — undo the rest whatever one step did
+                log.error("could not take back the %s of %s/%s (version %s) after a failed "
+                          "write: %s", what, bucket, key, version_id, exc)
 
     async def _edit_record(self, write: WriteRequest, annotated: str) -> IngestResult:
         """A client rewrote ``<key>.xmp``: merge what it may change, keep the rest, and
@@ -658,17 +681,6 @@ class StreamBody:
             self._md5.update(chunk)
             self._sha256.update(chunk)
             yield chunk
-
-
-async def _all(*steps: Awaitable[T]) -> list[T]:
-    """Run independent steps concurrently and return their results once every one has
-    finished; the first failure is raised only then, so nothing is still writing when
-    the caller answers."""
-    results = await asyncio.gather(*steps, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
 
 
 def _remove(path) -> None:

@@ -3,7 +3,8 @@
 Five variables, always present, each a plain JSON-like value so that the context can be
 sent to an evaluation worker process, written to test files and shown in ``explain``:
 
-``object``   the object being written or distributed: bucket, key, size, content_type, door
+``object``   the object being written or distributed: bucket, key, size, content_type (as
+             declared), detected_type (what extraction found the bytes to be), door
 ``asset``    the provenance record (``ProvenanceRecord.to_dict()``): fields that are unknown
              are *absent*, not null, so optional ones are tested with ``has(asset.x)``
 ``identity`` who acts: name, role
@@ -29,7 +30,7 @@ ROOTS = ("object", "asset", "identity", "review", "now")
 # Fields of each map, for the load-time typo check (``asset.promt`` is rejected when the
 # file loads). Maps whose keys are open (``asset.custom``, ``asset.generation.extra``,
 # ``asset.field_sources``) are not listed and not checked.
-OBJECT_FIELDS = ("bucket", "key", "size", "content_type", "door")
+OBJECT_FIELDS = ("bucket", "key", "size", "content_type", "detected_type", "door")
 IDENTITY_FIELDS = ("name", "role")
 REVIEW_FIELDS = ("status", "by", "at")
 
@@ -52,12 +53,15 @@ KNOWN_FIELDS: dict[str, tuple[str, ...]] = {
 
 def build_context(*, bucket: str, key: str, size: int | None = None,
                   content_type: str | None = None, door: str | None = None,
+                  detected_type: str | None = None,
                   record: ProvenanceRecord | Mapping[str, Any] | None = None,
                   identity: Any = None, review: Any = None,
                   now: dt.datetime | None = None) -> dict[str, Any]:
     """The context for one object version.
 
-    ``size``/``content_type``/``door`` default to the record's values. ``identity`` is a
+    ``size``/``content_type``/``door`` default to the record's values; ``detected_type``
+    (the MIME type extraction read from the bytes, ``""`` when it could not tell) to the
+    record's ``media.detected_type``. ``identity`` is a
     ``gateway.identities.Identity``, a mapping with name/role, or None (an unnamed
     caller: name and role ""). ``review`` is a ``Review``, a mapping, or None (the
     record's review, else ``{"status": "pending"}``). ``now`` defaults to the current time.
@@ -68,6 +72,8 @@ def build_context(*, bucket: str, key: str, size: int | None = None,
         "key": key,
         "size": int(size if size is not None else asset.get("size", 0)),
         "content_type": content_type if content_type is not None else asset.get("content_type", ""),
+        "detected_type": (detected_type if detected_type is not None
+                          else (asset.get("media") or {}).get("detected_type") or ""),
         "door": door if door is not None else asset.get("door", "s3"),
     }
     return {

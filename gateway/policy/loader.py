@@ -129,6 +129,20 @@ def _parse_file(name: str, data: bytes, default_mode: str, problems: list[Proble
     if "description" in doc and not isinstance(doc["description"], str):
         problems.append(Problem(name, "'description' must be a string",
                                 line=locator.key(None, 0, "description")))
+    declared_empty = doc.get("empty", False)
+    if not isinstance(declared_empty, bool):
+        problems.append(Problem(name, "'empty' must be true or false",
+                                line=locator.key(None, 0, "empty")))
+        declared_empty = False
+    has_entries = any(doc.get(kind) for kind in ("rule", "set", "route"))
+    if declared_empty and has_entries:
+        problems.append(Problem(name, "says 'empty = true' but holds entries; remove one or "
+                                      "the other", line=locator.key(None, 0, "empty")))
+    elif not declared_empty and not has_entries:
+        # Emptying a file must never silently drop its rules: the previous set stays.
+        problems.append(Problem(name, "holds no [[rule]], [[set]] or [[route]] (emptied in "
+                                      "place?); delete the file to drop its rules, or write "
+                                      "'empty = true' to keep an empty file on purpose"))
     entries: list[Entry] = []
     for kind in ("rule", "set", "route"):
         tables = doc.get(kind, [])

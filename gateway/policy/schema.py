@@ -40,6 +40,9 @@ FILE_KEYS = {
     "rule": "[[rule]] entries",
     "set": "[[set]] entries",
     "route": "[[route]] entries",
+    "empty": "true: the file holds no entries on purpose. A file that parses to no "
+             "[[rule]], [[set]] or [[route]] without it is refused like a broken one "
+             "(an editor or a failed copy may have emptied it in place)",
 }
 
 RULE_KEYS = {

@@ -15,6 +15,7 @@ directory replaced under the watcher) is caught up with, at worst, that late.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -128,12 +129,14 @@ class PolicyStore:
                              dry_run=self.dry_run)
 
     def _install(self, policy_set: PolicySet) -> None:
-        self._current = policy_set
+        previous, self._current = self._current, policy_set
         self.last_error = None
         if self.audit is not None:
             self.audit.append_event("policy-loaded", revision=policy_set.revision,
                                     detail={"files": policy_set.files,
-                                            "dry_run": policy_set.dry_run})
+                                            "dry_run": policy_set.dry_run,
+                                            "previous_revision": previous.revision if previous else None,
+                                            "changes": entry_changes(previous, policy_set)})
 
     def _record_error(self, exc: PolicyError) -> None:
         self.last_error = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -203,3 +206,27 @@ def _policy_file(change, path: str) -> bool:
     """Only ``*.toml`` files count (editor swap files and tests/ do not)."""
     name = os.path.basename(path)
     return name.endswith(".toml") and not name.startswith(".")
+
+
+def _entries(policy_set: PolicySet | None) -> dict[str, Any]:
+    if policy_set is None:
+        return {}
+    return {f"{kind}:{item.id}": item for kind, items in
+            (("rule", policy_set.rules), ("set", policy_set.sets), ("route", policy_set.routes))
+            for item in items}
+
+
+def entry_changes(previous: PolicySet | None, current: PolicySet) -> dict[str, list[str]]:
+    """Which entries (``rule:<id>``, ``set:<id>``, ``route:<id>``) a new set added,
+    removed or changed (any field but the line it sits on), for the audit log."""
+    before, after = _entries(previous), _entries(current)
+
+    def comparable(item) -> dict:
+        fields = dataclasses.asdict(item)
+        fields.pop("line", None)
+        return fields
+
+    return {"added": sorted(after.keys() - before.keys()),
+            "removed": sorted(before.keys() - after.keys()),
+            "changed": sorted(k for k in before.keys() & after.keys()
+                              if comparable(before[k]) != comparable(after[k]))}

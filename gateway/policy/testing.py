@@ -217,7 +217,8 @@ def _run_case(policy_set, case: dict[str, Any]) -> list[Check]:
         return build_context(bucket=obj.get("bucket", "test"), key=obj.get("key", "object"),
                              size=obj.get("size", 0),
                              content_type=obj.get("content_type", "application/octet-stream"),
-                             door=obj.get("door", "s3"), record=asset,
+                             door=obj.get("door", "s3"),
+                             detected_type=obj.get("detected_type"), record=asset,
                              identity=case["identity"], review=case["review"], now=case["now"])
 
     checks: list[Check] = []

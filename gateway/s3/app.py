@@ -89,7 +89,8 @@ class S3Application:
 
     def build(self, client_max_size: int = 1 << 20) -> web.Application:
         app = web.Application(client_max_size=client_max_size, middlewares=[self._errors])
-        app.router.add_route("*", "/{tail:.*}", self._handle, expect_handler=self._expect)
+        # [\s\S]: keys may hold a newline, which "." would not match (aiohttp's plain 404).
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle, expect_handler=self._expect)
         app.on_response_prepare.append(_common_headers)
         return app
 
@@ -191,7 +192,12 @@ class S3Application:
             return response
         except web.HTTPException as exc:
             return exc
-        except Exception:
+        except Exception as exc:
+            if errors.is_storage_full(exc):
+                log.error("request %s refused: storage full (%s)", request_id, exc)
+                response = error_response(errors.StorageFull(), request_id, request.method)
+                response.force_close()   # the body may be unread
+                return response
             log.exception("request %s failed unexpectedly", request_id)
             response = error_response(errors.InternalError(), request_id, request.method)
             response.force_close()

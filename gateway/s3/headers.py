@@ -17,7 +17,8 @@ from gateway.storage.base import (CONTENT_HEADERS, DEFAULT_CONTENT_TYPE, ByteRan
 META_PREFIX = "x-amz-meta-"
 MAX_USER_METADATA = 2048      # bytes of names + values, as S3 counts them
 MAX_TAGS = 10
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only: Python's \d and int() also take other scripts' digits ("١").
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 def http_date(epoch: float) -> str:
@@ -128,12 +129,33 @@ RESPONSE_OVERRIDES = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def response_overrides(query: dict[str, str]) -> dict[str, str]:
+    """Headers a GET's ``response-*`` query parameters set on the answer.
+
+    A value with a control character (CR/LF above all) could split the response's
+    header section, so it is refused: 400 InvalidArgument naming the parameter.
+    """
+    out = {}
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in query:
+            value = query[param]
+            if _CONTROL.search(value):
+                raise errors.InvalidArgument(
+                    f"{param} must not contain control characters",
+                    ArgumentName=param, ArgumentValue=value.encode("unicode_escape").decode()[:256])
+            out[header] = value
+    return out
+
+
 def parse_range(value: str | None) -> ByteRange | None:
     """A single ``bytes=`` range; anything else (absent, multi-range, junk) means the whole
     object, as S3 and RFC 9110 treat a Range they do not understand."""
     if not value:
         return None
-    match = _RANGE_RE.match(value.strip())
+    match = _RANGE_RE.fullmatch(value.strip(" \t"))
     if not match or (match[1] == "" and match[2] == ""):
         return None
     first = int(match[1]) if match[1] else None

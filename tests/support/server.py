@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,3 +186,12 @@ class ProvgateServer(ProvgateProcess):
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+def readiness(server) -> tuple[int, dict]:
+    """``GET /readyz`` of a server's admin listener: (status, JSON body)."""
+    try:
+        with urllib.request.urlopen(server.admin + "/readyz", timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

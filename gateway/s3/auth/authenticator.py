@@ -29,6 +29,13 @@ _V4_QUERY_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X
 _V2_QUERY_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _NO_DATE = "AWS authentication requires a valid Date or x-amz-date header"
+# Header families a signature must cover when present: S3 refuses unsigned x-amz-*
+# headers, and x-provgate-* headers steer intake (the door) just as much.
+_MUST_SIGN_PREFIXES = ("x-amz-", "x-provgate-")
+# Bound by the signature even when not listed: the payload hash is a line of the
+# canonical request (header-signed) or checked against the body (presigned).
+_SIGNED_BY_PAYLOAD = frozenset({"x-amz-content-sha256"})
+HEADERS_NOT_SIGNED = "There were headers present in the request which were not signed"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,28 @@ def _query_params(raw_query: str) -> dict[str, list[str]]:
             # Plain unquote: a raw '+' in a signature or credential is a literal '+'.
             params.setdefault(unquote(name), []).append(unquote(value))
     return params
+
+
+def unsigned_headers(names, signed: frozenset[str] | set[str]) -> list[str]:
+    """The request header ``names`` that must be signed and are not, lowercase, sorted.
+
+    A signature covers only what it lists, so any ``x-amz-*`` / ``x-provgate-*`` header
+    outside that list could have been added by whoever holds the request (a presigned
+    URL, a replayed request), and ``host`` must always be listed (S3 alike).
+    """
+    missing = {name.lower() for name in names
+               if name.lower().startswith(_MUST_SIGN_PREFIXES)} - _SIGNED_BY_PAYLOAD
+    if "host" not in signed:
+        missing.add("host")
+    return sorted(missing - set(signed))
+
+
+def refuse_unsigned(names, signed: frozenset[str] | set[str]) -> None:
+    """Raise S3's ``403 AccessDenied`` with ``<HeadersNotSigned>`` (comma-separated, as
+    S3 lists them) when :func:`unsigned_headers` finds any."""
+    missing = unsigned_headers(names, signed)
+    if missing:
+        raise errors.AccessDenied(HEADERS_NOT_SIGNED, HeadersNotSigned=", ".join(missing))
 
 
 def _valid_content_sha256(value: str) -> bool:
@@ -221,6 +250,7 @@ class Authenticator:
         key, seed, plus_means_space = self._verify_sigv4(
             request, identity, credential, timestamp, signed_names, fields["Signature"],
             payload_hash, raw_path, raw_query)
+        refuse_unsigned(request.headers.keys(), set(signed_names))
         signer = None
         if payload_hash in (sigv4.STREAMING_SIGNED, sigv4.STREAMING_SIGNED_TRAILER):
             signer = ChunkSigner(key, timestamp, credential.scope, seed)
@@ -272,6 +302,7 @@ class Authenticator:
             request, identity, credential, timestamp, signed_names, params["X-Amz-Signature"][0],
             payload_hash or sigv4.UNSIGNED_PAYLOAD, raw_path, raw_query,
             exclude=("X-Amz-Signature",))
+        refuse_unsigned(request.headers.keys(), set(signed_names))
         body_sha256 = payload_hash or self._body_sha256(request, None)
         return AuthContext(identity, "sigv4-presigned", frozenset(signed_names),
                            parse_payload(request, body_sha256, None), plus_means_space)
@@ -343,5 +374,9 @@ class Authenticator:
             raise errors.SignatureDoesNotMatch(AWSAccessKeyId=identity.access_key)
         signed = {k.lower() for k, _ in amz_items}
         signed.update(n for n in ("content-md5", "content-type", "date") if n in headers)
+        # SigV2 signs every x-amz-* header and the resource, never the host or any
+        # x-provgate-* header: those cannot be trusted from a V2 request.
+        refuse_unsigned([n for n in headers.keys() if n.lower().startswith("x-provgate-")],
+                        signed | {"host"})
         return AuthContext(identity, scheme, frozenset(signed),
                            parse_payload(request, self._body_sha256(request, None), None))

@@ -8,14 +8,15 @@ from aiohttp import web
 from gateway import errors
 from gateway.s3 import xml
 from gateway.s3.call import S3Call
-from gateway.s3.quarantine import QUARANTINE_ROLE
+from gateway.s3.quarantine import quarantine_hidden
 from gateway.s3.responses import owner, xml_response
 
 
 async def list_buckets(call: S3Call) -> web.Response:
-    hidden = "" if call.identity.has_role(QUARANTINE_ROLE) else call.services.quarantine_bucket
+    quarantine = call.services.quarantine_bucket
     buckets = [b for b in await call.backend.list_buckets()
-               if call.identity.may_access_bucket(b.name) and b.name != hidden]
+               if call.identity.may_access_bucket(b.name)
+               and not quarantine_hidden(call.identity, b.name, quarantine)]
     return xml_response("ListAllMyBucketsResult", {
         "Owner": owner(call.identity),
         "Buckets": {"Bucket": [{"Name": b.name, "CreationDate": xml.iso_time(b.created)}

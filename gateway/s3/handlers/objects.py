@@ -12,6 +12,7 @@ from gateway.intake.pipeline import IngestResult, StreamBody, WriteRequest, reco
 from gateway.s3 import headers as h
 from gateway.s3 import xml
 from gateway.s3.call import S3Call
+from gateway.s3.quarantine import check_quarantine_read
 from gateway.s3.responses import xml_response
 from gateway.s3.routing import validate_bucket_name
 from gateway.storage.base import DeleteOutcome, ObjectStream
@@ -121,9 +122,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         info = stream.info
         # A checksum covers the whole object, so a ranged answer cannot carry it.
         headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
-        for param, header in h.RESPONSE_OVERRIDES.items():
-            if param in call.query:
-                headers[header] = call.query[param]
+        headers.update(h.response_overrides(call.query))
         if stream.span:
             start, end = stream.span
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
@@ -183,6 +182,7 @@ async def open_copy_source(call: S3Call, byte_range=None):
     """The source of a copy: its bucket, key and open stream (the stream's info names
     the version read, for ``x-amz-copy-source-version-id``)."""
     bucket, key, version_id = parse_copy_source(call.headers["x-amz-copy-source"])
+    check_quarantine_read(call.identity, bucket, call.services.quarantine_bucket)
     if not call.identity.may_access_bucket(bucket):
         raise errors.AccessDenied(resource=f"/{bucket}/{key}")
     try:

@@ -86,10 +86,16 @@ class FsBackend(StorageBackend):
     def _probe_write(self) -> None:
         # A real write, because permissions alone say nothing of a full or gone disk.
         probe = self.spool_dir / f".ready-{uuid.uuid4().hex}"
-        with open(probe, "wb") as fh:
-            fh.write(b"ok")
-            os.fsync(fh.fileno())
-        os.unlink(probe)
+        try:
+            with open(probe, "wb") as fh:
+                fh.write(b"ok")
+                os.fsync(fh.fileno())
+        finally:
+            # Also when the write failed (a full disk): a probe never stays behind.
+            try:
+                os.unlink(probe)
+            except FileNotFoundError:
+                pass
 
     def _sweep(self) -> None:
         """Drop what a crash left behind: spool files and blobs/parts nothing points to."""

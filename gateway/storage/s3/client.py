@@ -21,6 +21,7 @@ through) within that bound, and the pool reconnects by itself once the upstream 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import hashlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -139,8 +140,12 @@ class _Watchdog:
 
 class S3Client:
     def __init__(self, endpoint: str, region: str, access_key: str, secret: str,
-                 timeout: float, *, connections: int = 128) -> None:
+                 timeout: float, *, connections: int = 128, pinned_cert: str | None = None) -> None:
+        """``pinned_cert``: a PEM certificate file that is the only one trusted for an
+        https endpoint (the gateway's own, possibly self-signed ``tls_cert``); its names
+        are not matched against the host, since the certificate itself is pinned."""
         self.endpoint = endpoint.rstrip("/")
+        self.pinned_cert = pinned_cert
         self.region = region or "us-east-1"
         self.access_key = access_key
         self.secret = secret
@@ -151,7 +156,8 @@ class S3Client:
     async def start(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.connections, enable_cleanup_closed=True),
+                connector=aiohttp.TCPConnector(limit=self.connections, enable_cleanup_closed=True,
+                                               ssl=self._ssl_context()),
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.timeout,
                                               sock_connect=self.timeout, sock_read=self.timeout),
                 # Stored bytes must come back exactly as stored, even when an object's
@@ -161,6 +167,13 @@ class S3Client:
             # and offers no public switch (aio-libs/aiohttp#10790). On a versioned bucket
             # that resend can store a second version; ``send`` decides what is resent.
             self._session._retry_connection = False
+
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.pinned_cert:
+            return True       # aiohttp's default: the system's trusted authorities
+        context = ssl.create_default_context(cafile=self.pinned_cert)
+        context.check_hostname = False
+        return context
 
     async def close(self) -> None:
         session, self._session = self._session, None
