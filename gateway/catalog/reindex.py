@@ -3,7 +3,9 @@
 The XMP sidecars are the durable provenance record, so the catalog can always be
 recomputed: for every object version, the newest version of ``<key>.xmp`` that names it
 (``pg:VersionID`` in the record) gives its record, history and lineage. A key ending in
-``.xmp`` whose base key exists is a sidecar, never an asset of its own.
+``.xmp`` whose base key exists is a sidecar, never an asset of its own. The intake
+policy warnings of each version (a filter of the review queue) are not part of the
+record; they come back from the policy audit log, which a reindex keeps.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 from gateway.catalog.store import Catalog
 from gateway.intake.pipeline import SIDECAR_SUFFIX, history_json, record_parents
+from gateway.policy import AuditLog
 from gateway.provenance import SidecarError, document_id_for, instance_id_for, parse_sidecar
 from gateway.storage.base import ObjectInfo, StorageBackend
 
@@ -58,6 +61,7 @@ async def _read(backend: StorageBackend, info: ObjectInfo) -> bytes:
 async def reindex(backend: StorageBackend, catalog: Catalog,
                   progress: Callable[[ReindexReport, str], None] = lambda r, b: None) -> ReindexReport:
     report = ReindexReport()
+    warnings = _policy_warnings(catalog)
     catalog.clear()
     for bucket_info in await backend.list_buckets():
         bucket = bucket_info.name
@@ -66,13 +70,14 @@ async def reindex(backend: StorageBackend, catalog: Catalog,
         for key in sorted(versions, key=lambda k: k.encode("utf-8", "surrogatepass")):
             if key.endswith(SIDECAR_SUFFIX) and key[: -len(SIDECAR_SUFFIX)] in versions:
                 continue
-            await _index_asset(backend, catalog, bucket, key, versions, report)
+            await _index_asset(backend, catalog, bucket, key, versions, report, warnings)
             progress(report, bucket)
     return report
 
 
 async def _index_asset(backend, catalog: Catalog, bucket: str, key: str,
-                       versions: dict[str, list[ObjectInfo]], report: ReindexReport) -> None:
+                       versions: dict[str, list[ObjectInfo]], report: ReindexReport,
+                       warnings: dict[tuple[str, str, str], list[str]]) -> None:
     sidecars: dict[str, ObjectInfo] = {}
     parsed_by_version = {}
     for xmp in versions.get(key + SIDECAR_SUFFIX, []):   # newest first: first one wins
@@ -100,7 +105,8 @@ async def _index_asset(backend, catalog: Catalog, bucket: str, key: str,
                             instance_id=instance_id_for(bucket, key, info.version_id),
                             record=parsed.record.to_dict(), committed=info.last_modified,
                             parents=record_parents(parsed.record),
-                            history=history_json(parsed.history))
+                            history=history_json(parsed.history),
+                            policy_warnings=warnings.get((bucket, key, info.version_id), []))
         report.versions += 1
         indexed = True
     if indexed:
@@ -110,3 +116,14 @@ async def _index_asset(backend, catalog: Catalog, bucket: str, key: str,
             catalog.mark_deleted(bucket, key, latest.last_modified)
 
 
+
+
+def _policy_warnings(catalog: Catalog) -> dict[tuple[str, str, str], list[str]]:
+    """``rule: message`` of every intake warning in the audit log, by stored version."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for entry in AuditLog(catalog.env).iter():
+        if (entry.get("kind") == "decision" and entry.get("stage") == "intake"
+                and entry.get("action") == "warn" and entry.get("version_id")):
+            found.setdefault((entry["bucket"], entry["key"], entry["version_id"]), []).append(
+                f"{entry.get('rule')}: {entry.get('message', '')}")
+    return found

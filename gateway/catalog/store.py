@@ -115,11 +115,14 @@ class Catalog:
         self._lock = threading.Lock()
         with self.env.begin() as txn:
             indexed = txn.get(b"format", db=self.ix_meta) == INDEX_FORMAT
+        # Versions indexed by this open (a catalog older than its index format); doors
+        # that have no log say so themselves.
+        self.indexed_on_open = 0
         if not indexed:
-            count = self.rebuild_indexes()
-            if count:
+            self.indexed_on_open = self.rebuild_indexes()
+            if self.indexed_on_open:
                 log.info("catalog %s: built search indexes for %d versions (first open "
-                         "since the index format changed)", path, count)
+                         "since the index format changed)", path, self.indexed_on_open)
 
     def close(self) -> None:
         self.env.close()

@@ -169,7 +169,8 @@ class IntakePipeline:
             raise refusal
         version_id = None
         try:
-            info = await self._commit(write, verdict.bucket, verdict.key, record)
+            info = await self._commit(write, verdict.bucket, verdict.key, record,
+                                      verdict.warnings)
             version_id = info.version_id
         finally:
             self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
@@ -178,8 +179,9 @@ class IntakePipeline:
                             quarantined=verdict.quarantined)
 
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
-                      record: ProvenanceRecord) -> ObjectInfo:
-        """The object, then its sidecar and its catalog entry side by side."""
+                      record: ProvenanceRecord, policy_warnings: list[str]) -> ObjectInfo:
+        """The object, then its sidecar and its catalog entry side by side
+        (``policy_warnings``: the intake rules that warned, kept for the review queue)."""
         with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
             # S3 conditions name the writer's key, not the quarantine location.
             # Only the version id is needed from the commit itself; the stored
@@ -200,17 +202,19 @@ class IntakePipeline:
             _, info = await _all(
                 self._write_sidecar(bucket, key, record, history, write.identity,
                                     read_back=False),
-                self._read_back_and_index(bucket, key, committed, record, history))
+                self._read_back_and_index(bucket, key, committed, record, history,
+                                          policy_warnings))
         return info
 
     async def _read_back_and_index(self, bucket: str, key: str, committed: ObjectInfo,
-                                   record: ProvenanceRecord,
-                                   history: list[HistoryEvent]) -> ObjectInfo:
+                                   record: ProvenanceRecord, history: list[HistoryEvent],
+                                   policy_warnings: list[str]) -> ObjectInfo:
         """The committed version as stored (its Last-Modified is the one listings and a
         reindex see), indexed in the catalog; the LMDB commit (an fsync) runs in a thread
         so the event loop keeps serving."""
         info = await self.backend.head_object(bucket, key, committed.version_id)
-        await asyncio.to_thread(self._index, bucket, key, info, record, history)
+        await asyncio.to_thread(self._index, bucket, key, info, record, history,
+                                policy_warnings)
         return info
 
     async def _client_sidecar(self, write: WriteRequest, annotated: str) -> IngestResult:
@@ -299,13 +303,14 @@ class IntakePipeline:
         return [HistoryEvent(**e) for e in asset.get("history", [])]
 
     def _index(self, bucket: str, key: str, info: ObjectInfo, record: ProvenanceRecord,
-               history: list[HistoryEvent]) -> None:
+               history: list[HistoryEvent], policy_warnings: list[str] | None = None) -> None:
         self.catalog.add_version(bucket, key, version_id=info.version_id,
                                  document_id=document_id_for(bucket, key),
                                  instance_id=instance_id_for(bucket, key, info.version_id),
                                  record=record.to_dict(), committed=info.last_modified,
                                  parents=record_parents(record),
-                                 history=history_json(history))
+                                 history=history_json(history),
+                                 policy_warnings=policy_warnings)
 
     async def _exists(self, bucket: str, key: str) -> bool:
         try:
