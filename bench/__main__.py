@@ -5,6 +5,7 @@
     python -m bench --big-gib 0 --count 200
     python -m bench --png-only --count 200  # 1 MiB PNG: PUT with full intake, then GET
     python -m bench --sidecar             # the folder door (bench/sidecar.py)
+    python -m bench --search              # catalog search among 10,000 assets (bench/search.py)
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
 runs each workload with the same boto3 client settings straight to SeaweedFS and through
@@ -57,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="--sidecar: single drops timed one at a time (default 50)")
     parser.add_argument("--files", type=int, default=2000,
                         help="--sidecar: files dropped at once (default 2000)")
+    parser.add_argument("--search", action="store_true",
+                        help="catalog search and the review queue instead: p50/p95 of "
+                             "searches among --assets catalogued assets, in-process and "
+                             "through the admin API")
+    parser.add_argument("--assets", type=int, default=10_000,
+                        help="--search: assets to catalog (default 10000)")
+    parser.add_argument("--queries", type=int, default=100,
+                        help="--search: queries timed per kind (default 100)")
     parser.add_argument("--backend", choices=("fs", "s3"), default="fs",
                         help="--sidecar: the gateway's storage backend (default fs)")
     args = parser.parse_args(argv)
@@ -79,6 +88,10 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     if args.sidecar:
         from bench.sidecar import run
         run(workdir, args.drops, args.files, args.backend)
+        return 0
+    if args.search:
+        from bench.search import run
+        run(workdir, args.assets, args.queries)
         return 0
     with Services(workdir) as services:
         print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | ratio (gw/direct) |"
