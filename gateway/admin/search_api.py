@@ -56,30 +56,22 @@ def _visible_buckets(request: web.Request):
     return None if identity is None else tuple(identity.buckets)
 
 
+def _page_handler(run, allowed, aliases: dict[str, str]):
+    """A GET handler answering one page of ``run`` (``Catalog.search`` or ``queue``)."""
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            filters = searching.parse_params(_params(request, allowed, aliases), allowed=allowed)
+            limit = searching.parse_limit(request.query.get("limit"))
+            page = await asyncio.to_thread(run, limit=limit, page=request.query.get("page"),
+                                           buckets=_visible_buckets(request), **filters)
+        except errors.GatewayError as exc:
+            return error_response(exc)
+        return web.json_response(page.to_json())
+    return handler
+
+
 def add_search_routes(app: web.Application, *, catalog: Catalog) -> None:
-    async def assets(request: web.Request) -> web.Response:
-        try:
-            filters = searching.parse_params(_params(request, searching.FILTERS,
-                                                     {"q": "prompt"}))
-            limit = searching.parse_limit(request.query.get("limit"))
-            page = await asyncio.to_thread(catalog.search, limit=limit,
-                                           page=request.query.get("page"),
-                                           buckets=_visible_buckets(request), **filters)
-        except errors.GatewayError as exc:
-            return error_response(exc)
-        return web.json_response(page.to_json())
-
-    async def queue(request: web.Request) -> web.Response:
-        try:
-            filters = searching.parse_params(_params(request, searching.QUEUE_FILTERS, {}),
-                                             allowed=searching.QUEUE_FILTERS)
-            limit = searching.parse_limit(request.query.get("limit"))
-            page = await asyncio.to_thread(catalog.queue, limit=limit,
-                                           page=request.query.get("page"),
-                                           buckets=_visible_buckets(request), **filters)
-        except errors.GatewayError as exc:
-            return error_response(exc)
-        return web.json_response(page.to_json())
-
-    app.router.add_get("/api/v1/assets", assets)
-    app.router.add_get("/api/v1/reviews/queue", queue)
+    app.router.add_get("/api/v1/assets",
+                       _page_handler(catalog.search, tuple(searching.FILTERS), {"q": "prompt"}))
+    app.router.add_get("/api/v1/reviews/queue",
+                       _page_handler(catalog.queue, searching.QUEUE_FILTERS, {}))
