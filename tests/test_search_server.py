@@ -293,3 +293,11 @@ def test_api_results_are_limited_to_the_callers_buckets(tmp_path):
         assert named["items"] == []
     finally:
         catalog.close()
+
+
+def test_a_query_longer_than_the_listener_reads_is_refused(studio):
+    """Past the HTTP request-line bound (8 KiB) aiohttp itself answers 400; nothing breaks."""
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{studio.admin}/api/v1/assets?q=" + "word%20" * 3000, timeout=10)
+    assert refused.value.code == 400
+    assert api(studio, "/healthz") == (200, {"status": "ok"})
