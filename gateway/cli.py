@@ -381,8 +381,9 @@ def _print_audit_table(entries) -> None:
 def _page_options(parser: argparse.ArgumentParser, names) -> None:
     from gateway.catalog.search import DEFAULT_LIMIT, FILTERS, MAX_LIMIT
     for name in names:
-        parser.add_argument(f"--{name}", dest=_OPTION_DEST.get(name, name), metavar="WORDS" if name == "prompt"
-                            else name.upper(), help=FILTERS[name])
+        parser.add_argument(f"--{name}", dest=_OPTION_DEST.get(name, name),
+                            metavar="WORDS" if name == "prompt" else name.upper(),
+                            help=FILTERS[name])
     parser.add_argument("--warned", action="store_true",
                         help="only versions that intake policy answered with a warning")
     parser.add_argument("--limit", metavar="N",

@@ -117,7 +117,7 @@ def parse_time(name: str, value, *, end_of_day: bool = False) -> float:
                 day = dt.date.fromisoformat(text)
                 moment = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
             else:
-                moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+                moment = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
         except ValueError:
             raise invalid(name, f"{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
     if moment.tzinfo is None:
@@ -222,10 +222,10 @@ def decode_token(query: Query, token: str) -> bytes:
 
 
 # -- evaluation ---------------------------------------------------------------------------
-_TOP = (1 << 128) - 1
+TOP = (1 << 128) - 1        # the highest document id (16 bytes)
 
 
-class _Postings:
+class Postings:
     """One term's posting list: seek to the first doc id at/after (or at/before) one."""
 
     def __init__(self, txn, db, prefix: bytes) -> None:
@@ -254,10 +254,10 @@ class _Postings:
         return self._doc()
 
 
-class _AnyOf:
+class AnyOf:
     """The union of several posting lists (a caller's visible buckets)."""
 
-    def __init__(self, lists: list[_Postings]) -> None:
+    def __init__(self, lists: list[Postings]) -> None:
         self.lists = lists
 
     def seek(self, doc: int, reverse: bool) -> int | None:
@@ -306,6 +306,10 @@ def terms_of(query: Query) -> list[tuple[str, ...]]:
 
 
 def bounds(query: Query) -> tuple[int, int]:
-    low = 0 if query.since is None else int.from_bytes(ix.doc_time_bound(query.since, upper=False), "big")
-    high = _TOP if query.until is None else int.from_bytes(ix.doc_time_bound(query.until, upper=True), "big")
+    """The lowest and highest document id the query's date range admits."""
+    low, high = 0, TOP
+    if query.since is not None:
+        low = int.from_bytes(ix.doc_time_bound(query.since, upper=False), "big")
+    if query.until is not None:
+        high = int.from_bytes(ix.doc_time_bound(query.until, upper=True), "big")
     return low, high

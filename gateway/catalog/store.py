@@ -373,7 +373,7 @@ class Catalog:
             clauses = self._clauses(txn, query, buckets)
             if clauses is None:
                 return {"count": 0, "oldest": None}
-            for doc in searching.matching(clauses, 0, 0, searching._TOP, False):
+            for doc in searching.matching(clauses, 0, 0, searching.TOP, False):
                 if oldest is None:
                     oldest = self._doc_entry(txn, doc.to_bytes(16, "big"))["committed"]
                 count += 1
@@ -381,15 +381,15 @@ class Catalog:
 
     def _clauses(self, txn, query: Query, buckets) -> list | None:
         """Posting lists to intersect; None when the caller may see no bucket at all."""
-        clauses: list = [searching._Postings(txn, self.ix_post, posting_prefix(t))
+        clauses: list = [searching.Postings(txn, self.ix_post, posting_prefix(t))
                          for t in searching.terms_of(query)]
         if buckets is not None and "*" not in buckets:
             if not buckets:
                 return None
-            clauses.append(searching._AnyOf([searching._Postings(txn, self.ix_post,
+            clauses.append(searching.AnyOf([searching.Postings(txn, self.ix_post,
                                                            posting_prefix(("bucket", b)))
                                           for b in sorted(set(buckets))]))
-        return clauses or [searching._Postings(txn, self.ix_docs, b"")]
+        return clauses or [searching.Postings(txn, self.ix_docs, b"")]
 
     def _run(self, txn, query: Query, limit: int, page: str | None, buckets) -> Page:
         reverse = not query.oldest_first
