@@ -310,3 +310,17 @@ def test_a_catalog_without_indexes_is_indexed_when_opened(tmp_path):
     again = Catalog(path)
     assert again.indexed_on_open == 0
     again.close()
+
+
+def test_a_prefix_filter_that_must_look_key_by_key_pages_on_within_its_budget(catalog,
+                                                                               monkeypatch):
+    """Past the indexed folder a prefix is checked per key; a page stops after
+    SCAN_BUDGET candidates with a token to go on, and following it finds the rest."""
+    monkeypatch.setattr(searching, "SCAN_BUDGET", 4)
+    for n in range(10):
+        put(catalog, "r", f"shots/a{n}.png", "1", T0 + n)
+    put(catalog, "r", "shots/zebra.png", "1", T0 - 1)          # the oldest: found last
+    first = catalog.search(bucket="r", prefix="shots/z")
+    assert first.items == [] and first.next is not None
+    assert every_page(catalog.search, 50, bucket="r", prefix="shots/z") == [
+        ("r", "shots/zebra.png", "1")]
