@@ -116,8 +116,6 @@ async def _index_asset(backend, catalog: Catalog, bucket: str, key: str,
             catalog.mark_deleted(bucket, key, latest.last_modified)
 
 
-
-
 def _policy_warnings(catalog: Catalog) -> dict[tuple[str, str, str], list[str]]:
     """``rule: message`` of every intake warning in the audit log, by stored version."""
     found: dict[tuple[str, str, str], list[str]] = {}

@@ -119,7 +119,7 @@ class Catalog:
         # that have no log say so themselves.
         self.indexed_on_open = 0
         if not indexed:
-            self.indexed_on_open = self.rebuild_indexes()
+            self.indexed_on_open = self.rebuild_indexes(if_stale=True)
             if self.indexed_on_open:
                 log.info("catalog %s: built search indexes for %d versions (first open "
                          "since the index format changed)", path, self.indexed_on_open)
@@ -243,10 +243,17 @@ class Catalog:
                 txn.drop(db, delete=False)
 
     # -- search indexes (same transaction as the change they follow) ---------------------
-    def rebuild_indexes(self) -> int:
-        """Index every version the catalog holds, from scratch; returns how many."""
+    def rebuild_indexes(self, *, if_stale: bool = False) -> int:
+        """Index every version the catalog holds, from scratch; returns how many.
+
+        ``if_stale``: only if the indexes are missing or of another INDEX_FORMAT (checked
+        inside the write transaction, so two processes opening an old catalog at once
+        index it once).
+        """
         count = 0
         with self.env.begin(write=True) as txn:
+            if if_stale and txn.get(b"format", db=self.ix_meta) == INDEX_FORMAT:
+                return 0
             for db in (self.ix_docs, self.ix_vdoc, self.ix_post):
                 txn.drop(db, delete=False)
             txn.delete(b"serial", db=self.ix_meta)
