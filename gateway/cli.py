@@ -135,8 +135,11 @@ def _page_command(args: argparse.Namespace, names, *, queue: bool) -> int:
     try:
         filters = searching.parse_params(_filters(args, names))
         limit = searching.parse_limit(args.limit)
-        run = catalog.queue if queue else catalog.search
-        page = run(limit=limit, page=args.page, **filters)
+        if queue:
+            page = catalog.queue(limit=limit, page=args.page, **filters,
+                                 skip_buckets=(config.policies.quarantine_bucket,))
+        else:
+            page = catalog.search(limit=limit, page=args.page, **filters)
     except errors.GatewayError as exc:
         print(f"provgate: {exc.message}", file=sys.stderr)
         return 2
@@ -449,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     waiting = review_sub.add_parser(
         "queue", help="versions waiting for review, oldest first",
         description="Current versions whose review is pending, oldest first, optionally "
-                    "filtered (every filter given must hold).")
+                    "filtered (every filter given must hold). Quarantined writes are not "
+                    "queued: they are released or discarded.")
     _page_options(waiting, _QUEUE_OPTIONS)
     waiting.set_defaults(func=cmd_review_queue)
 

@@ -144,7 +144,8 @@ async def serve(config: Config) -> None:
     admin_app = build_admin_app(backend, catalog, extractor)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
-    add_search_routes(admin_app, catalog=catalog)
+    add_search_routes(admin_app, catalog=catalog,
+                      quarantine_bucket=config.policies.quarantine_bucket)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)

@@ -119,7 +119,7 @@ def test_review_state_is_indexed_and_survives_a_record_update(catalog):
     put(catalog, "r", "a.png", "v1", T0, prompt="x")
     put(catalog, "r", "b.png", "v1", T0 + 1, prompt="x")
     assert len(catalog.search(review="pending").items) == 2
-    assert catalog.set_review("r", "a.png", "v1", {"status": "approved", "decisions": [
+    catalog.set_review("r", "a.png", "v1", {"status": "approved", "decisions": [
         {"by": "rita", "decision": "approved"}]})
     assert found(catalog.search(review="approved")) == [("r", "a.png", "v1")]
     assert found(catalog.search(review="pending")) == [("r", "b.png", "v1")]
@@ -129,7 +129,10 @@ def test_review_state_is_indexed_and_survives_a_record_update(catalog):
     put(catalog, "r", "a.png", "v2", T0 + 5, prompt="x")       # a new version starts pending
     assert found(catalog.search(review="pending")) == [("r", "a.png", "v2"), ("r", "b.png", "v1")]
     assert found(catalog.search(review="approved", all_versions=True)) == [("r", "a.png", "v1")]
-    assert not catalog.set_review("r", "a.png", "nope", {"status": "approved"})
+    with pytest.raises(KeyError):
+        catalog.set_review("r", "a.png", "nope", {"status": "approved"})
+    with pytest.raises(ValueError):
+        catalog.set_review("r", "a.png", "v2", {"decision": "approved"})
 
 
 def test_a_review_state_from_the_record_counts_when_the_catalog_has_none(catalog):
@@ -167,6 +170,8 @@ def test_queue_is_pending_current_versions_oldest_first_with_filters(catalog):
     assert "spring/old/alt.png" not in [k for _, k, _ in found(catalog.queue(warned=False))]
     assert catalog.queue_summary() == {"count": 4, "oldest": T0 + 5}
     assert catalog.queue_summary(buckets=["shop"]) == {"count": 3, "oldest": T0 + 10}
+    assert catalog.queue_summary(skip_buckets=("lab",)) == {"count": 3, "oldest": T0 + 10}
+    assert [b for b, _, _ in found(catalog.queue(skip_buckets=("lab",)))] == ["shop"] * 3
     with pytest.raises(errors.InvalidArgument):
         catalog.queue(review="approved")                       # not a queue filter
 

@@ -38,7 +38,16 @@ match = 'object.bucket.startsWith("shop-") && !object.key.endsWith(".xmp")'
 validate = 'has(asset.sku)'
 message = "storefront images need a SKU"
 action = "warn"
+
+[[rule]]
+id = "held-for-review"
+stage = "intake"
+match = 'object.bucket.startsWith("hold-") && !object.key.endsWith(".xmp")'
+validate = 'false'
+message = "held until a reviewer releases it"
+action = "quarantine"
 '''
+QUARANTINE = "provgate-quarantine"
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +194,16 @@ def test_queue_lists_pending_versions_oldest_first_with_filters(studio, media):
     text = cli(studio, "review", "queue", "--bucket", shop, "--warned").stdout
     assert f"{shop}/spring/b.png" in text
     assert "warning storefront-needs-sku: storefront images need a SKU" in text
+
+    # A quarantined write is found by search but never queued: it is released or discarded.
+    hold = new_bucket(s3, "hold")
+    s3.put_object(Bucket=hold, Key="held.png", Body=png, ContentType="image/png",
+                  Metadata={"prompt": f"quarantined {hold}"})
+    held = api(studio, "/api/v1/assets", q=hold, bucket=QUARANTINE)[1]["items"]
+    assert [(i["key"], i["review"]) for i in held] == [(f"{hold}/held.png", "pending")]
+    for queue in (api(studio, "/api/v1/reviews/queue", bucket=QUARANTINE)[1],
+                  cli_json(studio, "review", "queue", "--bucket", QUARANTINE)):
+        assert queue == {"items": [], "next": None}
 
 
 @pytest.mark.parametrize("path, params, complaint", [

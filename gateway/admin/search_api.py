@@ -1,8 +1,8 @@
 """Admin API for finding assets and the review queue.
 
     GET /api/v1/assets?q=WORDS&model=M&...      search (``provgate asset search``)
-    GET /api/v1/reviews/queue?bucket=B&...      pending versions, oldest first
-                                                (``provgate review queue``)
+    GET /api/v1/reviews/queue?bucket=B&...      pending versions, oldest first, not the
+                                                quarantine bucket (``provgate review queue``)
 
 Both answer ``{"items": [...], "next": TOKEN | null}``; ``?page=TOKEN`` continues,
 ``?limit=N`` sets the page size. ``q`` is the prompt words; the other filters are the
@@ -18,6 +18,7 @@ access; without one (no middleware in front) nothing is limited.
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from aiohttp import web
 
@@ -70,8 +71,13 @@ def _page_handler(run, allowed, aliases: dict[str, str]):
     return handler
 
 
-def add_search_routes(app: web.Application, *, catalog: Catalog) -> None:
+def add_search_routes(app: web.Application, *, catalog: Catalog,
+                      quarantine_bucket: str | None = None) -> None:
+    """The two routes; the quarantine bucket's writes are released or discarded, never
+    queued for review in place."""
+    skip = (quarantine_bucket,) if quarantine_bucket else ()
     app.router.add_get("/api/v1/assets",
                        _page_handler(catalog.search, tuple(searching.FILTERS), {"q": "prompt"}))
     app.router.add_get("/api/v1/reviews/queue",
-                       _page_handler(catalog.queue, searching.QUEUE_FILTERS, {}))
+                       _page_handler(functools.partial(catalog.queue, skip_buckets=skip),
+                                     searching.QUEUE_FILTERS, {}))

@@ -71,6 +71,7 @@ class Query:
     warned: bool | None = None
     all_versions: bool = False
     oldest_first: bool = False
+    skip_buckets: tuple[str, ...] = ()            # never in the results
 
     def fingerprint(self) -> str:
         """Identifies the query inside a page token (a token of another query is refused)."""
@@ -142,7 +143,7 @@ def build_query(*, prompt: str | None = None, model: str | None = None,
                 identity: str | None = None, door: str | None = None,
                 bucket: str | None = None, prefix: str | None = None,
                 date_from=None, date_to=None, warned=None, all_versions=False,
-                oldest_first: bool = False) -> Query:
+                oldest_first: bool = False, skip_buckets: tuple[str, ...] = ()) -> Query:
     """A validated query from filter values (None: not filtered); see FILTERS."""
     words: tuple[str, ...] = ()
     if prompt is not None:
@@ -176,7 +177,8 @@ def build_query(*, prompt: str | None = None, model: str | None = None,
     return Query(words=words, exact=tuple(exact), review=review, bucket=bucket,
                  prefix=prefix, since=since, until=until,
                  warned=None if warned is None else _flag("warned", warned),
-                 all_versions=_flag("all_versions", all_versions), oldest_first=oldest_first)
+                 all_versions=_flag("all_versions", all_versions), oldest_first=oldest_first,
+                 skip_buckets=tuple(skip_buckets))
 
 
 def parse_params(params: Mapping[str, str], *, allowed=tuple(FILTERS)) -> dict:

@@ -167,13 +167,18 @@ class Catalog:
                 self._mark_current(txn, bucket, key, previous, False)
             self._index(txn, bucket, key, version_id, entry, current=True)
 
-    def set_review(self, bucket: str, key: str, version_id: str, review: dict) -> bool:
+    def set_review(self, bucket: str, key: str, version_id: str, review: dict) -> None:
         """Store a version's review state (``{"status": ..., "decisions": [...], ...}``)
-        in its catalog entry and index its status; False if the catalog lacks the version."""
+        in its catalog entry and index its status, in one transaction.
+
+        Raises ``KeyError`` when the catalog has no such version.
+        """
+        if not isinstance(review, dict) or not isinstance(review.get("status"), str):
+            raise ValueError("review must be a dict with a 'status'")
         with self.env.begin(write=True) as txn:
             seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
-                return False
+                raise KeyError(f"{bucket}/{key}?versionId={version_id}")
             entry_key = lmdb_key(bucket, key, f"{int(seq):012d}")
             entry = _get(txn, self.versions, entry_key)
             entry["review"] = review
@@ -181,7 +186,6 @@ class Catalog:
             asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
             self._index(txn, bucket, key, version_id, entry,
                         current=asset.get("current") == version_id)
-            return True
 
     def _set_parents(self, txn, bucket: str, key: str, version_id: str, parents: list[Ref]) -> None:
         old = _get(txn, self.parents, lmdb_key(bucket, key, version_id)) or []
@@ -360,29 +364,36 @@ class Catalog:
             return self._run(txn, query, limit, page, buckets)
 
     def queue(self, *, limit: int = searching.DEFAULT_LIMIT, page: str | None = None,
-              buckets=None, **filters) -> Page:
+              buckets=None, skip_buckets: tuple[str, ...] = (), **filters) -> Page:
         """Current versions waiting for review (pending), oldest first, paged.
 
-        Filters: bucket, prefix, campaign, brand, model, door, warned (``searching.QUEUE_FILTERS``).
+        Filters: bucket, prefix, campaign, brand, model, door, warned
+        (``searching.QUEUE_FILTERS``). ``skip_buckets`` are never queued (the quarantine
+        bucket: its writes are released or discarded, not reviewed in place).
         """
         unknown = set(filters) - set(searching.QUEUE_FILTERS)
         if unknown:
             raise searching.invalid(sorted(unknown)[0], "not a queue filter (filters: "
-                                 + ", ".join(searching.QUEUE_FILTERS) + ")")
-        query = searching.build_query(review="pending", oldest_first=True, **filters)
+                                    + ", ".join(searching.QUEUE_FILTERS) + ")")
+        query = searching.build_query(review="pending", oldest_first=True,
+                                      skip_buckets=skip_buckets, **filters)
         return self.search(query, limit=limit, page=page, buckets=buckets)
 
-    def queue_summary(self, buckets=None) -> dict:
+    def queue_summary(self, buckets=None, skip_buckets: tuple[str, ...] = ()) -> dict:
         """How many versions wait for review and since when (``oldest``: epoch seconds)."""
-        query = searching.build_query(review="pending", oldest_first=True)
+        query = searching.build_query(review="pending", oldest_first=True,
+                                      skip_buckets=skip_buckets)
         count, oldest = 0, None
         with self.env.begin() as txn:
             clauses = self._clauses(txn, query, buckets)
             if clauses is None:
                 return {"count": 0, "oldest": None}
             for doc in searching.matching(clauses, 0, 0, searching.TOP, False):
+                raw = doc.to_bytes(16, "big")
+                if not self._wanted(query, _get(txn, self.ix_docs, raw)):
+                    continue
                 if oldest is None:
-                    oldest = self._doc_entry(txn, doc.to_bytes(16, "big"))["committed"]
+                    oldest = self._doc_entry(txn, raw)["committed"]
                 count += 1
         return {"count": count, "oldest": oldest}
 
@@ -427,10 +438,13 @@ class Catalog:
 
     @staticmethod
     def _wanted(query: Query, indexed: dict) -> bool:
-        """Filters the posting lists cannot answer alone (a prefix past its folder)."""
+        """Filters the posting lists cannot answer alone (a prefix past its folder, a
+        negation)."""
         if query.prefix and not indexed["key"].startswith(query.prefix):
             return False
         if query.warned is False and list(ix.WARNED) in indexed["terms"]:
+            return False
+        if indexed["bucket"] in query.skip_buckets:
             return False
         return True
 
