@@ -6,6 +6,7 @@
     python -m bench --png-only --count 200  # 1 MiB PNG: PUT with full intake, then GET
     python -m bench --sidecar             # the folder door (bench/sidecar.py)
     python -m bench --timings             # how long bounded things take (bench/timings.py)
+    python -m bench --search              # catalog search among 10,000 assets (bench/search.py)
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
 runs each workload with the same boto3 client settings straight to SeaweedFS and through
@@ -64,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
                              "XML, the upstream away); see bench/timings.py")
     parser.add_argument("--repeat", type=int, default=5,
                         help="--timings: runs of each measurement (default 5)")
+    parser.add_argument("--search", action="store_true",
+                        help="catalog search and the review queue instead: p50/p95 of "
+                             "searches among --assets catalogued assets, in-process and "
+                             "through the admin API")
+    parser.add_argument("--assets", type=int, default=10_000,
+                        help="--search: assets to catalog (default 10000)")
+    parser.add_argument("--queries", type=int, default=100,
+                        help="--search: queries timed per kind (default 100)")
     parser.add_argument("--backend", choices=("fs", "s3"), default="fs",
                         help="--sidecar: the gateway's storage backend (default fs)")
     args = parser.parse_args(argv)
@@ -90,6 +99,10 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     if args.sidecar:
         from bench.sidecar import run
         run(workdir, args.drops, args.files, args.backend)
+        return 0
+    if args.search:
+        from bench.search import run
+        run(workdir, args.assets, args.queries)
         return 0
     with Services(workdir) as services:
         print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | ratio (gw/direct) |"

@@ -56,7 +56,11 @@ def _asset_target(value: str) -> tuple[str, str]:
 
 def _open_catalog(config: config_module.Config):
     from gateway.catalog import Catalog
-    return Catalog(config.resolve(config.catalog.path))
+    catalog = Catalog(config.resolve(config.catalog.path))
+    if catalog.indexed_on_open:
+        print(f"provgate: indexed {catalog.indexed_on_open} catalog versions for search "
+              f"(this catalog predates its search indexes)", file=sys.stderr)
+    return catalog
 
 
 def _print(data, as_json: bool, render) -> None:
@@ -93,6 +97,79 @@ def cmd_asset(args: argparse.Namespace) -> int:
     finally:
         catalog.close()
     return 0
+
+
+# ``provgate asset search`` / ``review queue`` options → filter names (catalog.search).
+_SEARCH_OPTIONS = ("prompt", "model", "generator", "campaign", "brand", "sku", "review",
+                   "identity", "door", "bucket", "prefix", "from", "to")
+_QUEUE_OPTIONS = ("bucket", "prefix", "campaign", "brand", "model", "door")
+
+
+_OPTION_DEST = {"from": "date_from", "to": "date_to"}   # argparse names they cannot have
+
+
+def _filters(args: argparse.Namespace, names) -> dict:
+    """The filters given on the command line, by their search names (strings)."""
+    filters = {name: getattr(args, _OPTION_DEST.get(name, name)) for name in names}
+    filters = {name: value for name, value in filters.items() if value is not None}
+    if getattr(args, "warned", False):
+        filters["warned"] = "true"
+    if getattr(args, "all_versions", False):
+        filters["all_versions"] = "true"
+    return filters
+
+
+def cmd_asset_search(args: argparse.Namespace) -> int:
+    return _page_command(args, _SEARCH_OPTIONS, queue=False)
+
+
+def cmd_review_queue(args: argparse.Namespace) -> int:
+    return _page_command(args, _QUEUE_OPTIONS, queue=True)
+
+
+def _page_command(args: argparse.Namespace, names, *, queue: bool) -> int:
+    from gateway import errors
+    from gateway.catalog import search as searching
+    config = _load(args.config)
+    catalog = _open_catalog(config)
+    try:
+        filters = searching.parse_params(_filters(args, names))
+        limit = searching.parse_limit(args.limit)
+        if queue:
+            page = catalog.queue(limit=limit, page=args.page, **filters,
+                                 skip_buckets=(config.policies.quarantine_bucket,))
+        else:
+            page = catalog.search(limit=limit, page=args.page, **filters)
+    except errors.GatewayError as exc:
+        print(f"provgate: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        catalog.close()
+    _print(page.to_json(), args.json, _render_page)
+    return 0
+
+
+def _render_page(data: dict) -> None:
+    if not data["items"]:
+        print("nothing found" if data["next"] is None else "nothing on this page")
+    for item in data["items"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["committed"]))
+        prompt = " ".join((item.get("prompt") or "").split())
+        prompt = prompt[:60] + ("…" if len(prompt) > 60 else "")
+        mark = "" if item["current"] else "  (superseded)"
+        print(f"{when}  {item['review']:<17} {item['bucket']}/{item['key']}  "
+              f"version {item['version_id']}{mark}")
+        details = [f"{name}={item[name]}" for name in ("model", "generator", "campaign",
+                                                        "brand", "sku", "identity")
+                   if item.get(name) not in (None, "")]
+        if prompt:
+            details.append(f'prompt "{prompt}"')
+        for warning in item.get("policy_warnings") or []:
+            details.append(f"warning {warning}")
+        if details:
+            print("    " + "  ".join(details))
+    if data["next"]:
+        print(f"more: --page {data['next']}")
 
 
 _SHOWN_FIELDS = ("source_type", "generator", "model", "model_version", "prompt",
@@ -162,6 +239,17 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from gateway.catalog.reindex import reindex
     from gateway.storage import open_backend
     config = _load(args.config)
+    if args.indexes_only:
+        catalog = _open_catalog(config)
+        try:
+            count = catalog.rebuild_indexes()
+        finally:
+            catalog.close()
+        if args.json:
+            print(json.dumps({"indexed_versions": count}, indent=2))
+        else:
+            print(f"rebuilt the search indexes of {count} catalogued versions")
+        return 0
 
     def progress(report, bucket: str) -> None:
         if sys.stderr.isatty() or args.progress:
@@ -322,6 +410,21 @@ def _print_audit_table(entries) -> None:
                   f"{'[' + e.get('kind', '?') + ']':24}")
 
 
+def _page_options(parser: argparse.ArgumentParser, names) -> None:
+    from gateway.catalog.search import DEFAULT_LIMIT, FILTERS, MAX_LIMIT
+    for name in names:
+        parser.add_argument(f"--{name}", dest=_OPTION_DEST.get(name, name),
+                            metavar="WORDS" if name == "prompt" else name.upper(),
+                            help=FILTERS[name])
+    parser.add_argument("--warned", action="store_true",
+                        help="only versions that intake policy answered with a warning")
+    parser.add_argument("--limit", metavar="N",
+                        help=f"results per page (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})")
+    parser.add_argument("--page", metavar="TOKEN", help="the token a previous page ended with")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provgate",
@@ -344,9 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
     watch.set_defaults(func=cmd_watch)
 
-    asset = sub.add_parser("asset", help="show what the catalog knows of an asset",
+    asset = sub.add_parser("asset", help="show and search what the catalog knows of assets",
                            description="Read an asset's provenance record, its version "
-                                       "history or its lineage from the catalog.")
+                                       "history or its lineage from the catalog, or search "
+                                       "the catalog.")
     asset_sub = asset.add_subparsers(dest="asset_command", required=True, metavar="ACTION")
     for name, text in (("show", "the provenance record of the current (or a given) version"),
                        ("history", "every stored version, oldest first"),
@@ -361,6 +465,27 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
         action.set_defaults(func=cmd_asset)
 
+    found = asset_sub.add_parser(
+        "search", help="find versions by prompt words and record fields",
+        description="Find asset versions in the catalog. Every filter given must hold "
+                    "(AND); text filters ignore case. Current versions only, newest first, "
+                    "unless --all-versions. A page ends with a token for --page.")
+    _page_options(found, _SEARCH_OPTIONS)
+    found.add_argument("--all-versions", action="store_true",
+                       help="also superseded and deleted versions")
+    found.set_defaults(func=cmd_asset_search)
+
+    review = sub.add_parser("review", help="human review of stored versions",
+                            description="Human review of stored asset versions.")
+    review_sub = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    waiting = review_sub.add_parser(
+        "queue", help="versions waiting for review, oldest first",
+        description="Current versions whose review is pending, oldest first, optionally "
+                    "filtered (every filter given must hold). Quarantined writes are not "
+                    "queued: they are released or discarded.")
+    _page_options(waiting, _QUEUE_OPTIONS)
+    waiting.set_defaults(func=cmd_review_queue)
+
     rebuild = sub.add_parser("reindex", help="rebuild the catalog from storage",
                              description="Drop the catalog and rebuild it from the objects "
                                          "and their XMP records in storage. A record that "
@@ -372,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--json", action="store_true", help="print the summary as JSON")
     rebuild.add_argument("--progress", action="store_true",
                          help="show progress even when stderr is not a terminal")
+    rebuild.add_argument("--indexes-only", action="store_true",
+                         help="only rebuild the search indexes from the catalog itself "
+                              "(no storage access); safe while the gateway runs")
     rebuild.set_defaults(func=cmd_reindex)
     migrate = sub.add_parser(
         "migrate-records", help="move XMP records of the old layout into the record store",

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.admin.app import build_admin_app
 from gateway.admin.policy_api import add_policy_routes
+from gateway.admin.search_api import add_search_routes
 from gateway.catalog import Catalog
 from gateway import errors
 from gateway.config import Config, parse_listen
@@ -157,6 +158,8 @@ async def serve(config: Config) -> None:
     admin_app = build_admin_app(backend, catalog, extractor, space, readiness)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
+    add_search_routes(admin_app, catalog=catalog,
+                      quarantine_bucket=config.policies.quarantine_bucket)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)

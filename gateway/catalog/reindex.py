@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from gateway.catalog.store import Catalog
 from gateway.intake.pipeline import history_json, record_parents
+from gateway.policy import AuditLog
 from gateway.provenance import SidecarError, document_id_for, instance_id_for, parse_sidecar
 from gateway.storage.base import ObjectInfo, StorageBackend
 
@@ -63,19 +64,21 @@ async def object_sha256(backend: StorageBackend, info: ObjectInfo) -> str:
 async def reindex(backend: StorageBackend, catalog: Catalog,
                   progress: Callable[[ReindexReport, str], None] = lambda r, b: None) -> ReindexReport:
     report = ReindexReport()
+    warnings = _policy_warnings(catalog)
     catalog.clear()
     for bucket_info in await backend.list_buckets():
         bucket = bucket_info.name
         report.buckets += 1
         versions = await all_versions(backend, bucket)
         for key in sorted(versions, key=lambda k: k.encode("utf-8", "surrogatepass")):
-            await _index_asset(backend, catalog, bucket, key, versions[key], report)
+            await _index_asset(backend, catalog, bucket, key, versions[key], report, warnings)
             progress(report, bucket)
     return report
 
 
 async def _index_asset(backend: StorageBackend, catalog: Catalog, bucket: str, key: str,
-                       versions: list[ObjectInfo], report: ReindexReport) -> None:
+                       versions: list[ObjectInfo], report: ReindexReport,
+                       warnings: dict[tuple[str, str, str], list[str]]) -> None:
     indexed = False
     for info in reversed(versions):                       # oldest first, as committed
         if info.delete_marker:
@@ -99,7 +102,8 @@ async def _index_asset(backend: StorageBackend, catalog: Catalog, bucket: str, k
                             instance_id=instance_id_for(bucket, key, info.version_id),
                             record=parsed.record.to_dict(), committed=info.last_modified,
                             parents=record_parents(parsed.record),
-                            history=history_json(parsed.history))
+                            history=history_json(parsed.history),
+                            policy_warnings=warnings.get((bucket, key, info.version_id), []))
         report.versions += 1
         indexed = True
     if indexed:
@@ -120,3 +124,15 @@ async def _mismatch(backend: StorageBackend, info: ObjectInfo, record) -> str | 
     if record.sha256 != actual:
         return f"the record names SHA-256 {record.sha256}, the bytes have {actual}"
     return None
+
+
+def _policy_warnings(catalog: Catalog) -> dict[tuple[str, str, str], list[str]]:
+    """``rule: message`` of every intake warning in the audit log, by stored version (the
+    warnings are not part of the record; a reindex keeps the audit log)."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for entry in AuditLog(catalog.env).iter():
+        if (entry.get("kind") == "decision" and entry.get("stage") == "intake"
+                and entry.get("action") == "warn" and entry.get("version_id")):
+            found.setdefault((entry["bucket"], entry["key"], entry["version_id"]), []).append(
+                f"{entry.get('rule')}: {entry.get('message', '')}")
+    return found

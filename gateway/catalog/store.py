@@ -13,6 +13,17 @@ Tables (keys are UTF-8; ``\\0`` separates parts, which bucket names and keys nev
     parents   bucket\\0key\\0version_id            -> [{bucket, key, version_id, relation}]
     children  pbucket\\0pkey\\0bucket\\0key\\0vid     -> {bucket, key, version_id, relation, ...}
 
+Search indexes (``index.py`` says what a document and a term are), written in the same
+transaction as the tables above, so a search never sees a version the catalog lacks:
+
+    ix_docs   doc_id                             -> {bucket, key, version_id, terms}
+    ix_vdoc   bucket\\0key\\0version_id            -> doc_id
+    ix_post   term parts\\0doc_id                 -> b"" (a posting: the term is in the doc)
+    ix_meta   b"format" -> INDEX_FORMAT, b"serial" -> next document serial
+
+A catalog written before the indexes existed (or with an older INDEX_FORMAT) is indexed
+from its own tables when opened (``rebuild_indexes``).
+
 A part longer than MAX_PART bytes is shortened to its start plus a sha256 (``_part``).
 """
 
@@ -20,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +39,19 @@ from pathlib import Path
 
 import lmdb
 
+from gateway.catalog import index as ix
+from gateway.catalog import search as searching
+from gateway.catalog.search import Page, Query
+
 SEP = b"\x00"
+# Bumped when what is indexed changes: a catalog with another format is re-indexed on open.
+INDEX_FORMAT = b"1"
+
+log = logging.getLogger("provgate.catalog")
+
+# Record fields a search result carries (``provgate asset show`` has the whole record).
+SUMMARY_FIELDS = ("prompt", "model", "generator", "campaign", "brand", "sku", "identity",
+                  "door", "content_type", "size")
 
 
 # LMDB keys are at most 511 bytes, S3 keys up to 1024: a part longer than this is
@@ -45,6 +69,15 @@ def _part(text: str) -> bytes:
 def lmdb_key(*parts: str) -> bytes:
     """An LMDB key from its parts, each bounded (see MAX_PART)."""
     return SEP.join(_part(p) for p in parts)
+
+
+def posting_prefix(term) -> bytes:
+    """Where the posting list of a term starts in ``ix_post`` (doc ids follow)."""
+    return lmdb_key(*term) + SEP
+
+
+def posting_key(term, doc: bytes) -> bytes:
+    return posting_prefix(term) + doc
 
 
 def _dumps(doc) -> bytes:
@@ -75,7 +108,21 @@ class Catalog:
         self.by_vid = self.env.open_db(b"by_vid")
         self.parents = self.env.open_db(b"parents")
         self.children = self.env.open_db(b"children")
+        self.ix_docs = self.env.open_db(b"ix_docs")
+        self.ix_vdoc = self.env.open_db(b"ix_vdoc")
+        self.ix_post = self.env.open_db(b"ix_post")
+        self.ix_meta = self.env.open_db(b"ix_meta")
         self._lock = threading.Lock()
+        with self.env.begin() as txn:
+            indexed = txn.get(b"format", db=self.ix_meta) == INDEX_FORMAT
+        # Versions indexed by this open (a catalog older than its index format); doors
+        # that have no log say so themselves.
+        self.indexed_on_open = 0
+        if not indexed:
+            self.indexed_on_open = self.rebuild_indexes(if_stale=True)
+            if self.indexed_on_open:
+                log.info("catalog %s: built search indexes for %d versions (first open "
+                         "since the index format changed)", path, self.indexed_on_open)
 
     def close(self) -> None:
         self.env.close()
@@ -83,29 +130,62 @@ class Catalog:
     # -- writing --------------------------------------------------------------------
     def add_version(self, bucket: str, key: str, *, version_id: str, document_id: str,
                     instance_id: str, record: dict, committed: float,
-                    parents: list[Ref] = (), history: list[dict] = ()) -> None:
+                    parents: list[Ref] = (), history: list[dict] = (),
+                    policy_warnings: list[str] | None = None) -> None:
         """Record a committed version; re-adding the same version id replaces it.
 
         ``history`` is the asset's xmpMM:History as of this version (stEvt events as
-        dicts), so the next version's sidecar continues it.
+        dicts), so the next version's sidecar continues it. ``policy_warnings`` are the
+        intake rules that answered with a warning (``rule: message``); None keeps what a
+        re-added version had, as does its ``review`` (``set_review``).
         """
         with self.env.begin(write=True) as txn:
             asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {
                 "bucket": bucket, "key": key, "document_id": document_id, "next_seq": 0,
                 "created": committed}
             existing = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            entry = {"version_id": version_id, "instance_id": instance_id, "record": record,
+                     "committed": committed, "history": list(history)}
             if existing is not None:
                 seq = int(existing)
+                before = _get(txn, self.versions, lmdb_key(bucket, key, f"{seq:012d}")) or {}
+                for kept in ("review", "policy_warnings"):
+                    if kept in before:
+                        entry[kept] = before[kept]
             else:
                 seq = asset["next_seq"]
                 asset["next_seq"] = seq + 1
+            if policy_warnings is not None:
+                entry["policy_warnings"] = list(policy_warnings)
+            previous = asset.get("current")
             asset.update(current=version_id, updated=committed, deleted=False)
             txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
-            txn.put(lmdb_key(bucket, key, f"{seq:012d}"), _dumps({
-                "version_id": version_id, "instance_id": instance_id, "record": record,
-                "committed": committed, "history": list(history)}), db=self.versions)
+            txn.put(lmdb_key(bucket, key, f"{seq:012d}"), _dumps(entry), db=self.versions)
             txn.put(lmdb_key(bucket, key, version_id), str(seq).encode(), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, list(parents))
+            if previous and previous != version_id:
+                self._mark_current(txn, bucket, key, previous, False)
+            self._index(txn, bucket, key, version_id, entry, current=True)
+
+    def set_review(self, bucket: str, key: str, version_id: str, review: dict) -> None:
+        """Store a version's review state (``{"status": ..., "decisions": [...], ...}``)
+        in its catalog entry and index its status, in one transaction.
+
+        Raises ``KeyError`` when the catalog has no such version.
+        """
+        if not isinstance(review, dict) or not isinstance(review.get("status"), str):
+            raise ValueError("review must be a dict with a 'status'")
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                raise KeyError(f"{bucket}/{key}?versionId={version_id}")
+            entry_key = lmdb_key(bucket, key, f"{int(seq):012d}")
+            entry = _get(txn, self.versions, entry_key)
+            entry["review"] = review
+            txn.put(entry_key, _dumps(entry), db=self.versions)
+            asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
+            self._index(txn, bucket, key, version_id, entry,
+                        current=asset.get("current") == version_id)
 
     def _set_parents(self, txn, bucket: str, key: str, version_id: str, parents: list[Ref]) -> None:
         old = _get(txn, self.parents, lmdb_key(bucket, key, version_id)) or []
@@ -126,6 +206,8 @@ class Catalog:
         with self.env.begin(write=True) as txn:
             asset = _get(txn, self.assets, lmdb_key(bucket, key))
             if asset is not None:
+                if asset.get("current"):
+                    self._mark_current(txn, bucket, key, asset["current"], False)
                 asset.update(current=None, deleted=True, updated=when)
                 txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
 
@@ -137,6 +219,7 @@ class Catalog:
             if asset is not None and versions:
                 asset.update(current=versions[-1][1]["version_id"], deleted=False)
                 txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
+                self._mark_current(txn, bucket, key, asset["current"], True)
 
     def remove_version(self, bucket: str, key: str, version_id: str) -> None:
         """A version was permanently deleted from storage."""
@@ -147,6 +230,7 @@ class Catalog:
             txn.delete(lmdb_key(bucket, key, f"{int(seq):012d}"), db=self.versions)
             txn.delete(lmdb_key(bucket, key, version_id), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, [])
+            self._unindex(txn, bucket, key, version_id)
             asset = _get(txn, self.assets, lmdb_key(bucket, key))
             remaining = list(self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP))
             if not remaining:
@@ -154,11 +238,74 @@ class Catalog:
             elif asset is not None and asset.get("current") == version_id:
                 asset["current"] = remaining[-1][1]["version_id"]
                 txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
+                self._mark_current(txn, bucket, key, asset["current"], True)
 
     def clear(self) -> None:
         with self.env.begin(write=True) as txn:
-            for db in (self.assets, self.versions, self.by_vid, self.parents, self.children):
+            for db in (self.assets, self.versions, self.by_vid, self.parents, self.children,
+                       self.ix_docs, self.ix_vdoc, self.ix_post):
                 txn.drop(db, delete=False)
+
+    # -- search indexes (same transaction as the change they follow) ---------------------
+    def rebuild_indexes(self, *, if_stale: bool = False) -> int:
+        """Index every version the catalog holds, from scratch; returns how many.
+
+        ``if_stale``: only if the indexes are missing or of another INDEX_FORMAT (checked
+        inside the write transaction, so two processes opening an old catalog at once
+        index it once).
+        """
+        count = 0
+        with self.env.begin(write=True) as txn:
+            if if_stale and txn.get(b"format", db=self.ix_meta) == INDEX_FORMAT:
+                return 0
+            for db in (self.ix_docs, self.ix_vdoc, self.ix_post):
+                txn.drop(db, delete=False)
+            txn.delete(b"serial", db=self.ix_meta)
+            for _, asset in self._scan(txn, self.assets, b""):
+                bucket, key = asset["bucket"], asset["key"]
+                for _, entry in self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP):
+                    self._index(txn, bucket, key, entry["version_id"], entry,
+                                current=entry["version_id"] == asset.get("current"))
+                    count += 1
+            txn.put(b"format", INDEX_FORMAT, db=self.ix_meta)
+        return count
+
+    def _index(self, txn, bucket: str, key: str, version_id: str, entry: dict, *,
+               current: bool) -> None:
+        self._unindex(txn, bucket, key, version_id)
+        serial = int(txn.get(b"serial", b"0", db=self.ix_meta))
+        txn.put(b"serial", str(serial + 1).encode(), db=self.ix_meta)
+        doc = ix.doc_id(entry["committed"], serial)
+        terms = ix.version_terms(bucket, key, entry, current=current)
+        for term in terms:
+            txn.put(posting_key(term, doc), b"", db=self.ix_post)
+        txn.put(doc, _dumps({"bucket": bucket, "key": key, "version_id": version_id,
+                             "terms": terms}), db=self.ix_docs)
+        txn.put(lmdb_key(bucket, key, version_id), doc, db=self.ix_vdoc)
+
+    def _unindex(self, txn, bucket: str, key: str, version_id: str) -> None:
+        doc = txn.get(lmdb_key(bucket, key, version_id), db=self.ix_vdoc)
+        if doc is None:
+            return
+        indexed = _get(txn, self.ix_docs, doc) or {"terms": []}
+        for term in indexed["terms"]:
+            txn.delete(posting_key(term, doc), db=self.ix_post)
+        txn.delete(doc, db=self.ix_docs)
+        txn.delete(lmdb_key(bucket, key, version_id), db=self.ix_vdoc)
+
+    def _mark_current(self, txn, bucket: str, key: str, version_id: str, current: bool) -> None:
+        doc = txn.get(lmdb_key(bucket, key, version_id), db=self.ix_vdoc)
+        indexed = None if doc is None else _get(txn, self.ix_docs, doc)
+        if indexed is None:
+            return
+        terms = [t for t in map(tuple, indexed["terms"]) if t != ix.CURRENT]
+        if current:
+            terms.append(ix.CURRENT)
+            txn.put(posting_key(ix.CURRENT, doc), b"", db=self.ix_post)
+        else:
+            txn.delete(posting_key(ix.CURRENT, doc), db=self.ix_post)
+        indexed["terms"] = terms
+        txn.put(doc, _dumps(indexed), db=self.ix_docs)
 
     # -- reading --------------------------------------------------------------------
     def asset(self, bucket: str, key: str) -> dict | None:
@@ -199,6 +346,127 @@ class Catalog:
                 children.append(doc)
             return {"bucket": bucket, "key": key, "version_id": version_id,
                     "parents": parents, "children": children}
+
+    def search(self, query: Query | None = None, *, limit: int = searching.DEFAULT_LIMIT,
+               page: str | None = None, buckets=None, **filters) -> Page:
+        """Versions matching every filter, newest first, one page at a time.
+
+        Filters are ``searching.build_query``'s keywords (prompt words, model, generator,
+        campaign, brand, sku, review, identity, door, bucket, prefix, date_from, date_to,
+        warned, all_versions) or a built ``query``; only current versions unless
+        ``all_versions``. ``page`` is the ``next`` token of the previous page. ``buckets``
+        limits results to these bucket names (a caller's scope; ``"*"`` in it: all).
+        Raises ``errors.InvalidArgument`` for a bad filter or token.
+        """
+        query = query or searching.build_query(**filters)
+        limit = max(1, min(int(limit), searching.MAX_LIMIT))
+        with self.env.begin() as txn:
+            return self._run(txn, query, limit, page, buckets)
+
+    def queue(self, *, limit: int = searching.DEFAULT_LIMIT, page: str | None = None,
+              buckets=None, skip_buckets: tuple[str, ...] = (), **filters) -> Page:
+        """Current versions waiting for review (pending), oldest first, paged.
+
+        Filters: bucket, prefix, campaign, brand, model, door, warned
+        (``searching.QUEUE_FILTERS``). ``skip_buckets`` are never queued (the quarantine
+        bucket: its writes are released or discarded, not reviewed in place).
+        """
+        unknown = set(filters) - set(searching.QUEUE_FILTERS)
+        if unknown:
+            raise searching.invalid(sorted(unknown)[0], "not a queue filter (filters: "
+                                    + ", ".join(searching.QUEUE_FILTERS) + ")")
+        query = searching.build_query(review="pending", oldest_first=True,
+                                      skip_buckets=skip_buckets, **filters)
+        return self.search(query, limit=limit, page=page, buckets=buckets)
+
+    def queue_summary(self, buckets=None, skip_buckets: tuple[str, ...] = ()) -> dict:
+        """How many versions wait for review and since when (``oldest``: epoch seconds)."""
+        query = searching.build_query(review="pending", oldest_first=True,
+                                      skip_buckets=skip_buckets)
+        count, oldest = 0, None
+        with self.env.begin() as txn:
+            clauses = self._clauses(txn, query, buckets)
+            if clauses is None:
+                return {"count": 0, "oldest": None}
+            for doc in searching.matching(clauses, 0, 0, searching.TOP, False):
+                raw = doc.to_bytes(16, "big")
+                if not self._wanted(query, _get(txn, self.ix_docs, raw)):
+                    continue
+                if oldest is None:
+                    oldest = self._doc_entry(txn, raw)["committed"]
+                count += 1
+        return {"count": count, "oldest": oldest}
+
+    def _clauses(self, txn, query: Query, buckets) -> list | None:
+        """Posting lists to intersect; None when the caller may see no bucket at all."""
+        clauses: list = [searching.Postings(txn, self.ix_post, posting_prefix(t))
+                         for t in searching.terms_of(query)]
+        if buckets is not None and "*" not in buckets:
+            if not buckets:
+                return None
+            clauses.append(searching.AnyOf([searching.Postings(txn, self.ix_post,
+                                                           posting_prefix(("bucket", b)))
+                                          for b in sorted(set(buckets))]))
+        return clauses or [searching.Postings(txn, self.ix_docs, b"")]
+
+    def _run(self, txn, query: Query, limit: int, page: str | None, buckets) -> Page:
+        reverse = not query.oldest_first
+        low, high = searching.bounds(query)
+        start = high if reverse else low
+        if page is not None:
+            after = int.from_bytes(searching.decode_token(query, page), "big")
+            start = after - 1 if reverse else after + 1
+        clauses = self._clauses(txn, query, buckets)
+        result = Page()
+        if clauses is None:
+            return result
+        looked = 0
+        for doc in searching.matching(clauses, start, low, high, reverse):
+            raw = doc.to_bytes(16, "big")
+            indexed = _get(txn, self.ix_docs, raw)
+            if self._wanted(query, indexed):
+                if len(result.items) == limit:
+                    result.next = searching.encode_token(query, last)
+                    return result
+                result.items.append(self._hit(txn, raw, indexed))
+                last = raw
+            looked += 1
+            if looked >= searching.SCAN_BUDGET and len(result.items) < limit:
+                result.next = searching.encode_token(query, raw)
+                return result
+        return result
+
+    @staticmethod
+    def _wanted(query: Query, indexed: dict) -> bool:
+        """Filters the posting lists cannot answer alone (a prefix past its folder, a
+        negation)."""
+        if query.prefix and not indexed["key"].startswith(query.prefix):
+            return False
+        if query.warned is False and list(ix.WARNED) in indexed["terms"]:
+            return False
+        if indexed["bucket"] in query.skip_buckets:
+            return False
+        return True
+
+    def _doc_entry(self, txn, raw: bytes) -> dict:
+        indexed = _get(txn, self.ix_docs, raw)
+        seq = txn.get(lmdb_key(indexed["bucket"], indexed["key"], indexed["version_id"]),
+                      db=self.by_vid)
+        return _get(txn, self.versions,
+                    lmdb_key(indexed["bucket"], indexed["key"], f"{int(seq):012d}"))
+
+    def _hit(self, txn, raw: bytes, indexed: dict) -> dict:
+        """A search result: where the version is and the record fields people look for."""
+        entry = self._doc_entry(txn, raw)
+        record = entry.get("record") or {}
+        hit = {"bucket": indexed["bucket"], "key": indexed["key"],
+               "version_id": indexed["version_id"], "committed": entry["committed"],
+               "current": list(ix.CURRENT) in indexed["terms"],
+               "review": ix.review_status(entry),
+               "policy_warnings": entry.get("policy_warnings", [])}
+        for name in SUMMARY_FIELDS:
+            hit[name] = record.get(name)
+        return hit
 
     def iter_assets(self, bucket: str | None = None) -> Iterator[dict]:
         """Every asset (of one bucket, when given), in key order."""

@@ -210,7 +210,8 @@ class IntakePipeline:
             raise refusal
         version_id = None
         try:
-            info = await self._commit(write, verdict.bucket, verdict.key, record)
+            info = await self._commit(write, verdict.bucket, verdict.key, record,
+                                      verdict.warnings)
             version_id = info.version_id
         finally:
             self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
@@ -219,9 +220,10 @@ class IntakePipeline:
                             quarantined=verdict.quarantined)
 
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
-                      record: ProvenanceRecord) -> ObjectInfo:
+                      record: ProvenanceRecord, policy_warnings: list[str]) -> ObjectInfo:
         """The object, then its record and its catalog entry side by side, all under the
-        key's lock: the history read here is the previous version's, complete."""
+        key's lock: the history read here is the previous version's, complete
+        (``policy_warnings``: the intake rules that warned, kept for the review queue)."""
         async with self._key_lock(bucket, key):
             with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
                 # S3 conditions name the writer's key, not the quarantine location.
@@ -241,7 +243,8 @@ class IntakePipeline:
                                             changed="/" if history else None))
                 try:
                     _, info = await self._write_record(bucket, key, committed.version_id,
-                                                       record, history, new_version=True)
+                                                       record, history, new_version=True,
+                                                       policy_warnings=policy_warnings)
                 except BaseException:
                     # An error answer must mean nothing was stored (a full disk fails
                     # here, after the object itself went in): take the version back.
@@ -335,7 +338,9 @@ class IntakePipeline:
 
     async def _write_record(self, bucket: str, key: str, version_id: str,
                             record: ProvenanceRecord, history: list[HistoryEvent], *,
-                            new_version: bool = False) -> tuple[RecordInfo, ObjectInfo]:
+                            new_version: bool = False,
+                            policy_warnings: list[str] | None = None
+                            ) -> tuple[RecordInfo, ObjectInfo]:
         """The record and the catalog entry, concurrently; returns the record as stored
         and the object version as stored (read back for a new version: its Last-Modified
         is the one listings and a reindex see)."""
@@ -353,7 +358,7 @@ class IntakePipeline:
                 document_id=document_id_for(bucket, key),
                 instance_id=instance_id_for(bucket, key, version_id), record=record.to_dict(),
                 committed=committed, parents=record_parents(record),
-                history=history_json(history))
+                history=history_json(history), policy_warnings=policy_warnings)
             return info
 
         stored, info = await _all(self.backend.put_record(bucket, key, version_id, body), index())
