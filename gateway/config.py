@@ -130,7 +130,8 @@ def _identities(doc: dict, where: str) -> list[Identity]:
     seen: set[str] = set()
     for n, raw in enumerate(doc.get("identities", [])):
         label = f"identities[{n}]"
-        unknown = set(raw) - {"name", "access_key", "secret", "secret_env", "role", "buckets"}
+        unknown = set(raw) - {"name", "access_key", "secret", "secret_env", "role", "buckets",
+                             "groups"}
         if unknown:
             raise ConfigError(f"{where}: unknown key '{label}.{sorted(unknown)[0]}'")
         for key in ("name", "access_key"):
@@ -148,10 +149,14 @@ def _identities(doc: dict, where: str) -> list[Identity]:
         buckets = raw.get("buckets", ["*"])
         if not isinstance(buckets, list) or not all(isinstance(b, str) for b in buckets):
             raise ConfigError(f"{where}: '{label}.buckets' must be a list of bucket names")
+        groups = raw.get("groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+            raise ConfigError(f"{where}: '{label}.groups' must be a list of group names")
         if raw["access_key"] in seen:
             raise ConfigError(f"{where}: access key of '{label}' is used twice")
         seen.add(raw["access_key"])
-        out.append(Identity(raw["name"], raw["access_key"], secret, role, tuple(buckets)))
+        out.append(Identity(raw["name"], raw["access_key"], secret, role, tuple(buckets),
+                            tuple(groups)))
     return out
 
 

@@ -10,6 +10,7 @@ import ssl
 from aiohttp import web
 
 from gateway.admin.app import build_admin_app
+from gateway.admin.auth import AdminAuthenticator
 from gateway.admin.policy_api import add_policy_routes
 from gateway.catalog import Catalog
 from gateway import errors
@@ -129,7 +130,8 @@ async def serve(config: Config) -> None:
     services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog, gate),
                         region=config.server.region,
                         quarantine_bucket=config.policies.quarantine_bucket)
-    authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
+    identities = IdentityStore(config.identities)
+    authenticator = Authenticator(identities, region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
                        max_header_bytes=config.server.max_header_bytes)
     s3_app = s3.build()
@@ -140,7 +142,9 @@ async def serve(config: Config) -> None:
               "auto_decompress": False}
     s3_runner, s3_url = await start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
-    admin_app = build_admin_app(backend, catalog, extractor)
+    admin_app = build_admin_app(backend, catalog, extractor,
+                                AdminAuthenticator(identities, authenticator),
+                                quarantine_bucket=config.policies.quarantine_bucket)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)

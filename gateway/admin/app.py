@@ -6,13 +6,19 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import errors, metrics
+from gateway.admin.auth import AdminAuthenticator, admin_auth_middleware, require
 from gateway.catalog import Catalog
 from gateway.provenance import Extractor
 from gateway.storage.base import StorageBackend
 
 
-def build_admin_app(backend: StorageBackend, catalog: Catalog,
-                    extractor: Extractor) -> web.Application:
+def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extractor,
+                    authenticator: AdminAuthenticator, *,
+                    quarantine_bucket: str | None = None) -> web.Application:
+    """The admin listener's application; ``/api/v1`` answers authenticated callers only.
+
+    ``quarantine_bucket``: its records are shown to reviewers (and above) only.
+    """
     metrics.watch_runtime(catalog=catalog, pool=extractor.pool)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -44,15 +50,17 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog,
     async def asset(request: web.Request) -> web.Response:
         """The provenance record of an asset version (current, or ``?versionId=``)."""
         bucket, key = request.match_info["bucket"], request.match_info["key"]
+        require(request, role="reviewer" if bucket == quarantine_bucket else "reader",
+                bucket=bucket)
         version_id = request.query.get("versionId")
         found = catalog.version(bucket, key, version_id)
         if found is None:
-            return web.json_response({"error": "NoSuchAsset", "bucket": bucket, "key": key,
-                                      "version_id": version_id}, status=404)
+            raise errors.NoSuchKey(f"no asset {bucket}/{key}"
+                                   + (f" version {version_id}" if version_id else ""))
         return web.json_response({"bucket": bucket, "key": key, **found,
                                   "asset": catalog.asset(bucket, key)})
 
-    app = web.Application()
+    app = web.Application(middlewares=[admin_auth_middleware(authenticator)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
