@@ -12,15 +12,18 @@ from aiohttp import web
 from gateway.admin.app import build_admin_app
 from gateway.admin.auth import AdminAuthenticator
 from gateway.admin.policy_api import add_policy_routes
+from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
-from gateway import errors
+from gateway import errors, metrics
 from gateway.config import Config, parse_listen
 from gateway.identities import IdentityStore
 from gateway.intake.pipeline import IntakePipeline
 from gateway.intake.policy_gate import PolicyGate
+from gateway.intake.review_gate import ReviewGate
 from gateway.policy import AuditLog, PolicyError, PolicyStore
 from gateway.policy.recheck import Recheck
 from gateway.provenance import Extractor
+from gateway.review import queue as review_queue
 from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
@@ -127,7 +130,9 @@ async def serve(config: Config) -> None:
     policies.start()                       # hot reload from here on
     recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
     recheck.start()                        # stored assets against each new set
-    services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog, gate),
+    pipeline = IntakePipeline(backend, extractor, catalog, gate)
+    reviews = ReviewGate(pipeline, policies, audit, config.policies.quarantine_bucket)
+    services = Services(backend=backend, intake=pipeline, reviews=reviews,
                         region=config.server.region,
                         quarantine_bucket=config.policies.quarantine_bucket)
     identities = IdentityStore(config.identities)
@@ -147,6 +152,9 @@ async def serve(config: Config) -> None:
                                 quarantine_bucket=config.policies.quarantine_bucket)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
+    add_review_routes(admin_app, reviews)
+    metrics.watch_review_queue(lambda: review_queue.figures(
+        catalog, skip_buckets=(config.policies.quarantine_bucket,)))
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)

@@ -8,7 +8,8 @@ what was it made from and what was made from it" without reading the backend.
 Tables (keys are UTF-8; ``\\0`` separates parts, which bucket names and keys never hold):
 
     assets    bucket\\0key                       -> {document_id, current, versions, ...}
-    versions  bucket\\0key\\0<seq:012d>            -> {version_id, instance_id, record, ...}
+    versions  bucket\\0key\\0<seq:012d>            -> {version_id, instance_id, record, history,
+                                                  review: {status, decisions, comments, rating}}
     by_vid    bucket\\0key\\0version_id            -> seq (the version's place in history)
     parents   bucket\\0key\\0version_id            -> [{bucket, key, version_id, relation}]
     children  pbucket\\0pkey\\0bucket\\0key\\0vid     -> {bucket, key, version_id, relation, ...}
@@ -103,9 +104,24 @@ class Catalog:
             txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
             txn.put(lmdb_key(bucket, key, f"{seq:012d}"), _dumps({
                 "version_id": version_id, "instance_id": instance_id, "record": record,
-                "committed": committed, "history": list(history)}), db=self.versions)
+                "committed": committed, "history": list(history),
+                "review": review_summary(record)}), db=self.versions)
             txn.put(lmdb_key(bucket, key, version_id), str(seq).encode(), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, list(parents))
+
+    def update_version(self, bucket: str, key: str, version_id: str, *, record: dict,
+                       history: list[dict]) -> bool:
+        """Replace the record and history of a stored version (a review decision, a
+        comment), leaving which version is current alone; False if it is not catalogued."""
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                return False
+            where = lmdb_key(bucket, key, f"{int(seq):012d}")
+            doc = _get(txn, self.versions, where)
+            doc.update(record=record, history=list(history), review=review_summary(record))
+            txn.put(where, _dumps(doc), db=self.versions)
+            return True
 
     def _set_parents(self, txn, bucket: str, key: str, version_id: str, parents: list[Ref]) -> None:
         old = _get(txn, self.parents, lmdb_key(bucket, key, version_id)) or []
@@ -219,6 +235,16 @@ class Catalog:
             if not raw_key.startswith(prefix):
                 return
             yield raw_key, json.loads(raw)
+
+
+def review_summary(record: dict) -> dict:
+    """The review state of a version as the catalog keeps it beside the record (the
+    queue and search read it): status, decisions, comments and rating."""
+    review = record.get("review") or {}
+    return {"status": review.get("status") or "pending",
+            "decisions": list(review.get("decisions", [])),
+            "comments": list(review.get("comments", [])),
+            "rating": record.get("rating")}
 
 
 def _get(txn, db, key: bytes):

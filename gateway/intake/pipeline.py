@@ -29,6 +29,7 @@ does not overwrite the record: its edit is merged under the rules in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import time
@@ -177,8 +178,27 @@ class IntakePipeline:
                                            if n.severity == "error"] + verdict.warnings,
                             quarantined=verdict.quarantined)
 
+    async def commit_record(self, write: WriteRequest, record: ProvenanceRecord,
+                            events_after: list[HistoryEvent] = ()) -> ObjectInfo:
+        """Commit staged bytes under ``write.bucket``/``write.key`` with a record that is
+        already decided (a quarantined write a reviewer released): no extraction and no
+        intake rules, which ran when the bytes first came in. ``events_after`` follow the
+        created/saved event in the history; their instance id is the new version's.
+        The staged bytes are always released."""
+        try:
+            record.bucket, record.key = write.bucket, write.key
+            return await self._commit(write, write.bucket, write.key, record, events_after)
+        finally:
+            await write.staged.discard()
+
+    def review_state(self, bucket: str, key: str, version_id: str) -> str | None:
+        """The review status of a catalogued version (None: not catalogued)."""
+        entry = self.catalog.version(bucket, key, version_id)
+        return None if entry is None else (entry.get("review") or {}).get("status", "pending")
+
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
-                      record: ProvenanceRecord) -> ObjectInfo:
+                      record: ProvenanceRecord,
+                      events_after: list[HistoryEvent] = ()) -> ObjectInfo:
         """The object, then its sidecar and its catalog entry side by side."""
         with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
             # S3 conditions name the writer's key, not the quarantine location.
@@ -197,6 +217,9 @@ class IntakePipeline:
                                                                     committed.version_id),
                                         software_agent=SOFTWARE_AGENT,
                                         changed="/" if history else None))
+            instance_id = instance_id_for(bucket, key, committed.version_id)
+            history += [dataclasses.replace(e, instance_id=e.instance_id or instance_id)
+                        for e in events_after]
             _, info = await _all(
                 self._write_sidecar(bucket, key, record, history, write.identity,
                                     read_back=False),
@@ -291,6 +314,35 @@ class IntakePipeline:
                 content_type=SIDECAR_CONTENT_TYPE, owner=identity.name), read_back=read_back)
         finally:
             await staged.discard()
+
+    # -- records --------------------------------------------------------------------------
+    async def write_record(self, bucket: str, key: str, version_id: str,
+                           record: ProvenanceRecord, history: list[HistoryEvent],
+                           identity: Identity) -> None:
+        """Store the XMP record of one object version and update that version's catalog
+        entry (record, history, review state); which version is current is unchanged.
+
+        Today the stored record is the ``<key>.xmp`` object, which describes the current
+        version only: a record of an older version lives in the catalog alone.
+        NoSuchVersion when the catalog has no such version.
+        """
+        record.version_id = version_id
+        asset = self.catalog.asset(bucket, key)
+        if asset is None or self.catalog.version(bucket, key, version_id) is None:
+            raise errors.NoSuchVersion(f"no catalogued version {version_id} of {bucket}/{key}")
+        if asset.get("current") == version_id:
+            await self._write_sidecar(bucket, key, record, history, identity)
+        await asyncio.to_thread(self.catalog.update_version, bucket, key, version_id,
+                                record=record.to_dict(), history=history_json(history))
+
+    async def read_record(self, bucket: str, key: str, version_id: str) -> bytes:
+        """The XMP record of one object version, as stored (NoSuchVersion if unknown)."""
+        entry = self.catalog.version(bucket, key, version_id)
+        if entry is None:
+            raise errors.NoSuchVersion(f"no catalogued version {version_id} of {bucket}/{key}")
+        return render_sidecar(ProvenanceRecord.from_dict(entry["record"]),
+                              document_id_for(bucket, key), entry["instance_id"],
+                              [HistoryEvent(**e) for e in entry.get("history", [])])
 
     def _history(self, bucket: str, key: str) -> list[HistoryEvent]:
         asset = self.catalog.version(bucket, key)

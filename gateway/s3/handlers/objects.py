@@ -78,6 +78,7 @@ async def head_object(call: S3Call) -> web.StreamResponse:
     info = await call.backend.head_object(call.bucket, call.key, call.version_id)
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
+    headers.update(review_header(call, info.version_id))
     byte_range = h.parse_range(call.headers.get("Range"))
     if byte_range is not None:
         start, end = byte_range.resolve(info.size)
@@ -86,6 +87,12 @@ async def head_object(call: S3Call) -> web.StreamResponse:
         return web.Response(status=206, headers=headers)
     headers["Content-Length"] = str(info.size)
     return web.Response(status=200, headers=headers)
+
+
+def review_header(call: S3Call, version_id: str) -> dict[str, str]:
+    """``x-provgate-review``: the review status of the version read (catalogued ones)."""
+    status = call.services.intake.review_state(call.bucket, call.key, version_id)
+    return {"x-provgate-review": status} if status else {}
 
 
 def _wants_checksums(call: S3Call) -> bool:
@@ -101,6 +108,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         info = stream.info
         # A checksum covers the whole object, so a ranged answer cannot carry it.
         headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
+        headers.update(review_header(call, info.version_id))
         for param, header in h.RESPONSE_OVERRIDES.items():
             if param in call.query:
                 headers[header] = call.query[param]
