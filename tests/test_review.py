@@ -301,6 +301,20 @@ def test_a_writer_cannot_approve_through_tagging(server, bucket):
     assert review_header(server, bucket, name) == "pending"
 
 
+def test_a_writer_cannot_approve_by_editing_the_record(server, bucket):
+    name = key()
+    put(server, bucket, name)
+    writer = client(server.endpoint, WRITER)
+    record = writer.get_object(Bucket=bucket, Key=name + ".xmp")["Body"].read()
+    assert b"<pg:SchemaVersion>" in record
+    forged = record.replace(b"<pg:SchemaVersion>", b"<pg:ReviewStatus>approved</pg:ReviewStatus>"
+                                                   b"<pg:ReviewedBy>writer</pg:ReviewedBy>"
+                                                   b"<pg:SchemaVersion>", 1)
+    writer.put_object(Bucket=bucket, Key=name + ".xmp", Body=forged)
+    assert review_header(server, bucket, name) == "pending"
+    assert api(server, "GET", f"/api/v1/reviews/{bucket}/{name}")[1]["status"] == "pending"
+
+
 def test_an_unknown_review_tag_value_is_refused(server, bucket):
     name = key()
     put(server, bucket, name)

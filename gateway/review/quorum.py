@@ -62,6 +62,8 @@ async def judge_approval(policies, *, bucket: str, key: str, record: ProvenanceR
         if outcome.rule_id in quorum_rules:
             if outcome.action == "deny":        # warn/audit mode: trialled, not holding
                 verdict.waiting.append(outcome)
+            elif outcome.action == "warn":
+                verdict.warnings.append(outcome)
         elif outcome.action == "deny" and verdict.refusal is None:
             verdict.refusal = outcome
         elif outcome.action == "warn":
