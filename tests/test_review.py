@@ -364,6 +364,24 @@ def test_a_rejection_by_anyone_rejects_and_a_reviewer_may_change_their_mind(serv
     assert [d["decision"] for d in state["decisions"]] == ["approved", "rejected", "approved"]
 
 
+def test_policy_explain_sees_the_approvals_that_stand(server, bucket):
+    name = key()
+    put(server, bucket, name)
+    decide(server, bucket, name, "approve", BOB)
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "explain",
+                           f"{bucket}/{name}", "--json", "--config", str(server.config_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    outcomes = {o["rule_id"]: o for o in json.loads(done.stdout)["stages"]["review"]["outcomes"]}
+    assert outcomes["review-two-approvals"]["result"] == "fail"      # one of two, no error
+    decide(server, bucket, name, "approve", LEE)
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "explain",
+                           f"{bucket}/{name}", "--json", "--config", str(server.config_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    outcomes = {o["rule_id"]: o for o in json.loads(done.stdout)["stages"]["review"]["outcomes"]}
+    assert outcomes["review-two-approvals"]["result"] == "pass"
+
+
 # --- quarantine ----------------------------------------------------------------------------
 
 def quarantined_keys(server) -> list[tuple[str, str]]:
@@ -539,3 +557,28 @@ def test_every_decision_and_comment_is_in_the_audit_log(server, bucket):
     assert [(e["action"], e["identity"]) for e in log["entries"]] == [
         ("commented", "bob"), ("decided", "lee")]
     assert log["entries"][1]["decision"] == "rejected" and log["entries"][1]["note"] == "no"
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("groups, problem", [
+    ('"legal"', "groups' must be a list"),
+    ('["legal", 3]', "groups' must be a list"),
+    ('["legal", ""]', "groups' must be a list"),
+])
+def test_identity_groups_must_be_a_list_of_names(tmp_path, groups, problem):
+    from gateway import config as config_module
+    path = tmp_path / "provgate.toml"
+    path.write_text('[[identities]]\nname = "lee"\naccess_key = "AK"\nsecret = "s"\n'
+                    f'role = "reviewer"\ngroups = {groups}\n')
+    with pytest.raises(config_module.ConfigError, match=problem):
+        config_module.load(path)
+
+
+def test_identity_groups_are_loaded(tmp_path):
+    from gateway import config as config_module
+    path = tmp_path / "provgate.toml"
+    path.write_text('[[identities]]\nname = "lee"\naccess_key = "AK"\nsecret = "s"\n'
+                    'role = "reviewer"\ngroups = ["legal", "brand"]\n')
+    assert config_module.load(path).identities[0].groups == ("legal", "brand")
+

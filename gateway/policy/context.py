@@ -117,6 +117,17 @@ def _review_dict(review) -> dict[str, Any]:
     return out
 
 
+def standing_approvals(decisions: list[dict]) -> list[dict]:
+    """``review.approvals`` from a version's decisions (``ReviewDecision`` dicts): each
+    reviewer's latest decision counts, and those that are approvals are listed as
+    ``{identity, role, groups}`` in the order the reviewers first decided."""
+    latest: dict[str, dict] = {}
+    for d in decisions:
+        latest[d["by"]] = d
+    return [{"identity": d["by"], "role": d.get("role") or "", "groups": list(d.get("groups") or [])}
+            for d in latest.values() if d["decision"] == "approved"]
+
+
 def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else \
         moment.astimezone(dt.timezone.utc)

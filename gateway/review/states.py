@@ -16,6 +16,8 @@ rejection moves a version out of them.
 
 from __future__ import annotations
 
+from gateway.policy.context import standing_approvals
+
 PENDING = "pending"
 APPROVED = "approved"
 CHANGES_REQUESTED = "changes_requested"
@@ -64,5 +66,4 @@ def status_of(decisions: list[dict], *, quorum_reached: bool, previous: str = PE
 
 def approvals(decisions: list[dict]) -> list[dict]:
     """The approvals that stand, as the review rules see them: {identity, role, groups}."""
-    return [{"identity": d["by"], "role": d.get("role") or "", "groups": list(d.get("groups", []))}
-            for d in standing(decisions).values() if d["decision"] == APPROVED]
+    return standing_approvals(decisions)
