@@ -382,6 +382,21 @@ def test_policy_explain_sees_the_approvals_that_stand(server, bucket):
     assert outcomes["review-two-approvals"]["result"] == "pass"
 
 
+def test_two_reviewers_approving_at_once_both_count(server, bucket):
+    from concurrent.futures import ThreadPoolExecutor
+    names = [key() for _ in range(5)]
+    for name in names:
+        put(server, bucket, name)
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda job: decide(server, bucket, job[0], "approve", job[1]),
+                                [(n, who) for n in names for who in (BOB, LEE)]))
+    assert all(status == 200 for status, _ in answers), answers
+    for name in names:
+        shown = api(server, "GET", f"/api/v1/reviews/{bucket}/{name}")[1]
+        assert sorted(d["by"] for d in shown["decisions"]) == ["bob", "lee"]
+        assert shown["status"] == "approved"
+
+
 # --- quarantine ----------------------------------------------------------------------------
 
 def quarantined_keys(server) -> list[tuple[str, str]]:

@@ -179,5 +179,12 @@ def admin_auth_middleware(authenticator: AdminAuthenticator):
             if exc.status >= 500:
                 log.warning("admin %s %s: %s", request.method, request.path, exc.message)
             return error_response(exc)
+        except Exception:
+            if not request.path.startswith(PROTECTED_PREFIXES):
+                raise
+            # A bug, not the caller's fault: logged with its traceback, answered in the
+            # API's shape without internals.
+            log.exception("admin %s %s failed", request.method, request.path)
+            return error_response(errors.InternalError())
 
     return middleware
