@@ -195,8 +195,12 @@ def _render_history(data: dict) -> None:
     for v in data["versions"]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v["committed"]))
         mark = "*" if v["version_id"] == current else " "
+        review = v.get("review") or {"status": "pending"}
         print(f" {mark} {when}  {v['version_id']}  {v['record'].get('identity') or '-'}  "
-              f"{v['record'].get('size')} bytes")
+              f"{v['record'].get('size')} bytes  review: {review['status']}")
+        for d in review.get("decisions", []):
+            print(f"       {d['at']}  {d['decision']:<17} {d['by']}"
+                  + (f": {d['note']}" if d.get("note") else ""))
 
 
 def _render_lineage(data: dict) -> None:
@@ -538,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--config", default=DEFAULT_CONFIG,
                          help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
     explain.set_defaults(func=cmd_policy_explain)
+
+    from gateway.review import commands as review_commands
+    review_commands.add_parser(sub, DEFAULT_CONFIG)
 
     audit = sub.add_parser("audit", help="print the policy audit log",
                            description="Print the append-only policy audit log kept in the "

@@ -134,7 +134,7 @@ def _identities(doc: dict, where: str) -> list[Identity]:
     for n, raw in enumerate(doc.get("identities", [])):
         label = f"identities[{n}]"
         unknown = set(raw) - {"name", "access_key", "secret", "secret_env", "role", "buckets",
-                              "xmp"}
+                              "xmp", "groups"}
         if unknown:
             raise ConfigError(f"{where}: unknown key '{label}.{sorted(unknown)[0]}'")
         for key in ("name", "access_key"):
@@ -155,10 +155,14 @@ def _identities(doc: dict, where: str) -> list[Identity]:
         xmp = raw.get("xmp", "served")
         if xmp not in XMP_MODES:
             raise ConfigError(f"{where}: '{label}.xmp' must be one of {', '.join(XMP_MODES)}")
+        groups = raw.get("groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+            raise ConfigError(f"{where}: '{label}.groups' must be a list of group names")
         if raw["access_key"] in seen:
             raise ConfigError(f"{where}: access key of '{label}' is used twice")
         seen.add(raw["access_key"])
-        out.append(Identity(raw["name"], raw["access_key"], secret, role, tuple(buckets), xmp))
+        out.append(Identity(raw["name"], raw["access_key"], secret, role, tuple(buckets),
+                            xmp=xmp, groups=tuple(groups)))
     return out
 
 

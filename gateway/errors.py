@@ -57,7 +57,10 @@ InvalidEncryptionAlgorithmError = _error("InvalidEncryptionAlgorithmError", 400,
 RequestHeaderSectionTooLarge = _error("RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size.")
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 NoSuchUpload = _error("NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.")
+NotAcceptable = _error("NotAcceptable", 400, "The request was understood but its content is not acceptable.")
 RequestTimeout = _error("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period.")
+# --- 401 (admin listener only: S3 answers unauthenticated requests with 403) ---------
+Unauthorized = _error("Unauthorized", 401, "Authentication required: HTTP Basic (access key : secret) or a SigV4 signature.")
 # --- 403 --------------------------------------------------------------------------
 AccessDenied = _error("AccessDenied", 403, "Access Denied")
 InvalidAccessKeyId = _error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
@@ -68,6 +71,7 @@ NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist"
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
 NoSuchVersion = _error("NoSuchVersion", 404, "The specified version does not exist.")
 NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
+NoSuchReviewItem = _error("NoSuchReviewItem", 404, "The comment or review item does not exist.")
 # --- 405 / 409 / 411 / 412 / 416 -------------------------------------------------
 MethodNotAllowed = _error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
 BucketAlreadyOwnedByYou = _error("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it.")

@@ -1,7 +1,8 @@
 """Who may call provgate: access keys, their secrets, roles and bucket scope.
 
 Identities come from ``[[identities]]`` in the config.  Roles are ordered by what they
-may do; ``buckets`` limits an identity to a list of bucket names (``["*"]`` = all).
+may do; ``buckets`` limits an identity to a list of bucket names (``["*"]`` = all);
+``groups`` names teams that ``stage = "review"`` policy rules can ask for.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class Identity:
     role: str = "writer"
     buckets: tuple[str, ...] = ("*",)
     xmp: str = "served"            # one of XMP_MODES
+    # Named groups (e.g. "legal") that review rules can require an approval from;
+    # they grant nothing by themselves.
+    groups: tuple[str, ...] = ()
 
     def may_access_bucket(self, bucket: str) -> bool:
         return "*" in self.buckets or bucket in self.buckets

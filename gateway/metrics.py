@@ -7,6 +7,8 @@ Labels are low-cardinality by design: operations and status codes, never bucket 
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -78,6 +80,38 @@ CATALOG_ASSETS = Gauge(
     "provgate_catalog_assets",
     "Assets (bucket/key) in the catalog.",
     registry=REGISTRY)
+
+
+REVIEW_DECISIONS = Counter(
+    "provgate_review_decisions_total",
+    "Review decisions recorded, by decision (approved | changes_requested | rejected), "
+    "and approvals a review rule refused (refused).",
+    ["decision"], registry=REGISTRY)
+
+REVIEW_PENDING = Gauge(
+    "provgate_review_pending_versions",
+    "Current versions waiting for a review decision (the review queue).",
+    registry=REGISTRY)
+
+REVIEW_PENDING_OLDEST = Gauge(
+    "provgate_review_pending_oldest_age_seconds",
+    "Age of the oldest version in the review queue, in seconds (0 when it is empty).",
+    registry=REGISTRY)
+
+
+def watch_review_queue(figures, max_age: float = 1.0) -> None:
+    """Point the queue gauges at ``figures() -> (count, oldest age)``, read once per
+    scrape (both gauges share one walk of the catalog)."""
+    cache = {"at": float("-inf"), "value": (0, 0.0)}
+
+    def read(index: int) -> float:
+        now = time.monotonic()
+        if now - cache["at"] > max_age:
+            cache["value"], cache["at"] = figures(), now
+        return cache["value"][index]
+
+    REVIEW_PENDING.set_function(lambda: read(0))
+    REVIEW_PENDING_OLDEST.set_function(lambda: read(1))
 
 
 def watch_runtime(*, catalog, pool) -> None:

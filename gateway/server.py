@@ -10,17 +10,21 @@ import ssl
 from aiohttp import web
 
 from gateway.admin.app import build_admin_app
+from gateway.admin.auth import AdminAuthenticator
 from gateway.admin.policy_api import add_policy_routes
 from gateway.admin.search_api import add_search_routes
+from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
-from gateway import errors
+from gateway import errors, metrics
 from gateway.config import Config, parse_listen
 from gateway.identities import IdentityStore
 from gateway.intake.pipeline import IntakePipeline
 from gateway.intake.policy_gate import PolicyGate
+from gateway.intake.review_gate import ReviewGate
 from gateway.policy import AuditLog, PolicyError, PolicyStore
 from gateway.policy.recheck import Recheck
 from gateway.provenance import Extractor
+from gateway.review import queue as review_queue
 from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
@@ -137,10 +141,13 @@ async def serve(config: Config) -> None:
     policies.start()                       # hot reload from here on
     recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
     recheck.start()                        # stored assets against each new set
-    services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog, gate),
+    pipeline = IntakePipeline(backend, extractor, catalog, gate)
+    reviews = ReviewGate(pipeline, policies, audit, config.policies.quarantine_bucket)
+    services = Services(backend=backend, intake=pipeline, reviews=reviews,
                         region=config.server.region,
                         quarantine_bucket=config.policies.quarantine_bucket)
-    authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
+    identities = IdentityStore(config.identities)
+    authenticator = Authenticator(identities, region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
                        max_header_bytes=config.server.max_header_bytes)
     s3_app = s3.build()
@@ -155,11 +162,17 @@ async def serve(config: Config) -> None:
                       + ([config.resolve(config.storage.path)] if config.storage.kind == "fs" else []),
                       config.storage.min_free_bytes)
     readiness: dict = {}     # more readiness checks, added as their parts start
-    admin_app = build_admin_app(backend, catalog, extractor, space, readiness)
+    admin_app = build_admin_app(backend, catalog, extractor,
+                                AdminAuthenticator(identities, authenticator),
+                                quarantine_bucket=config.policies.quarantine_bucket,
+                                space=space, readiness=readiness)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
     add_search_routes(admin_app, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket)
+    add_review_routes(admin_app, reviews)
+    metrics.watch_review_queue(lambda: review_queue.figures(
+        catalog, skip_buckets=(config.policies.quarantine_bucket,)))
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)

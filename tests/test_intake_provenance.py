@@ -21,7 +21,8 @@ from defusedxml import ElementTree as SafeET
 from gateway.provenance import CONFIG_FILE, document_id_for
 from gateway.provenance.xmp import compose_prompt
 from tests.support import media as media_fixtures
-from tests.support.server import ROOT
+from tests.support.admin import basic_auth
+from tests.support.server import ADMIN, ROOT
 
 TAM = media_fixtures.TAM
 
@@ -41,7 +42,8 @@ def admin_record(gateway, bucket: str, key: str, version_id: str | None = None) 
     url = f"{gateway.admin}/api/v1/assets/{bucket}/{urllib.request.quote(key)}"
     if version_id:
         url += f"?versionId={version_id}"
-    return json.load(urllib.request.urlopen(url, timeout=10))
+    request = urllib.request.Request(url, headers={"Authorization": basic_auth(ADMIN)})
+    return json.load(urllib.request.urlopen(request, timeout=10))
 
 
 def cli(gateway, *args: str) -> dict:

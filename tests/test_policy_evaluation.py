@@ -353,7 +353,7 @@ def test_context_fields(tmp_path, sandbox):
                         identity=Identity("alice", "AK", "secret", "reviewer"))
     assert ctx["object"] == {"bucket": "b", "key": "k", "size": 5, "content_type": "image/png",
                              "detected_type": "image/jpeg", "door": "share"}
-    assert ctx["identity"] == {"name": "alice", "role": "reviewer"}
+    assert ctx["identity"] == {"name": "alice", "role": "reviewer", "groups": []}
     assert ctx["review"] == {"status": "approved", "by": "bob", "at": "2026-01-01"}
     assert ctx["now"].tzinfo is not None
     ps = load(tmp_path, sandbox, rule("ctx", validate=(

@@ -20,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client, storage_section
+from tests.support.admin import admin_json
 from tests.support.hostile import client_error, leftover_files, spool_dir
 from tests.support.media import a1111_png, a_png
 from tests.support.policies import write
@@ -128,15 +129,6 @@ def denied(call) -> ClientError:
 
 def headers_of(response) -> dict:
     return response["ResponseMetadata"]["HTTPHeaders"]
-
-
-def admin_json(server, path: str):
-    try:
-        with urllib.request.urlopen(f"{server.admin}{quote(path, safe='/?=&')}",
-                                    timeout=10) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
 
 
 def assert_nothing_stored(server, s3, bucket: str, name: str) -> None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import errors, metrics
+from gateway.admin.auth import AdminAuthenticator, admin_auth_middleware, require
 from gateway.catalog import Catalog
 from gateway.provenance import Extractor
 from gateway.storage.base import StorageBackend
@@ -16,11 +17,16 @@ from gateway.storage.space import FreeSpace
 
 
 def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extractor,
-                    space: FreeSpace | None = None,
+                    authenticator: AdminAuthenticator, *,
+                    quarantine_bucket: str | None = None, space: FreeSpace | None = None,
                     readiness: dict[str, Callable[[], str | None]] | None = None) -> web.Application:
-    """``space``: the free-space watch readiness consults (None: no disk check).
+    """The admin listener's application; ``/api/v1`` answers authenticated callers only.
+
+    ``quarantine_bucket``: its records are shown to reviewers (and above) only.
+    ``space``: the free-space watch readiness consults (None: no disk check).
     ``readiness``: more named checks (e.g. ``sidecar``), each returning why it is not
-    ready or None; read at every ``/readyz``, so parts started later can add theirs."""
+    ready or None; read at every ``/readyz``, so parts started later can add theirs.
+    """
     readiness = readiness if readiness is not None else {}
     metrics.watch_runtime(catalog=catalog, pool=extractor.pool)
 
@@ -60,15 +66,17 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extrac
     async def asset(request: web.Request) -> web.Response:
         """The provenance record of an asset version (current, or ``?versionId=``)."""
         bucket, key = request.match_info["bucket"], request.match_info["key"]
+        require(request, role="reviewer" if bucket == quarantine_bucket else "reader",
+                bucket=bucket)
         version_id = request.query.get("versionId")
         found = catalog.version(bucket, key, version_id)
         if found is None:
-            return web.json_response({"error": "NoSuchAsset", "bucket": bucket, "key": key,
-                                      "version_id": version_id}, status=404)
+            raise errors.NoSuchKey(f"no asset {bucket}/{key}"
+                                   + (f" version {version_id}" if version_id else ""))
         return web.json_response({"bucket": bucket, "key": key, **found,
                                   "asset": catalog.asset(bucket, key)})
 
-    app = web.Application()
+    app = web.Application(middlewares=[admin_auth_middleware(authenticator)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)

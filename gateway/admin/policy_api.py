@@ -12,6 +12,8 @@ import asyncio
 
 from aiohttp import web
 
+from gateway import errors
+from gateway.admin.auth import require
 from gateway.catalog import Catalog
 from gateway.policy import AuditLog, PolicyStore
 
@@ -19,10 +21,6 @@ MAX_PAGE = 1000
 # Audit fields a reader may filter on (exact match).
 AUDIT_FILTERS = ("kind", "revision", "stage", "rule", "result", "action", "bucket", "key",
                  "version_id", "identity")
-
-
-def _bad_request(message: str) -> web.Response:
-    return web.json_response({"error": "InvalidArgument", "message": message}, status=400)
 
 
 def _int_param(request: web.Request, name: str, default: int, upper: int | None = None) -> int:
@@ -81,29 +79,35 @@ def quarantined(catalog: Catalog, audit: AuditLog, quarantine_bucket: str) -> li
 
 def add_policy_routes(app: web.Application, *, store: PolicyStore, audit: AuditLog,
                       catalog: Catalog, quarantine_bucket: str, recheck=None) -> None:
+    # The rule set is what every writer is held to: readers may see it. The audit log,
+    # quarantine and violations name identities and objects of every bucket: reviewers.
     async def policies(request: web.Request) -> web.Response:
+        require(request, role="reader")
         return web.json_response(store.status())
 
     async def audit_log(request: web.Request) -> web.Response:
+        require(request, role="reviewer")
         try:
             since = _int_param(request, "since", 0)
             limit = _int_param(request, "limit", 100, MAX_PAGE) or 1
         except ValueError as exc:
-            return _bad_request(str(exc))
+            raise errors.InvalidArgument(str(exc)) from None
         unknown = set(request.query) - {"since", "limit", *AUDIT_FILTERS}
         if unknown:
-            return _bad_request(f"unknown parameter {sorted(unknown)[0]!r} "
+            raise errors.InvalidArgument(f"unknown parameter {sorted(unknown)[0]!r} "
                                 f"(filters: {', '.join(AUDIT_FILTERS)})")
         filters = {k: v for k, v in request.query.items() if k in AUDIT_FILTERS}
         return web.json_response(await asyncio.to_thread(
             read_audit, audit, since=since, limit=limit, filters=filters))
 
     async def quarantine(request: web.Request) -> web.Response:
+        require(request, role="reviewer")
         return web.json_response({"bucket": quarantine_bucket,
                                   "items": await asyncio.to_thread(
                                       quarantined, catalog, audit, quarantine_bucket)})
 
     async def violations(request: web.Request) -> web.Response:
+        require(request, role="reviewer")
         return web.json_response(recheck.report())
 
     app.router.add_get("/api/v1/policies", policies)

@@ -8,7 +8,8 @@ what was it made from and what was made from it" without reading the backend.
 Tables (keys are UTF-8; ``\\0`` separates parts, which bucket names and keys never hold):
 
     assets    bucket\\0key                       -> {document_id, current, versions, ...}
-    versions  bucket\\0key\\0<seq:012d>            -> {version_id, instance_id, record, ...}
+    versions  bucket\\0key\\0<seq:012d>            -> {version_id, instance_id, record, history,
+                                                  review: {status, decisions, comments, rating}}
     by_vid    bucket\\0key\\0version_id            -> seq (the version's place in history)
     parents   bucket\\0key\\0version_id            -> [{bucket, key, version_id, relation}]
     children  pbucket\\0pkey\\0bucket\\0key\\0vid     -> {bucket, key, version_id, relation, ...}
@@ -137,7 +138,8 @@ class Catalog:
         ``history`` is the asset's xmpMM:History as of this version (stEvt events as
         dicts), so the next version's sidecar continues it. ``policy_warnings`` are the
         intake rules that answered with a warning (``rule: message``); None keeps what a
-        re-added version had, as does its ``review`` (``set_review``).
+        re-added version had. Its ``review`` is the record's review state
+        (``review_summary``).
         """
         with self.env.begin(write=True) as txn:
             asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {
@@ -145,11 +147,12 @@ class Catalog:
                 "created": committed}
             existing = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
             entry = {"version_id": version_id, "instance_id": instance_id, "record": record,
-                     "committed": committed, "history": list(history)}
+                     "committed": committed, "history": list(history),
+                     "review": review_summary(record)}
             if existing is not None:
                 seq = int(existing)
                 before = _get(txn, self.versions, lmdb_key(bucket, key, f"{seq:012d}")) or {}
-                for kept in ("review", "policy_warnings"):
+                for kept in ("policy_warnings",):
                     if kept in before:
                         entry[kept] = before[kept]
             else:
@@ -186,6 +189,23 @@ class Catalog:
             asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
             self._index(txn, bucket, key, version_id, entry,
                         current=asset.get("current") == version_id)
+
+    def update_version(self, bucket: str, key: str, version_id: str, *, record: dict,
+                       history: list[dict]) -> bool:
+        """Replace the record and history of a stored version (a review decision, a
+        comment), leaving which version is current alone; False if it is not catalogued."""
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                return False
+            where = lmdb_key(bucket, key, f"{int(seq):012d}")
+            doc = _get(txn, self.versions, where)
+            doc.update(record=record, history=list(history), review=review_summary(record))
+            txn.put(where, _dumps(doc), db=self.versions)
+            asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
+            self._index(txn, bucket, key, version_id, doc,
+                        current=asset.get("current") == version_id)
+            return True
 
     def _set_parents(self, txn, bucket: str, key: str, version_id: str, parents: list[Ref]) -> None:
         old = _get(txn, self.parents, lmdb_key(bucket, key, version_id)) or []
@@ -487,6 +507,16 @@ class Catalog:
             if not raw_key.startswith(prefix):
                 return
             yield raw_key, json.loads(raw)
+
+
+def review_summary(record: dict) -> dict:
+    """The review state of a version as the catalog keeps it beside the record (the
+    queue and search read it): status, decisions, comments and rating."""
+    review = record.get("review") or {}
+    return {"status": review.get("status") or "pending",
+            "decisions": list(review.get("decisions", [])),
+            "comments": list(review.get("comments", [])),
+            "rating": record.get("rating")}
 
 
 def _get(txn, db, key: bytes):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import heapq
 import itertools
@@ -219,11 +220,31 @@ class IntakePipeline:
                                            if n.severity == "error"] + verdict.warnings,
                             quarantined=verdict.quarantined)
 
+    async def commit_record(self, write: WriteRequest, record: ProvenanceRecord,
+                            events_after: list[HistoryEvent] = ()) -> ObjectInfo:
+        """Commit staged bytes under ``write.bucket``/``write.key`` with a record that is
+        already decided (a quarantined write a reviewer released): no extraction and no
+        intake rules, which ran when the bytes first came in. ``events_after`` follow the
+        created/saved event in the history; their instance id is the new version's.
+        The staged bytes are always released."""
+        try:
+            record.bucket, record.key = write.bucket, write.key
+            return await self._commit(write, write.bucket, write.key, record, [], events_after)
+        finally:
+            await write.staged.discard()
+
+    def review_state(self, bucket: str, key: str, version_id: str) -> str | None:
+        """The review status of a catalogued version (None: not catalogued)."""
+        entry = self.catalog.version(bucket, key, version_id)
+        return None if entry is None else (entry.get("review") or {}).get("status", "pending")
+
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
-                      record: ProvenanceRecord, policy_warnings: list[str]) -> ObjectInfo:
+                      record: ProvenanceRecord, policy_warnings: list[str],
+                      events_after: list[HistoryEvent] = ()) -> ObjectInfo:
         """The object, then its record and its catalog entry side by side, all under the
         key's lock: the history read here is the previous version's, complete
-        (``policy_warnings``: the intake rules that warned, kept for the review queue)."""
+        (``policy_warnings``: the intake rules that warned, kept for the review queue;
+        ``events_after`` follow the created/saved event, with the new version's instance id)."""
         async with self._key_lock(bucket, key):
             with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
                 # S3 conditions name the writer's key, not the quarantine location.
@@ -241,6 +262,9 @@ class IntakePipeline:
                                                                         committed.version_id),
                                             software_agent=SOFTWARE_AGENT,
                                             changed="/" if history else None))
+                instance_id = instance_id_for(bucket, key, committed.version_id)
+                history += [dataclasses.replace(e, instance_id=e.instance_id or instance_id)
+                            for e in events_after]
                 try:
                     _, info = await self._write_record(bucket, key, committed.version_id,
                                                        record, history, new_version=True,
@@ -348,16 +372,24 @@ class IntakePipeline:
         body = render_sidecar(record, document_id_for(bucket, key),
                               instance_id_for(bucket, key, version_id), history)
         entry = None if new_version else self.catalog.version(bucket, key, version_id)
+        if not new_version and entry is None:
+            raise errors.NoSuchVersion(resource=f"/{bucket}/{key}", Key=key,
+                                       VersionId=version_id)
 
-        async def index() -> ObjectInfo:
-            info = await self.backend.head_object(bucket, key, version_id) if entry is None else None
-            committed = info.last_modified if info is not None else entry["committed"]
+        async def index() -> ObjectInfo | None:
             # The LMDB commit (an fsync) runs in a thread so the event loop keeps serving.
+            if entry is not None:
+                # A stored version's record changed (an edit, a review event): which
+                # version is current stays as it is.
+                await asyncio.to_thread(self.catalog.update_version, bucket, key, version_id,
+                                        record=record.to_dict(), history=history_json(history))
+                return None
+            info = await self.backend.head_object(bucket, key, version_id)
             await asyncio.to_thread(
                 self.catalog.add_version, bucket, key, version_id=version_id,
                 document_id=document_id_for(bucket, key),
                 instance_id=instance_id_for(bucket, key, version_id), record=record.to_dict(),
-                committed=committed, parents=record_parents(record),
+                committed=info.last_modified, parents=record_parents(record),
                 history=history_json(history), policy_warnings=policy_warnings)
             return info
 

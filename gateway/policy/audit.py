@@ -15,7 +15,9 @@ Entry (JSON)::
 
     seq        int     position in the log, from 1
     time       str     ISO 8601 UTC, millisecond precision
-    kind       str     decision | policy-loaded | policy-rejected
+    kind       str     decision | policy-loaded | policy-rejected | review
+    action     str     for review: decided | commented | resolved | rated | released |
+                       discarded (with decision, status, note, comment, rating, target)
     revision   str     policy-set revision the decision was made with (or loaded)
     stage      str     intake | review | distribute                 (decision)
     rule       str     rule id                                       (decision)
@@ -102,6 +104,16 @@ class AuditLog:
                 doc["error"] = o.error
             docs.append(doc)
         return self._append(docs)
+
+    def append_review(self, action: str, *, bucket: str, key: str, version_id: str | None,
+                      identity: str, **detail: Any) -> int:
+        """A review event (kind ``review``): ``action`` is decided, commented, resolved,
+        rated, released or discarded; ``detail`` holds decision, status, note,
+        comment id, rating, or where a released write went."""
+        doc = {"kind": "review", "action": action, "bucket": bucket, "key": key,
+               "version_id": version_id, "identity": identity}
+        doc.update({k: v for k, v in detail.items() if v is not None})
+        return self._append([doc])[0]
 
     def append_event(self, kind: str, *, revision: str | None = None,
                      detail: dict | None = None) -> int:

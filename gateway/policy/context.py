@@ -7,8 +7,11 @@ sent to an evaluation worker process, written to test files and shown in ``expla
              declared), detected_type (what extraction found the bytes to be), door
 ``asset``    the provenance record (``ProvenanceRecord.to_dict()``): fields that are unknown
              are *absent*, not null, so optional ones are tested with ``has(asset.x)``
-``identity`` who acts: name, role
-``review``   the review decision on this version: status (always), by, at (when decided)
+``identity`` who acts: name, role, groups (a list, possibly empty)
+``review``   the review of this version: status (always), by, at (when decided); in the
+             review stage also ``decision`` (what is being decided: approved) and
+             ``approvals`` (every approval that stands, the one being made included:
+             a list of {identity, role, groups})
 ``now``      the evaluation time, a CEL timestamp (UTC)
 
 The sample contexts at the end are what the loader evaluates every expression against,
@@ -31,8 +34,8 @@ ROOTS = ("object", "asset", "identity", "review", "now")
 # file loads). Maps whose keys are open (``asset.custom``, ``asset.generation.extra``,
 # ``asset.field_sources``) are not listed and not checked.
 OBJECT_FIELDS = ("bucket", "key", "size", "content_type", "detected_type", "door")
-IDENTITY_FIELDS = ("name", "role")
-REVIEW_FIELDS = ("status", "by", "at")
+IDENTITY_FIELDS = ("name", "role", "groups")
+REVIEW_FIELDS = ("status", "by", "at", "decision", "approvals")
 
 
 def _names(cls) -> tuple[str, ...]:
@@ -93,24 +96,42 @@ def _record_dict(record) -> dict[str, Any]:
     return dict(record)
 
 
-def _identity_dict(identity) -> dict[str, str]:
+def _identity_dict(identity) -> dict[str, Any]:
     if identity is None:
-        return {"name": "", "role": ""}
+        return {"name": "", "role": "", "groups": []}
     if isinstance(identity, Mapping):
-        return {"name": str(identity.get("name", "")), "role": str(identity.get("role", ""))}
-    return {"name": identity.name, "role": identity.role}
+        return {"name": str(identity.get("name", "")), "role": str(identity.get("role", "")),
+                "groups": [str(g) for g in identity.get("groups", ())]}
+    return {"name": identity.name, "role": identity.role,
+            "groups": list(getattr(identity, "groups", ()))}
 
 
-def _review_dict(review) -> dict[str, str]:
+def _review_dict(review) -> dict[str, Any]:
     if review is None:
         return {"status": "pending"}
     if isinstance(review, Review):
         review = dataclasses.asdict(review)
-    out = {"status": str(review.get("status") or "pending")}
-    for name in ("by", "at"):
+    out: dict[str, Any] = {"status": str(review.get("status") or "pending")}
+    for name in ("by", "at", "decision"):
         if review.get(name):
             out[name] = str(review[name])
+    if "approvals" in review:
+        out["approvals"] = [{"identity": str(a.get("identity", "")),
+                             "role": str(a.get("role", "")),
+                             "groups": [str(g) for g in a.get("groups", ())]}
+                            for a in review["approvals"]]
     return out
+
+
+def standing_approvals(decisions: list[dict]) -> list[dict]:
+    """``review.approvals`` from a version's decisions (``ReviewDecision`` dicts): each
+    reviewer's latest decision counts, and those that are approvals are listed as
+    ``{identity, role, groups}`` in the order the reviewers first decided."""
+    latest: dict[str, dict] = {}
+    for d in decisions:
+        latest[d["by"]] = d
+    return [{"identity": d["by"], "role": d.get("role") or "", "groups": list(d.get("groups") or [])}
+            for d in latest.values() if d["decision"] == "approved"]
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -176,7 +197,11 @@ def sample_contexts() -> list[tuple[str, dict[str, Any]]]:
     """
     now = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
     full = build_context(bucket="renders", key="campaign/hero.png", record=_full_record(),
-                         identity={"name": "alice", "role": "writer"}, now=now)
+                         identity={"name": "alice", "role": "writer", "groups": ["design"]},
+                         review={"status": "pending", "decision": "approved",
+                                 "approvals": [{"identity": "bob", "role": "reviewer",
+                                                "groups": ["legal"]}]},
+                         now=now)
     minimal = build_context(bucket="inbox", key="upload.bin", size=0,
                             content_type="application/octet-stream", door="sidecar",
                             record={"schema_version": 1}, identity=None, now=now)

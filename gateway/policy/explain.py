@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.policy.context import build_context
+from gateway.policy.context import build_context, standing_approvals
 from gateway.policy.policyset import PolicySet
 from gateway.policy.schema import STAGES
 
@@ -18,7 +18,10 @@ from gateway.policy.schema import STAGES
 def stored_context(bucket: str, key: str, version: dict[str, Any]) -> dict[str, Any]:
     """The evaluation context of a catalog version (``Catalog.version()``)."""
     record = version.get("record") or {}
-    return build_context(bucket=bucket, key=key, record=record,
+    review = dict(record.get("review") or {"status": "pending"})
+    # Review rules see the approvals that stand, as when the next approval is judged.
+    review["approvals"] = standing_approvals(review.get("decisions", []))
+    return build_context(bucket=bucket, key=key, record=record, review=review,
                          identity={"name": record.get("identity") or "", "role": ""})
 
 

@@ -58,6 +58,9 @@ RULE_KEYS = {
     "action": "deny | warn | audit | quarantine (default deny); quarantine only at intake",
     "mode": "enforce | warn | audit: overrides the file's mode for this rule",
     "on_error": "fail (default) | ignore: what a run-time error in match/validate does",
+    "quorum": "review stage only, bool (default false): validate says whether enough "
+              "reviewers approved; while it is false an approval is recorded and the "
+              "version stays pending, instead of the approval being refused",
 }
 
 SET_KEYS = {
@@ -91,6 +94,7 @@ class Rule:
     action: str = "deny"
     mode: str = "enforce"          # effective: rule's mode, else the file's, else the default
     on_error: str = "fail"
+    quorum: bool = False           # review stage: a count of approvals, not a refusal
     description: str = ""
     file: str = ""
     line: int | None = None        # line of the [[rule]] header
@@ -170,6 +174,11 @@ def _rule(raw, index, ident, description, file, line, file_mode) -> Entry:
                                    "(stored objects are blocked with 'deny')")
     mode = _choice(raw, "mode", MODES, file_mode)
     on_error = _choice(raw, "on_error", ON_ERROR, "fail")
+    quorum = raw.get("quorum", False)
+    if not isinstance(quorum, bool):
+        raise FieldError("quorum", "'quorum' must be true or false")
+    if quorum and set(stages) != {"review"}:
+        raise FieldError("quorum", "'quorum' applies to stage 'review' only")
     expressions = {"validate": _text(raw, "validate", required=True)}
     for key in ("match", "message_expression"):
         if key in raw:
@@ -177,7 +186,8 @@ def _rule(raw, index, ident, description, file, line, file_mode) -> Entry:
     rule = Rule(id=ident, stages=tuple(dict.fromkeys(stages)), validate=expressions["validate"],
                 match=expressions.get("match"), message=_text(raw, "message"),
                 message_expression=expressions.get("message_expression"), action=action,
-                mode=mode, on_error=on_error, description=description, file=file, line=line)
+                mode=mode, on_error=on_error, quorum=quorum, description=description,
+                file=file, line=line)
     return Entry("rule", index, rule, expressions)
 
 

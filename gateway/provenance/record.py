@@ -127,14 +127,53 @@ class C2paSummary:
 
 
 @dataclass
+class ReviewDecision:
+    """One reviewer's decision on this version (``gateway.review``)."""
+
+    decision: str                      # approved | changes_requested | rejected
+    by: str                            # identity name
+    at: str                            # ISO 8601 time
+    role: str | None = None            # the identity's role when it decided
+    groups: list[str] = field(default_factory=list)  # its groups (review rules read them)
+    note: str | None = None
+
+
+@dataclass
+class ReviewComment:
+    """A comment on this version, optionally pinned to a region or a time range."""
+
+    id: str                            # c1, c2, ... in the order they were made
+    by: str
+    at: str
+    text: str
+    # Region of the image, fractions of its width/height (0..1): x, y from the top left.
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
+    start: float | None = None         # time range in seconds (video, audio)
+    end: float | None = None
+    reply_to: str | None = None        # id of the comment this one answers
+    resolved_by: str | None = None     # set once someone marks the thread resolved
+    resolved_at: str | None = None
+
+
+@dataclass
 class Review:
-    """The review decision on this version (a new version starts again at pending)."""
+    """The review of this version (a new version starts again at pending).
+
+    ``by``/``at``/``comment`` repeat the decision that set ``status`` (its note);
+    ``decisions`` holds every decision in order (approvals that did not yet reach the
+    quorum included), ``comments`` every comment and reply.
+    """
 
     status: str                        # pending | approved | changes_requested | rejected |
                                        # published | taken_down | expired
     by: str | None = None              # reviewer identity
     at: str | None = None              # ISO 8601 time of the decision
     comment: str | None = None
+    decisions: list[ReviewDecision] = field(default_factory=list)
+    comments: list[ReviewComment] = field(default_factory=list)
 
 
 @dataclass
@@ -298,6 +337,8 @@ def _register_nested() -> None:
         (ProvenanceRecord, "sources"): (Source, True),
         (ProvenanceRecord, "c2pa"): (C2paSummary, False),
         (ProvenanceRecord, "review"): (Review, False),
+        (Review, "decisions"): (ReviewDecision, True),
+        (Review, "comments"): (ReviewComment, True),
         (ProvenanceRecord, "media"): (Media, False),
         (ProvenanceRecord, "notices"): (Notice, True),
         (Generation, "raw"): (RawMetadata, True),

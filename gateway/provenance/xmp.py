@@ -40,7 +40,8 @@ from typing import Any
 
 from gateway.provenance.rdf import LangAlt, XmpError, read_xmp
 from gateway.provenance.record import (C2paSummary, Generation, HistoryEvent, Media, Notice,
-                                       ObjectRef, ProvenanceRecord, RawMetadata, Review, Source,
+                                       ObjectRef, ProvenanceRecord, RawMetadata, Review,
+                                       ReviewComment, ReviewDecision, Source,
                                        _from_plain, _to_plain)
 from gateway.provenance.vocab import PLUS_VOCAB_BASE
 
@@ -285,6 +286,15 @@ def _render_pg(w: _Writer, r: ProvenanceRecord) -> None:
         w.simple(p + "ReviewedBy", r.review.by)
         w.simple(p + "ReviewedAt", r.review.at)
         w.simple(p + "ReviewComment", r.review.comment)
+        w.structs(p + "ReviewDecisions", "Seq", [{
+            p + "Decision": d.decision, p + "By": d.by, p + "At": d.at, p + "Role": d.role,
+            p + "Groups": ",".join(d.groups), p + "Note": d.note} for d in r.review.decisions])
+        w.structs(p + "ReviewComments", "Seq", [{
+            p + "CommentID": c.id, p + "By": c.by, p + "At": c.at, p + "Text": c.text,
+            p + "RegionX": c.x, p + "RegionY": c.y, p + "RegionW": c.w, p + "RegionH": c.h,
+            p + "Start": c.start, p + "End": c.end, p + "ReplyTo": c.reply_to,
+            p + "ResolvedBy": c.resolved_by, p + "ResolvedAt": c.resolved_at}
+            for c in r.review.comments])
     if r.c2pa is not None:
         w.simple(p + "C2PA", _json(_to_plain(r.c2pa)) or "{}")
         w.simple(p + "C2PAValidation", r.c2pa.validation_state)
@@ -528,7 +538,9 @@ def _parse_pg(rd: _Reader, rec: ProvenanceRecord, present: set[str]) -> None:
         present.add("review")
         rec.review = Review(status=status or "", by=rd.text("pg", "ReviewedBy"),
                             at=rd.text("pg", "ReviewedAt"),
-                            comment=rd.text("pg", "ReviewComment")) if status else None
+                            comment=rd.text("pg", "ReviewComment"),
+                            decisions=_review_decisions(rd),
+                            comments=_review_comments(rd)) if status else None
     if _q("pg", "C2PA") in rd.props:
         present.add("c2pa")
         data = rd.convert("c2pa", rd.text("pg", "C2PA"), dict)
@@ -553,6 +565,29 @@ def _parse_pg(rd: _Reader, rec: ProvenanceRecord, present: set[str]) -> None:
                               severity=s.get("Severity") or "warning",
                               field=s.get("Field") or None)
                        for s in rd.structs("pg", "Notices")]
+
+
+def _review_decisions(rd: _Reader) -> list[ReviewDecision]:
+    return [ReviewDecision(decision=s.get("Decision") or "", by=s.get("By") or "",
+                           at=s.get("At") or "", role=s.get("Role") or None,
+                           groups=[g for g in (s.get("Groups") or "").split(",") if g],
+                           note=s.get("Note") or None)
+            for s in rd.structs("pg", "ReviewDecisions")]
+
+
+def _review_comments(rd: _Reader) -> list[ReviewComment]:
+    def number(item: dict, name: str) -> float | None:
+        return rd.convert(f"comment {name}", item.get(name), float)
+
+    return [ReviewComment(id=s.get("CommentID") or "", by=s.get("By") or "",
+                          at=s.get("At") or "", text=s.get("Text") or "",
+                          x=number(s, "RegionX"), y=number(s, "RegionY"),
+                          w=number(s, "RegionW"), h=number(s, "RegionH"),
+                          start=number(s, "Start"), end=number(s, "End"),
+                          reply_to=s.get("ReplyTo") or None,
+                          resolved_by=s.get("ResolvedBy") or None,
+                          resolved_at=s.get("ResolvedAt") or None)
+            for s in rd.structs("pg", "ReviewComments")]
 
 
 def _struct(cls: type, data: Any, rd: _Reader) -> Any:

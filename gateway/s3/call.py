@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 from gateway import errors
 from gateway.identities import Identity
 from gateway.intake.pipeline import IntakePipeline
+from gateway.intake.review_gate import ReviewGate
 from gateway.provenance.record import DOORS
 from gateway.s3.auth import AuthContext, verified_body
 from gateway.s3.routing import S3Target
@@ -29,6 +30,7 @@ class Services:
     intake: IntakePipeline
     region: str
     quarantine_bucket: str = ""      # written only by intake; reviewers and admins read it
+    reviews: ReviewGate | None = None  # decisions sent as S3 object tags
 
 
 @dataclass

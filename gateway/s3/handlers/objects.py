@@ -100,6 +100,7 @@ async def head_object(call: S3Call) -> web.StreamResponse:
         info = stream.info
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
+    headers.update(review_header(call, info.version_id))
     byte_range = h.parse_range(call.headers.get("Range"))
     if byte_range is not None:
         start, end = byte_range.resolve(info.size)
@@ -108,6 +109,12 @@ async def head_object(call: S3Call) -> web.StreamResponse:
         return web.Response(status=206, headers=headers)
     headers["Content-Length"] = str(info.size)
     return web.Response(status=200, headers=headers)
+
+
+def review_header(call: S3Call, version_id: str) -> dict[str, str]:
+    """``x-provgate-review``: the review status of the version read (catalogued ones)."""
+    status = call.services.intake.review_state(call.bucket, call.key, version_id)
+    return {"x-provgate-review": status} if status else {}
 
 
 def _wants_checksums(call: S3Call) -> bool:
@@ -123,6 +130,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         # A checksum covers the whole object, so a ranged answer cannot carry it.
         headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
         headers.update(h.response_overrides(call.query))
+        headers.update(review_header(call, info.version_id))
         if stream.span:
             start, end = stream.span
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"

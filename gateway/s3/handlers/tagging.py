@@ -34,9 +34,33 @@ def parse_tag_document(body: bytes) -> dict[str, str]:
     return tags
 
 
+# The tag through which S3 clients make review decisions (``review=approved``).
+REVIEW_TAG = "review"
+REVIEW_TAG_VALUES = ("approved", "changes_requested", "rejected")
+
+
 async def put_object_tagging(call: S3Call) -> web.Response:
+    """Replace the tag set. A ``review`` tag whose value differs from the version's is a
+    review decision: only an identity with the reviewer role may make it (others get
+    403 and the tag set stays as it was), and it goes through the review gate (rules,
+    record, audit) before the tags are stored."""
     tags = parse_tag_document(await call.small_body(64 * 1024))
-    info = await call.backend.set_tags(call.bucket, call.key, tags, call.version_id)
+    decision = tags.get(REVIEW_TAG)
+    if decision is not None:
+        if decision not in REVIEW_TAG_VALUES:
+            raise errors.InvalidTag(f"the {REVIEW_TAG} tag must be one of "
+                                    f"{', '.join(REVIEW_TAG_VALUES)}")
+        current = await call.backend.head_object(call.bucket, call.key, call.version_id)
+        if current.attributes.tags.get(REVIEW_TAG) != decision:
+            if call.services.reviews is None:
+                raise errors.NotImplementedOperation("review decisions are not enabled")
+            await call.services.reviews.decide(call.bucket, call.key, current.version_id,
+                                               decision, call.identity,
+                                               note="decided by S3 object tagging")
+        version_id = current.version_id     # the version decided on, even if a newer came
+    else:
+        version_id = call.version_id
+    info = await call.backend.set_tags(call.bucket, call.key, tags, version_id)
     return web.Response(status=200, headers={"x-amz-version-id": info.version_id})
 
 
