@@ -121,6 +121,36 @@ class Catalog:
                             "relation": p.relation, "parent_version_id": p.version_id}),
                     db=self.children)
 
+    def set_review(self, bucket: str, key: str, version_id: str, review: dict) -> None:
+        """Set the review state of one version (its entry's ``review`` field): ``status``
+        (pending | approved | changes_requested | rejected | published | taken_down |
+        expired) and whatever else the decision carries (by, at, comment, ...).
+
+        Raises ``KeyError`` when the catalog has no such version.
+        """
+        if not isinstance(review, dict) or not isinstance(review.get("status"), str):
+            raise ValueError("review must be a dict with a 'status'")
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                raise KeyError(f"{bucket}/{key} has no version {version_id}")
+            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
+            entry = _get(txn, self.versions, vkey)
+            entry["review"] = dict(review)
+            txn.put(vkey, _dumps(entry), db=self.versions)
+
+    def set_history(self, bucket: str, key: str, version_id: str, record: dict,
+                    history: list[dict]) -> None:
+        """Replace the record and xmpMM:History of one stored version (KeyError: none)."""
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                raise KeyError(f"{bucket}/{key} has no version {version_id}")
+            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
+            entry = _get(txn, self.versions, vkey)
+            entry.update(record=record, history=list(history))
+            txn.put(vkey, _dumps(entry), db=self.versions)
+
     def mark_deleted(self, bucket: str, key: str, when: float) -> None:
         """The key has no current version any more (S3 delete marker); history stays."""
         with self.env.begin(write=True) as txn:

@@ -278,6 +278,34 @@ class IntakePipeline:
         if latest is not None and latest.delete_marker:
             await self.backend.delete_object(bucket, latest.key, latest.version_id)
 
+    # -- records ---------------------------------------------------------------------------
+    async def read_record(self, bucket: str, key: str, version_id: str) -> bytes:
+        """The XMP record of one stored version (``errors.NoSuchVersion`` if unknown)."""
+        entry = self.catalog.version(bucket, key, version_id)
+        if entry is None:
+            raise errors.NoSuchVersion(f"{bucket}/{key} has no version {version_id}",
+                                       Key=key, VersionId=version_id)
+        record = ProvenanceRecord.from_dict(entry["record"])
+        return render_sidecar(record, document_id_for(bucket, key),
+                              instance_id_for(bucket, key, version_id),
+                              [HistoryEvent(**e) for e in entry.get("history", [])])
+
+    async def write_record(self, bucket: str, key: str, version_id: str,
+                           record: ProvenanceRecord, history: list[HistoryEvent],
+                           identity: Identity) -> None:
+        """Store the XMP record of one version and update its catalog entry.
+
+        The record is kept as ``<key>.xmp`` beside the object for the current version;
+        an older version's record lives in its catalog entry (and in the sidecar version
+        written with it).
+        """
+        record.version_id = version_id
+        current = self.catalog.version(bucket, key)
+        if current is not None and current["version_id"] == version_id:
+            await self._write_sidecar(bucket, key, record, history, identity, read_back=False)
+        await asyncio.to_thread(self.catalog.set_history, bucket, key, version_id,
+                                record.to_dict(), history_json(history))
+
     async def _write_sidecar(self, bucket: str, key: str, record: ProvenanceRecord,
                              history: list[HistoryEvent], identity: Identity, *,
                              read_back: bool = True) -> ObjectInfo:
