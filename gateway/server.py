@@ -10,10 +10,12 @@ import ssl
 from aiohttp import web
 
 from gateway.admin.app import build_admin_app
+from gateway.admin.distribution_api import add_distribution_routes
 from gateway.admin.policy_api import add_policy_routes
 from gateway.catalog import Catalog
 from gateway import errors
 from gateway.config import Config, parse_listen
+from gateway.distribution import Distributor
 from gateway.identities import IdentityStore
 from gateway.intake.pipeline import IntakePipeline
 from gateway.intake.policy_gate import PolicyGate
@@ -126,9 +128,12 @@ async def serve(config: Config) -> None:
     policies.start()                       # hot reload from here on
     recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
     recheck.start()                        # stored assets against each new set
-    services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog, gate),
-                        region=config.server.region,
-                        quarantine_bucket=config.policies.quarantine_bucket)
+    intake = IntakePipeline(backend, extractor, catalog, gate)
+    distributor = Distributor(config.distribution, catalog, policies, audit=audit,
+                              pipeline=intake, region=config.server.region)
+    services = Services(backend=backend, intake=intake, region=config.server.region,
+                        quarantine_bucket=config.policies.quarantine_bucket,
+                        replication_status=distributor.replication_status)
     authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
                        max_header_bytes=config.server.max_header_bytes)
@@ -143,7 +148,9 @@ async def serve(config: Config) -> None:
     admin_app = build_admin_app(backend, catalog, extractor)
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
+    add_distribution_routes(admin_app, distributor)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
+    await distributor.start(s3_url)        # resumes the queue left by the last run
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
@@ -159,6 +166,7 @@ async def serve(config: Config) -> None:
         log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
     await s3_runner.cleanup()
     await admin_runner.cleanup()
+    await distributor.close()
     await recheck.close()
     await policies.close()
     await extractor.close()

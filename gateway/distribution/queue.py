@@ -134,6 +134,13 @@ class JobQueue:
         return self._update(job, lambda j: j.__dict__.update(state=state, reason=reason or j.reason,
                                                             next_at=time.time()))
 
+    def forget(self, job_id: bytes) -> None:
+        """Remove a finished job (a takedown superseded by a new delivery)."""
+        with self.env.begin(write=True) as txn:
+            existing = self._get(txn, job_id)
+            if existing is not None and existing.state not in ACTIVE:
+                txn.delete(job_id, db=self.jobs)
+
     def mark_recorded(self, job: Job) -> Job:
         return self._update(job, lambda j: setattr(j, "recorded", True))
 

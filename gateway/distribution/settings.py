@@ -20,7 +20,7 @@ kind = "s3": endpoint, region, bucket, access_key, secret | secret_env, storage_
 cache_control, timeout.  kind = "fs": path.  kind = "webhook": url, secret | secret_env
 (HMAC-SHA256 key), identity (the [[identities]] name the presigned GET URL is signed
 as), url_lifetime (seconds the URL stays valid), public_endpoint (provgate's S3 URL as
-the receiver reaches it; default: [server] listen), timeout.
+the receiver reaches it; default: the S3 listener's own URL), timeout.
 """
 
 from __future__ import annotations
@@ -215,10 +215,7 @@ def _target(name: str, raw: object, identities: dict[str, Identity], server_list
                               f"(the presigned URL is signed as it), got {s.identity!r}")
         if not 1 <= s.url_lifetime <= 604800:
             raise ConfigError(f"{where}: '{label}.url_lifetime' must be between 1 and 604800 seconds")
-        if not s.public_endpoint:
-            host, _, port = server_listen.rpartition(":")
-            s.public_endpoint = f"http://{host or '127.0.0.1'}:{port}"
-        elif not re.match(r"https?://[^/]+/?$", s.public_endpoint):
+        if s.public_endpoint and not re.match(r"https?://[^/]+/?$", s.public_endpoint):
             raise ConfigError(f"{where}: '{label}.public_endpoint' must be http(s)://host:port")
         target.identity = identities[s.identity]
     if s.c2pa_sign and s.kind == "webhook":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -29,6 +30,9 @@ class Services:
     intake: IntakePipeline
     region: str
     quarantine_bucket: str = ""      # written only by intake; reviewers and admins read it
+    # x-amz-replication-status of a version (bucket, key, version_id) -> PENDING |
+    # COMPLETED | FAILED, or None when it is not routed (``Distributor.replication_status``)
+    replication_status: Callable[[str, str, str], str | None] | None = None
 
 
 @dataclass

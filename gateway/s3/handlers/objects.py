@@ -78,6 +78,7 @@ async def head_object(call: S3Call) -> web.StreamResponse:
     info = await call.backend.head_object(call.bucket, call.key, call.version_id)
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
+    _add_replication_status(call, info, headers)
     byte_range = h.parse_range(call.headers.get("Range"))
     if byte_range is not None:
         start, end = byte_range.resolve(info.size)
@@ -86,6 +87,15 @@ async def head_object(call: S3Call) -> web.StreamResponse:
         return web.Response(status=206, headers=headers)
     headers["Content-Length"] = str(info.size)
     return web.Response(status=200, headers=headers)
+
+
+def _add_replication_status(call: S3Call, info, headers) -> None:
+    """``x-amz-replication-status`` for a version that a ``[[route]]`` sends somewhere."""
+    lookup = call.services.replication_status
+    if lookup is not None and info.version_id:
+        status = lookup(call.bucket, call.key, info.version_id)
+        if status is not None:
+            headers["x-amz-replication-status"] = status
 
 
 def _wants_checksums(call: S3Call) -> bool:
@@ -101,6 +111,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         info = stream.info
         # A checksum covers the whole object, so a ranged answer cannot carry it.
         headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
+        _add_replication_status(call, info, headers)
         for param, header in h.RESPONSE_OVERRIDES.items():
             if param in call.query:
                 headers[header] = call.query[param]

@@ -1,0 +1,206 @@
+"""Distribution: approved versions copied to an S3 target (a second SeaweedFS as the CDN
+origin), a folder and a webhook; status on the object; takedown on rejection.
+
+Approvals: until the review branch's decisions land, a test approves a version the way
+the review code will — ``Catalog.set_review`` on the server's catalog, then
+``Distributor.on_review_change`` in the server (through ``POST
+/api/v1/distribution/resync`` with the version id). ``approve`` below is that one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from gateway.catalog import Catalog
+from tests.conftest import client
+from tests.support.seaweedfs import SeaweedFS
+from tests.support.webhook import WebhookReceiver
+
+HOOK_SECRET = "hook-signing-secret"
+TEMPLATE = "{brand}/{sku}/{channel}/{basename}"
+META = {"prompt": "a red sneaker on white", "brand": "acme", "sku": "SKU-42",
+        "channel": "web", "source-type": "trainedAlgorithmicMedia",
+        "copyright": "(c) Acme Corp"}
+
+
+@pytest.fixture(scope="module")
+def target_weed(tmp_path_factory):
+    """A second SeaweedFS: the CDN origin that copies go to."""
+    weed = SeaweedFS(tmp_path_factory.mktemp("cdn-origin"))
+    weed.start()
+    yield weed
+    weed.stop()
+
+
+@pytest.fixture
+def receiver():
+    hook = WebhookReceiver(HOOK_SECRET).start()
+    yield hook
+    hook.stop()
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition", interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def admin_call(server, method: str, path: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.admin + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def approve(server, bucket: str, key: str, version_id: str, status: str = "approved") -> dict:
+    """Record a review decision and tell the distributor (see the module docstring)."""
+    catalog = Catalog(server.workdir / "catalog")
+    try:
+        catalog.set_review(bucket, key, version_id, {"status": status, "by": "reviewer",
+                                                     "at": "2026-12-06T12:00:00Z"})
+    finally:
+        catalog.close()
+    code, answer = admin_call(server, "POST", "/api/v1/distribution/resync",
+                              {"bucket": bucket, "key": key, "version_id": version_id})
+    assert code == 200, answer
+    return answer
+
+
+def catalog_entry(server, bucket: str, key: str, version_id: str) -> dict:
+    catalog = Catalog(server.workdir / "catalog")
+    try:
+        return catalog.version(bucket, key, version_id)
+    finally:
+        catalog.close()
+
+
+def jobs_of(server, bucket: str, key: str) -> list[dict]:
+    code, answer = admin_call(server, "GET", f"/api/v1/distribution/status?bucket={bucket}&key={key}")
+    assert code == 200, answer
+    return answer["jobs"]
+
+
+def replication_status(s3, bucket: str, key: str, version_id: str) -> str | None:
+    head = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+    return head["ResponseMetadata"]["HTTPHeaders"].get("x-amz-replication-status")
+
+
+def route_policy(directory, targets: list[str], extra: str = "") -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "routes.toml").write_text(
+        "[[route]]\nid = \"storefront\"\n"
+        "when = 'review.status == \"approved\" && has(asset.sku)'\n"
+        f"targets = {json.dumps(targets)}\n" + extra)
+
+
+def target_client(weed):
+    return client(weed.endpoint, {"access_key": weed.access_key, "secret": weed.secret})
+
+
+def s3_target(weed, bucket: str, **extra) -> dict:
+    return {"kind": "s3", "endpoint": weed.endpoint, "region": weed.region,
+            "access_key": weed.access_key, "secret": weed.secret, "bucket": bucket,
+            "key_template": TEMPLATE, "cache_control": "public, max-age=300", **extra}
+
+
+FAST_QUEUE = {"workers": 4, "backoff_initial": 0.2, "backoff_max": 1.0, "poll_interval": 0.2,
+              "max_attempts": 1000, "expiry_interval": 1.0}
+
+
+def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp_path):
+    cdn_bucket = f"cdn-{uuid.uuid4().hex[:10]}"       # does not exist yet: created on demand
+    folder = tmp_path / "www"
+    policies = tmp_path / "policies"
+    route_policy(policies, ["cdn", "folder", "hook"])
+    server = make_server(policies={"dirs": [str(policies)]}, sections={
+        "distribution": FAST_QUEUE,
+        "targets": {"cdn": s3_target(target_weed, cdn_bucket, timeout=20.0),
+                    "folder": {"kind": "fs", "path": str(folder), "key_template": TEMPLATE},
+                    "hook": {"kind": "webhook", "url": receiver.url, "secret": HOOK_SECRET,
+                             "identity": "reader", "url_lifetime": 600,
+                             "key_template": TEMPLATE}}})
+    s3 = client(server.endpoint)
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    body = hashlib.sha256(b"seed").digest() * 4096            # 128 KiB
+    put = s3.put_object(Bucket=bucket, Key="shoots/hero.png", Body=body, ContentType="image/png",
+                        Metadata=META)
+    version = put["VersionId"]
+    unrouted = s3.put_object(Bucket=bucket, Key="shoots/other.png", Body=b"x",
+                             ContentType="image/png", Metadata={"prompt": "no sku"})
+    assert replication_status(s3, bucket, "shoots/hero.png", version) is None
+
+    target_weed.pause()          # the CDN origin hangs: its copy stays pending meanwhile
+    try:
+        approve(server, bucket, "shoots/hero.png", version)
+        assert replication_status(s3, bucket, "shoots/hero.png", version) == "PENDING"
+        got = s3.get_object(Bucket=bucket, Key="shoots/hero.png", VersionId=version)
+        assert got["ResponseMetadata"]["HTTPHeaders"]["x-amz-replication-status"] == "PENDING"
+    finally:
+        target_weed.resume()
+    approve(server, bucket, "shoots/other.png", unrouted["VersionId"])
+
+    wait_until(lambda: replication_status(s3, bucket, "shoots/hero.png", version) == "COMPLETED",
+               what="replication status COMPLETED")
+    dest = "acme/SKU-42/web/hero.png"
+    cdn = target_client(target_weed)
+    copy = cdn.get_object(Bucket=cdn_bucket, Key=dest)
+    assert copy["Body"].read() == body
+    assert copy["CacheControl"] == "public, max-age=300"
+    assert copy["ContentType"] == "image/png"
+    assert (folder / dest).read_bytes() == body
+    assert not [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+    [event] = receiver.of("published")
+    assert event["key"] == "shoots/hero.png" and event["version_id"] == version
+    assert event["target_key"] == dest and event["record"]["prompt"] == META["prompt"]
+    with urllib.request.urlopen(event["url"], timeout=30) as response:   # the presigned GET
+        assert response.read() == body
+    assert receiver.rejected == []
+
+    entry = wait_until(lambda: (lambda e: e if e["review"]["status"] == "published" else None)(
+        catalog_entry(server, bucket, "shoots/hero.png", version)), what="review state published")
+    published = [e for e in entry["history"] if e["action"] == "published"]
+    assert sorted(e["parameters"].split(":")[0] for e in published) == ["cdn", "folder", "hook"]
+    assert any(f"s3://{cdn_bucket}/{dest}" in e["parameters"] for e in published)
+    sidecar = s3.get_object(Bucket=bucket, Key="shoots/hero.png.xmp")["Body"].read().decode()
+    assert "published" in sidecar and f"s3://{cdn_bucket}/{dest}" in sidecar
+
+    # the version without a sku matched no route: no jobs, no status header
+    assert jobs_of(server, bucket, "shoots/other.png") == []
+    assert replication_status(s3, bucket, "shoots/other.png", unrouted["VersionId"]) is None
+
+    # approving again (a repeated decision, a resync) delivers nothing twice
+    approve(server, bucket, "shoots/hero.png", version)
+    code, _ = admin_call(server, "POST", "/api/v1/distribution/resync", {"bucket": bucket})
+    assert code == 200
+    time.sleep(0)  # nothing to wait for: jobs that are done are not queued again
+    assert all(j["state"] == "done" and j["delivered_count"] == 1
+               for j in jobs_of(server, bucket, "shoots/hero.png"))
+    assert len(receiver.of("published")) == 1
+
+    # rejection after publishing: every copy goes, the webhook hears of it
+    approve(server, bucket, "shoots/hero.png", version, status="rejected")
+    wait_until(lambda: not (folder / dest).exists(), what="folder copy removed")
+    wait_until(lambda: receiver.of("taken_down"), what="webhook takedown event")
+    wait_until(lambda: "Contents" not in cdn.list_objects_v2(Bucket=cdn_bucket),
+               what="CDN copy removed")
+    entry = wait_until(lambda: (lambda e: e if len([h for h in e["history"]
+                                                    if h["action"] == "taken_down"]) == 3 else None)(
+        catalog_entry(server, bucket, "shoots/hero.png", version)), what="taken_down events")
+    assert entry["review"]["status"] == "rejected"
+    assert replication_status(s3, bucket, "shoots/hero.png", version) is None
