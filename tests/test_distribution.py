@@ -204,3 +204,87 @@ def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp
         catalog_entry(server, bucket, "shoots/hero.png", version)), what="taken_down events")
     assert entry["review"]["status"] == "rejected"
     assert replication_status(s3, bucket, "shoots/hero.png", version) is None
+
+
+def _exiftool_json(path) -> dict:
+    import subprocess
+    out = subprocess.run(["exiftool", "-j", "-G1", str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)[0]
+
+
+def test_delivered_copies_carry_provenance(make_server, tmp_path):
+    """embed_xmp writes the record into the copy (or a .xmp beside a format that cannot
+    hold it); c2pa_sign signs it with the stored version as ingredient."""
+    import c2pa
+    from tests.support.media import a1111_jpg, make_test_ca
+    fixtures = tmp_path / "media"
+    fixtures.mkdir()
+    jpg = a1111_jpg(fixtures)
+    ca = make_test_ca()
+    (tmp_path / "chain.pem").write_bytes(ca.chain_pem)
+    (tmp_path / "signer.key").write_bytes(ca.key_pem)
+    policies = tmp_path / "policies"
+    route_policy(policies, ["embedded", "signed"])
+    embedded, signed = tmp_path / "embedded", tmp_path / "signed"
+    server = make_server(policies={"dirs": [str(policies)]}, sections={
+        "distribution": FAST_QUEUE,
+        "c2pa": {"cert": str(tmp_path / "chain.pem"), "key": str(tmp_path / "signer.key"),
+                 "alg": "es256"},
+        "targets": {"embedded": {"kind": "fs", "path": str(embedded), "embed_xmp": True},
+                    "signed": {"kind": "fs", "path": str(signed), "embed_xmp": True,
+                               "c2pa_sign": True}}})
+    s3 = client(server.endpoint)
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    meta = {**META, "license": "CC-BY-4.0", "usage-terms": "web shop only"}
+    original = jpg.path.read_bytes()
+    v_jpg = s3.put_object(Bucket=bucket, Key="a/forge.jpg", Body=original,
+                          ContentType="image/jpeg", Metadata=meta)["VersionId"]
+    approve(server, bucket, "a/forge.jpg", v_jpg)
+    wait_until(lambda: replication_status(s3, bucket, "a/forge.jpg", v_jpg) == "COMPLETED",
+               what="both copies delivered")
+
+    tags = _exiftool_json(embedded / "a/forge.jpg")
+    assert tags["XMP-iptcExt:DigitalSourceType"].endswith("/trainedAlgorithmicMedia")
+    assert tags["XMP-iptcExt:AIPromptInformation"].startswith(META["prompt"])
+    assert tags["XMP-dc:Rights"] == META["copyright"]
+    assert tags["XMP-xmpRights:UsageTerms"] == "web shop only"
+    assert (embedded / "a/forge.jpg").read_bytes() != original
+    # the pixels and the generator's own metadata are still there
+    assert _exiftool_json(embedded / "a/forge.jpg")["ExifIFD:UserComment"].startswith(
+        "portrait of an astronaut")
+
+    root_pem = ca.chain_pem[ca.chain_pem.index(b"-----END CERTIFICATE-----") + 26:]
+    context = c2pa.Context.from_dict({"trust": {"trust_anchors": root_pem.decode()},
+                                      "verify": {"verify_trust": True}})
+    with c2pa.Reader(str(signed / "a/forge.jpg"), context=context) as reader:
+        assert reader.get_validation_state() == "Trusted"
+        store = json.loads(reader.json())
+    manifest = store["manifests"][store["active_manifest"]]
+    [ingredient] = manifest["ingredients"]
+    assert ingredient["relationship"] == "parentOf" and ingredient["title"] == "forge.jpg"
+    actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))
+    by_name = {a["action"]: a for a in actions["data"]["actions"]}
+    assert set(by_name) == {"c2pa.opened", "c2pa.published"}
+    assert "approved by reviewer" in by_name["c2pa.published"]["parameters"]["review"]
+    assert by_name["c2pa.published"]["digitalSourceType"].endswith("/trainedAlgorithmicMedia")
+    # signed after embedding: the XMP is inside the signed bytes
+    assert _exiftool_json(signed / "a/forge.jpg")["XMP-iptcExt:AIPromptInformation"].startswith(
+        META["prompt"])
+
+    # a text brief cannot carry XMP: the record goes beside the copy; nor can it be signed
+    brief = "Brief: hero shot, red sneaker, white background.\n".encode() * 20
+    v_txt = s3.put_object(Bucket=bucket, Key="a/brief.txt", Body=brief,
+                          ContentType="text/plain", Metadata=META)["VersionId"]
+    approve(server, bucket, "a/brief.txt", v_txt)
+    wait_until(lambda: (embedded / "a/brief.txt.xmp").exists(), what="the .xmp beside the copy")
+    assert (embedded / "a/brief.txt").read_bytes() == brief
+    beside = _exiftool_json(embedded / "a/brief.txt.xmp")
+    assert beside["XMP-iptcExt:AIPromptInformation"].startswith(META["prompt"])
+    signed_job = wait_until(lambda: next((j for j in jobs_of(server, bucket, "a/brief.txt")
+                                          if j["target"] == "signed" and j["state"] == "dead"),
+                                         None), what="the unsignable copy dead-lettered")
+    assert "C2PA" in signed_job["last_error"] and signed_job["attempts"] == 1
+    assert replication_status(s3, bucket, "a/brief.txt", v_txt) == "FAILED"
+    assert not (signed / "a/brief.txt").exists()
