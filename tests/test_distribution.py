@@ -288,3 +288,73 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     assert "C2PA" in signed_job["last_error"] and signed_job["attempts"] == 1
     assert replication_status(s3, bucket, "a/brief.txt", v_txt) == "FAILED"
     assert not (signed / "a/brief.txt").exists()
+
+
+def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
+    """50 approved assets queued while the CDN origin is frozen, then killed; provgate
+    killed -9 in the middle; after both come back every job completes exactly once."""
+    import signal
+    weed = SeaweedFS(tmp_path / "origin")
+    weed.start()
+    try:
+        cdn_bucket = f"cdn-{uuid.uuid4().hex[:10]}"
+        policies = tmp_path / "policies"
+        route_policy(policies, ["cdn"])
+        server = make_server(policies={"dirs": [str(policies)]}, sections={
+            "distribution": {**FAST_QUEUE, "backoff_max": 2.0},
+            "targets": {"cdn": s3_target(weed, cdn_bucket, timeout=2.0)}})
+        s3 = client(server.endpoint)
+        bucket = f"t-{uuid.uuid4().hex[:12]}"
+        s3.create_bucket(Bucket=bucket)
+        bodies, versions = {}, {}
+        for n in range(50):
+            key = f"batch/img{n:02d}.png"
+            bodies[key] = hashlib.sha256(f"asset {n}".encode()).digest() * 64
+            versions[key] = s3.put_object(Bucket=bucket, Key=key, Body=bodies[key],
+                                          ContentType="image/png",
+                                          Metadata={**META, "sku": f"SKU-{n}"})["VersionId"]
+
+        weed.pause()                                       # SIGSTOP: requests hang
+        catalog = Catalog(server.workdir / "catalog")
+        try:
+            for key, version in versions.items():
+                catalog.set_review(bucket, key, version, {"status": "approved", "by": "reviewer"})
+        finally:
+            catalog.close()
+        code, answer = admin_call(server, "POST", "/api/v1/distribution/resync", {"bucket": bucket})
+        assert code == 200 and len(answer["jobs"]) == 50
+        first = "batch/img00.png"
+        # a frozen target times out: the attempt failed, the object says so
+        wait_until(lambda: replication_status(s3, bucket, first, versions[first]) == "FAILED",
+                   what="FAILED while the target does not answer")
+
+        server.kill()                                      # kill -9 of provgate
+        weed.process.send_signal(signal.SIGKILL)           # and of the frozen target
+        weed.process.wait(10)
+        server.start()                                     # same catalog: the queue resumes
+        s3 = client(server.endpoint)
+        status = {key: replication_status(s3, bucket, key, v) for key, v in versions.items()}
+        assert set(status.values()) <= {"PENDING", "FAILED"}, status
+        weed.start()                                       # the origin is back
+
+        wait_until(lambda: all(replication_status(s3, bucket, key, v) == "COMPLETED"
+                               for key, v in versions.items()),
+                   timeout=180, what="every job completed after recovery")
+        cdn = target_client(weed)
+        stored = {o["Key"]: o for page in cdn.get_paginator("list_object_versions").paginate(
+            Bucket=cdn_bucket) for o in page.get("Versions", [])}
+        assert len(stored) == 50
+        for n, (key, version) in enumerate(versions.items()):
+            dest = f"acme/SKU-{n}/web/{key.rsplit('/', 1)[1]}"
+            assert cdn.get_object(Bucket=cdn_bucket, Key=dest)["Body"].read() == bodies[key]
+            [job] = jobs_of(server, bucket, key)
+            assert job["state"] == "done" and job["delivered_count"] == 1, job
+            entry = wait_until(lambda: (lambda e: e if e["review"]["status"] == "published"
+                                        else None)(catalog_entry(server, bucket, key, version)),
+                               what=f"{key} published")
+            assert [e["action"] for e in entry["history"]].count("published") == 1
+        code, answer = admin_call(server, "GET", "/api/v1/distribution/status?target=cdn")
+        assert answer["targets"]["cdn"]["depth"] == 0
+        assert answer["targets"]["cdn"]["states"] == {"done": 50}
+    finally:
+        weed.stop()

@@ -49,7 +49,8 @@ class DistributionSettings:
     poll_interval: float = 1.0       # seconds between looks for jobs queued by other
                                      # processes (the CLI's resync / takedown)
     expiry_interval: float = 3600.0  # seconds between rights-expiry scans (license_expires)
-    spool_dir: str = ""              # where copies are prepared (default: system temp)
+    spool_dir: str = ""              # where copies are prepared (default: a folder in the
+                                     # catalog directory); only this process may use it
 
 
 @dataclass

@@ -64,7 +64,9 @@ class DeliveryWorker:
         self.catalog = catalog
         self.pipeline = pipeline           # IntakePipeline: reads versions, writes records
         self.destinations = {name: open_destination(t) for name, t in config.targets.items()}
-        self.spool = config.spool_dir or Path(pipeline.backend.spool_dir)
+        # Copies are prepared beside the catalog unless [distribution] spool_dir says
+        # otherwise: one folder per process, so leftovers of a crash can be swept at start.
+        self.spool = config.spool_dir or Path(catalog.path) / "distribution-spool"
         self._running: dict[bytes, asyncio.Task] = {}
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task | None = None
@@ -72,6 +74,8 @@ class DeliveryWorker:
 
     async def start(self) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)
+        for leftover in self.spool.glob("dist-*"):      # work folders of a killed process
+            await asyncio.to_thread(shutil.rmtree, leftover, True)
         for destination in self.destinations.values():
             await destination.start()
         for job in self.queue.unrecorded():
