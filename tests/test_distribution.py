@@ -358,3 +358,142 @@ def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
         assert answer["targets"]["cdn"]["states"] == {"done": 50}
     finally:
         weed.stop()
+
+
+def test_licence_expiry_takes_copies_down(make_server, tmp_path, receiver):
+    import datetime as dt
+    folder = tmp_path / "www"
+    policies = tmp_path / "policies"
+    route_policy(policies, ["folder", "hook"])
+    server = make_server(policies={"dirs": [str(policies)]}, sections={
+        "distribution": FAST_QUEUE,
+        "targets": {"folder": {"kind": "fs", "path": str(folder), "key_template": TEMPLATE},
+                    "hook": {"kind": "webhook", "url": receiver.url, "secret": HOOK_SECRET,
+                             "identity": "reader"}}})
+    s3 = client(server.endpoint)
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    ends = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=20)
+    version = s3.put_object(Bucket=bucket, Key="hero.png", Body=b"licensed pixels",
+                            ContentType="image/png",
+                            Metadata={**META, "license-expires": ends.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                            )["VersionId"]
+    approve(server, bucket, "hero.png", version)
+    dest = folder / "acme/SKU-42/web/hero.png"
+    wait_until(dest.exists, what="the copy delivered before the licence ends")
+    assert catalog_entry(server, bucket, "hero.png", version)["review"]["status"] in (
+        "approved", "published")
+
+    wait_until(lambda: not dest.exists(), timeout=90, what="the copy removed at expiry")
+    [event] = wait_until(lambda: receiver.of("taken_down"), what="webhook takedown")
+    assert event["reason"] == "licence expired" and event["version_id"] == version
+    entry = wait_until(lambda: (lambda e: e if sum(h["action"] == "taken_down"
+                                                   for h in e["history"]) == 2 else None)(
+        catalog_entry(server, bucket, "hero.png", version)), what="taken_down events")
+    assert entry["review"]["status"] == "expired"
+
+    # an expired version approved again goes nowhere
+    approve(server, bucket, "hero.png", version)
+    assert catalog_entry(server, bucket, "hero.png", version)["review"]["status"] == "expired"
+    assert not dest.exists()
+
+
+def test_distribute_rule_blocks_with_its_reason(make_server, tmp_path):
+    folder = tmp_path / "www"
+    policies = tmp_path / "policies"
+    route_policy(policies, ["folder"], extra=(
+        "\n[[rule]]\nid = \"needs-rights\"\nstage = \"distribute\"\n"
+        "validate = 'has(asset.copyright)'\n"
+        "message = \"published assets must name their rights holder\"\naction = \"deny\"\n"))
+    server = make_server(policies={"dirs": [str(policies)]}, sections={
+        "distribution": FAST_QUEUE,
+        "targets": {"folder": {"kind": "fs", "path": str(folder)}}})
+    s3 = client(server.endpoint)
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    meta = {k: v for k, v in META.items() if k != "copyright"}
+    blocked = s3.put_object(Bucket=bucket, Key="no-rights.png", Body=b"a", Metadata=meta,
+                            ContentType="image/png")["VersionId"]
+    allowed = s3.put_object(Bucket=bucket, Key="rights.png", Body=b"b", Metadata=META,
+                            ContentType="image/png")["VersionId"]
+    [job] = approve(server, bucket, "no-rights.png", blocked)["jobs"]
+    assert job["state"] == "blocked"
+    assert job["reason"] == "needs-rights: published assets must name their rights holder"
+    assert replication_status(s3, bucket, "no-rights.png", blocked) == "FAILED"
+    approve(server, bucket, "rights.png", allowed)
+    wait_until(lambda: (folder / "rights.png").exists(), what="the allowed copy")
+    assert not (folder / "no-rights.png").exists()
+
+    # the CLI shows the reason; --json gives the same as data
+    import subprocess
+    import sys
+    from tests.support.server import ROOT
+    out = subprocess.run([sys.executable, "-m", "gateway.cli", "distribute", "status",
+                          "--config", str(server.config_path), "--json"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["targets"]["folder"]["states"] == {"blocked": 1, "done": 1}
+    [listed] = data["jobs"]
+    assert listed["key"] == "no-rights.png" and listed["reason"].startswith("needs-rights:")
+
+
+def test_webhook_retries_5xx_and_gives_up_on_4xx(make_server, tmp_path, receiver):
+    policies = tmp_path / "policies"
+    route_policy(policies, ["hook"])
+    server = make_server(policies={"dirs": [str(policies)]}, sections={
+        "distribution": FAST_QUEUE,
+        "targets": {"hook": {"kind": "webhook", "url": receiver.url, "secret": HOOK_SECRET,
+                             "identity": "reader"}}})
+    s3 = client(server.endpoint)
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    first = s3.put_object(Bucket=bucket, Key="one.png", Body=b"1", Metadata=META)["VersionId"]
+    receiver.answer = 503
+    approve(server, bucket, "one.png", first)
+    job = wait_until(lambda: next((j for j in jobs_of(server, bucket, "one.png")
+                                   if j["attempts"] >= 2), None), what="retries on 503")
+    assert job["state"] == "retrying" and "503" in job["last_error"]
+    assert replication_status(s3, bucket, "one.png", first) == "FAILED"
+    receiver.answer = 200
+    wait_until(lambda: replication_status(s3, bucket, "one.png", first) == "COMPLETED",
+               what="delivered once the receiver is back")
+    assert len(receiver.of("published")) == 1
+
+    second = s3.put_object(Bucket=bucket, Key="two.png", Body=b"2", Metadata=META)["VersionId"]
+    receiver.answer = 422
+    approve(server, bucket, "two.png", second)
+    [job] = wait_until(lambda: [j for j in jobs_of(server, bucket, "two.png")
+                                if j["state"] == "dead"], what="dead-lettered on 422")
+    assert job["attempts"] == 1 and "422" in job["last_error"]
+    # retry from the admin API once the connector is fixed
+    receiver.answer = 200
+    code, answer = admin_call(server, "POST", "/api/v1/distribution/retry", {"target": "hook"})
+    assert code == 200 and len(answer["jobs"]) == 1
+    wait_until(lambda: replication_status(s3, bucket, "two.png", second) == "COMPLETED",
+               what="delivered after retry")
+    assert receiver.rejected == []
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"not json", "not JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"bucket": 5}', "non-empty string"),
+    (b'{"bucket": "b", "surprise": "x"}', "unknown field"),
+    (b'{"key": "k"}', "key needs bucket"),
+    (b'{"target": "nowhere"}', "no target named"),
+])
+def test_admin_api_refuses_bad_requests(gateway, body, message):
+    request = urllib.request.Request(gateway.admin + "/api/v1/distribution/retry", data=body,
+                                     method="POST")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 400
+    error = json.loads(caught.value.read())["error"]
+    assert error["code"] == "InvalidArgument" and message in error["message"]
+
+
+def test_takedown_of_unknown_version_is_404(gateway):
+    code, answer = admin_call(gateway, "POST", "/api/v1/distribution/takedown",
+                              {"bucket": "nothing-here", "key": "k", "version_id": "v1"})
+    assert code == 404 and answer["error"]["code"] == "NoSuchVersion"
