@@ -16,7 +16,7 @@ import json
 import os
 import time
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import aiohttp
 
@@ -120,9 +120,8 @@ class FolderDestination:
 
     def resolve(self, key: str) -> Path:
         """The file for ``key``; a key that would leave the folder is refused for good."""
-        parts = PurePosixPath(key).parts
-        if (not parts or key.startswith("/") or any(p in ("", ".", "..") for p in parts)
-                or "\\" in key or "\x00" in key):
+        parts = key.split("/")
+        if any(p in ("", ".", "..") for p in parts) or "\\" in key or "\x00" in key:
             raise DeliveryError(f"key {key!r} cannot be a path inside {self.root}",
                                 permanent=True)
         return self.root.joinpath(*parts)
