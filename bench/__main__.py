@@ -5,6 +5,7 @@
     python -m bench --big-gib 0 --count 200
     python -m bench --png-only --count 200  # 1 MiB PNG: PUT with full intake, then GET
     python -m bench --sidecar             # the folder door (bench/sidecar.py)
+    python -m bench --distribution        # approve-to-COMPLETED, approvals drained
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
 runs each workload with the same boto3 client settings straight to SeaweedFS and through
@@ -57,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="--sidecar: single drops timed one at a time (default 50)")
     parser.add_argument("--files", type=int, default=2000,
                         help="--sidecar: files dropped at once (default 2000)")
+    parser.add_argument("--distribution", action="store_true",
+                        help="distribution instead (bench/distribution.py): approve-to-"
+                             "COMPLETED p50/p95 on an s3 target, then --drain approvals")
+    parser.add_argument("--approvals", type=int, default=50,
+                        help="--distribution: approvals timed one at a time (default 50)")
+    parser.add_argument("--drain", type=int, default=1000,
+                        help="--distribution: approvals queued at once and drained (default 1000)")
     parser.add_argument("--backend", choices=("fs", "s3"), default="fs",
                         help="--sidecar: the gateway's storage backend (default fs)")
     args = parser.parse_args(argv)
@@ -76,6 +84,10 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"# machine: {platform.machine()}, {_cpus()} cores, Python {platform.python_version()},"
           f" {platform.system()} {platform.release()}")
     print(f"# workdir: {workdir}\n")
+    if args.distribution:
+        from bench.distribution import run
+        run(workdir, args.approvals, args.drain)
+        return 0
     if args.sidecar:
         from bench.sidecar import run
         run(workdir, args.drops, args.files, args.backend)

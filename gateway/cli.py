@@ -208,7 +208,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_explain(args: argparse.Namespace) -> int:
-    from gateway.policy import PolicyError, Sandbox, load_policies
+    from gateway.policy import Sandbox
     from gateway.policy.explain import explain
     config = _load(args.config)
     bucket, key = args.target
@@ -221,18 +221,25 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
         print(f"provgate: no asset {bucket}/{key}"
               + (f" version {args.version_id}" if args.version_id else ""), file=sys.stderr)
         return 1
-    settings = config.policies
-    with Sandbox(workers=1, timeout=settings.eval_timeout) as sandbox:
-        try:
-            policy_set = load_policies([config.resolve(d) for d in settings.dirs],
-                                       sandbox=sandbox, mode=settings.mode,
-                                       dry_run=settings.dry_run)
-        except PolicyError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
+    with Sandbox(workers=1, timeout=config.policies.eval_timeout) as sandbox:
+        policy_set = _load_policy_set(config, sandbox)
+        if policy_set is None:
             return 1
         _print(explain(policy_set, bucket, key, version), args.json, _render_explain)
     return 0
+
+
+def _load_policy_set(config: config_module.Config, sandbox):
+    """The configuration's policy set, or None after printing why it does not load."""
+    from gateway.policy import PolicyError, load_policies
+    settings = config.policies
+    try:
+        return load_policies([config.resolve(d) for d in settings.dirs], sandbox=sandbox,
+                             mode=settings.mode, dry_run=settings.dry_run)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
 
 
 def _render_explain(data: dict) -> None:
@@ -306,7 +313,7 @@ def cmd_distribute(args: argparse.Namespace) -> int:
     ``[distribution] poll_interval`` seconds)."""
     from gateway import errors
     from gateway.distribution import Distributor
-    from gateway.policy import AuditLog, PolicyError, Sandbox, load_policies
+    from gateway.policy import AuditLog, Sandbox
     config = _load(args.config)
     target = getattr(args, "target", None)
     if target is not None and target not in config.distribution.targets:
@@ -314,21 +321,17 @@ def cmd_distribute(args: argparse.Namespace) -> int:
               f"(configured: {', '.join(config.distribution.targets) or 'none'})", file=sys.stderr)
         return 2
     bucket, key = args.asset if getattr(args, "asset", None) else (None, None)
+    if getattr(args, "version_id", None) and bucket is None:
+        print("provgate: --version-id needs BUCKET/KEY", file=sys.stderr)
+        return 2
     catalog = _open_catalog(config)
-    settings = config.policies
     try:
-        with Sandbox(workers=1, timeout=settings.eval_timeout) as sandbox:
+        with Sandbox(workers=1, timeout=config.policies.eval_timeout) as sandbox:
+            policy_set = None
             if args.distribute_command in ("resync", "takedown"):
-                try:
-                    policy_set = load_policies([config.resolve(d) for d in settings.dirs],
-                                               sandbox=sandbox, mode=settings.mode,
-                                               dry_run=settings.dry_run)
-                except PolicyError as exc:
-                    for problem in exc.problems:
-                        print(problem, file=sys.stderr)
+                policy_set = _load_policy_set(config, sandbox)
+                if policy_set is None:
                     return 1
-            else:
-                policy_set = None
             distributor = Distributor(config.distribution, catalog, _LoadedPolicies(policy_set),
                                       audit=AuditLog(catalog.env))
             command = args.distribute_command

@@ -130,25 +130,21 @@ class Catalog:
         """
         if not isinstance(review, dict) or not isinstance(review.get("status"), str):
             raise ValueError("review must be a dict with a 'status'")
-        with self.env.begin(write=True) as txn:
-            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
-            if seq is None:
-                raise KeyError(f"{bucket}/{key} has no version {version_id}")
-            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
-            entry = _get(txn, self.versions, vkey)
-            entry["review"] = dict(review)
-            txn.put(vkey, _dumps(entry), db=self.versions)
+        self._update_version(bucket, key, version_id, review=dict(review))
 
     def set_history(self, bucket: str, key: str, version_id: str, record: dict,
                     history: list[dict]) -> None:
         """Replace the record and xmpMM:History of one stored version (KeyError: none)."""
+        self._update_version(bucket, key, version_id, record=record, history=list(history))
+
+    def _update_version(self, bucket: str, key: str, version_id: str, **fields) -> None:
         with self.env.begin(write=True) as txn:
             seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 raise KeyError(f"{bucket}/{key} has no version {version_id}")
             vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
             entry = _get(txn, self.versions, vkey)
-            entry.update(record=record, history=list(history))
+            entry.update(fields)
             txn.put(vkey, _dumps(entry), db=self.versions)
 
     def mark_deleted(self, bucket: str, key: str, when: float) -> None:

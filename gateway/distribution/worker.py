@@ -32,12 +32,12 @@ from gateway.distribution.settings import DistributionConfig, Target
 from gateway.distribution.sign import Publication, SignError, sign_copy
 from gateway.distribution.targets import DeliveryError, open_destination
 from gateway.identities import Identity
+from gateway.intake.pipeline import SOFTWARE_AGENT, iso_now
 from gateway.provenance import HistoryEvent, ProvenanceRecord, Review, instance_id_for
 from gateway.s3.auth.sigv4 import presign_url, uri_encode
 
 log = logging.getLogger("provgate.distribution")
 
-SOFTWARE_AGENT = "provgate 0.1.0"
 # Who record writes made by distribution are attributed to.
 DISTRIBUTION_IDENTITY = Identity("provgate-distribution", "", "", "admin")
 XMP_CONTENT_TYPE = "application/rdf+xml"
@@ -46,11 +46,6 @@ XMP_CONTENT_TYPE = "application/rdf+xml"
 def delivery_id(job: Job) -> str:
     """A stable id for one job, sent to webhooks so receivers can drop repeats."""
     return hashlib.sha256(job.id).hexdigest()[:32]
-
-
-def iso_now() -> str:
-    moment = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment * 1000) % 1000:03d}Z"
 
 
 class DeliveryWorker:
