@@ -328,7 +328,7 @@ def cmd_distribute(args: argparse.Namespace) -> int:
     try:
         with Sandbox(workers=1, timeout=config.policies.eval_timeout) as sandbox:
             policy_set = None
-            if args.distribute_command in ("resync", "takedown"):
+            if args.distribute_command == "resync":
                 policy_set = _load_policy_set(config, sandbox)
                 if policy_set is None:
                     return 1

@@ -497,3 +497,52 @@ def test_takedown_of_unknown_version_is_404(gateway):
     code, answer = admin_call(gateway, "POST", "/api/v1/distribution/takedown",
                               {"bucket": "nothing-here", "key": "k", "version_id": "v1"})
     assert code == 404 and answer["error"]["code"] == "NoSuchVersion"
+
+
+def test_manual_takedown_from_the_cli(make_server, tmp_path):
+    import subprocess
+    import sys
+    from tests.support.metrics import metric, scrape
+    from tests.support.server import ROOT
+    folder = tmp_path / "www"
+    policies = tmp_path / "policies"
+    route_policy(policies, ["folder"])
+    server = make_server(policies={"dirs": [str(policies)]}, sections={
+        "distribution": FAST_QUEUE,
+        "targets": {"folder": {"kind": "fs", "path": str(folder), "key_template": TEMPLATE}}})
+    s3 = client(server.endpoint)
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    version = s3.put_object(Bucket=bucket, Key="hero.png", Body=b"pixels", Metadata=META,
+                            ContentType="image/png")["VersionId"]
+    approve(server, bucket, "hero.png", version)
+    dest = folder / "acme/SKU-42/web/hero.png"
+    wait_until(dest.exists, what="the copy")
+    samples = wait_until(lambda: (lambda s: s if metric(
+        s, "provgate_distribution_deliveries_total", target="folder", op="deliver") == 1
+        else None)(scrape(server.admin)), what="the delivery counted")
+    assert metric(samples, "provgate_distribution_queue_depth", target="folder") == 0
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "gateway.cli", "distribute", *args,
+                              "--config", str(server.config_path)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        return out.returncode, out.stdout, out.stderr
+
+    code, _, err = cli("takedown", f"{bucket}/nothing.png", "--version-id", "v9")
+    assert code == 1 and "has no version" in err
+    code, _, err = cli("takedown", f"{bucket}/hero.png", "--target", "nowhere")
+    assert code == 2 and "no target named 'nowhere'" in err
+    code, out, err = cli("takedown", f"{bucket}/hero.png", "--reason", "brand recall", "--json")
+    assert code == 0, err
+    [job] = json.loads(out)["jobs"]
+    assert job["op"] == "takedown" and job["reason"] == "brand recall"
+    # the server runs the job the CLI queued
+    wait_until(lambda: not dest.exists(), what="the copy removed")
+    entry = wait_until(lambda: (lambda e: e if any(h["action"] == "taken_down"
+                                                   for h in e["history"]) else None)(
+        catalog_entry(server, bucket, "hero.png", version)), what="the taken_down event")
+    event = next(h for h in entry["history"] if h["action"] == "taken_down")
+    assert "brand recall" in event["parameters"] and str(dest) in event["parameters"]
+    assert entry["review"]["status"] == "taken_down"
+    assert replication_status(s3, bucket, "hero.png", version) is None

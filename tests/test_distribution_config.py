@@ -202,3 +202,53 @@ def test_set_review_needs_a_known_version(tmp_path):
             catalog.set_review("b", "k", "nope", {"by": "x"})
     finally:
         catalog.close()
+
+
+@pytest.mark.parametrize("builder", ["a_png", "comfyui_webp", "a_jpg", "pdf", "mp4", "tiff"])
+def test_embedding_writes_the_ai_marking_into_each_format(tmp_path, builder):
+    """Every format embed_xmp claims: the record's XMP written in, read back by exiftool."""
+    import asyncio
+    import json
+    import subprocess
+
+    from PIL import Image
+
+    from gateway.distribution.embed import embed_xmp, embeddable
+    from gateway.provenance import ProvenanceRecord, render_sidecar
+    from tests.support import media
+    if builder == "tiff":
+        path = tmp_path / "scan.tiff"
+        Image.new("RGB", (16, 16), (1, 2, 3)).save(path, "TIFF")
+        content_type = "image/tiff"
+    else:
+        fixture = getattr(media, builder)(tmp_path)
+        path, content_type = fixture.path, fixture.content_type
+    assert embeddable(content_type, path.name)
+    record = ProvenanceRecord(
+        bucket="b", key=path.name, version_id="v1", prompt="a lighthouse at dusk",
+        source_type="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+        copyright="(c) Acme", license_url="https://acme.example/licence")
+    xmp = render_sidecar(record, "xmp.did:1", "xmp.iid:1", [])
+    asyncio.run(embed_xmp(path, xmp, tmp_path))
+    tags = json.loads(subprocess.run(["exiftool", "-j", "-G1", str(path)], check=True,
+                                     capture_output=True, text=True).stdout)[0]
+    assert tags["XMP-iptcExt:DigitalSourceType"].endswith("trainedAlgorithmicMedia")
+    assert tags["XMP-iptcExt:AIPromptInformation"] == "a lighthouse at dusk"
+    assert tags["XMP-dc:Rights"] == "(c) Acme"
+    assert tags["XMP-xmpRights:WebStatement"] == "https://acme.example/licence"
+    assert not any(name.startswith("XMP-pg:") for name in tags)
+
+
+def test_embedding_a_file_exiftool_cannot_write_fails_clearly(tmp_path):
+    import asyncio
+
+    from gateway.distribution.embed import EmbedError, embed_xmp
+    from gateway.provenance import ProvenanceRecord, render_sidecar
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(EmbedError) as caught:
+        asyncio.run(embed_xmp(path, render_sidecar(ProvenanceRecord(
+            bucket="b", key="broken.jpg", version_id="v1", copyright="(c) Acme"),
+            "xmp.did:1", "xmp.iid:1", []), tmp_path))
+    assert "Corrupted JPEG" in str(caught.value)
+    assert path.read_bytes() == b"\xff\xd8\xff\xe0 not really a jpeg"
