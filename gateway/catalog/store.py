@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +136,21 @@ class Catalog:
                     history: list[dict]) -> None:
         """Replace the record and xmpMM:History of one stored version (KeyError: none)."""
         self._update_version(bucket, key, version_id, record=record, history=list(history))
+
+    def change_review(self, bucket: str, key: str, version_id: str,
+                      change: Callable[[dict | None], dict]) -> dict:
+        """Read, change and write a version's review in one transaction (no decision
+        recorded meanwhile is lost); ``change`` gets the current review (or None) and
+        returns the new one, which is returned. KeyError: no such version."""
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                raise KeyError(f"{bucket}/{key} has no version {version_id}")
+            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
+            entry = _get(txn, self.versions, vkey)
+            entry["review"] = change(entry.get("review"))
+            txn.put(vkey, _dumps(entry), db=self.versions)
+            return entry["review"]
 
     def _update_version(self, bucket: str, key: str, version_id: str, **fields) -> None:
         with self.env.begin(write=True) as txn:

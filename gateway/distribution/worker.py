@@ -120,7 +120,7 @@ class DeliveryWorker:
         self._wake.set()
 
     def _update_gauges(self) -> None:
-        stats = self.queue.stats()
+        stats = self.queue.active_stats()
         for name in set(self.config.targets) | set(stats):
             entry = stats.get(name, {"depth": 0, "oldest_age": 0.0})
             metrics.DISTRIBUTION_QUEUE_DEPTH.labels(name).set(entry["depth"])
@@ -307,24 +307,28 @@ class DeliveryWorker:
                     action, iso_now(),
                     instance_id=instance_id_for(job.bucket, job.key, job.version_id),
                     software_agent=SOFTWARE_AGENT, changed="/", parameters=where))
-            review = dict(entry.get("review") or {"status": "approved"})
-            copies = dict(review.get("copies") or {})
-            if job.op == "deliver":
-                copies[job.target] = job.location
-                siblings = [j for j in self.queue.for_version(job.bucket, job.key, job.version_id)
-                            if j.op == "deliver" and j.state != "cancelled"]
-                if review.get("status") in ("approved", "published") and all(
-                        j.state == "done" for j in siblings):
-                    review["status"] = "published"
-            else:
-                copies.pop(job.target, None)
-                if review.get("status") in ("approved", "published", "taken_down"):
-                    review["status"] = "taken_down"
-            review["copies"] = copies
+            siblings = [j for j in self.queue.for_version(job.bucket, job.key, job.version_id)
+                        if j.op == "deliver" and j.state != "cancelled"]
+
+            def change(current: dict | None) -> dict:
+                review = dict(current or {"status": "approved"})
+                copies = dict(review.get("copies") or {})
+                if job.op == "deliver":
+                    copies[job.target] = job.location
+                    if review.get("status") in ("approved", "published") and all(
+                            j.state == "done" for j in siblings):
+                        review["status"] = "published"
+                else:
+                    copies.pop(job.target, None)
+                    if review.get("status") in ("approved", "published", "taken_down"):
+                        review["status"] = "taken_down"
+                review["copies"] = copies
+                return review
+
+            review = await asyncio.to_thread(self.catalog.change_review, job.bucket, job.key,
+                                             job.version_id, change)
             record.review = Review(status=review["status"], by=review.get("by"),
                                    at=review.get("at"), comment=review.get("comment"))
             await self.pipeline.write_record(job.bucket, job.key, job.version_id, record,
                                              history, DISTRIBUTION_IDENTITY)
-            await asyncio.to_thread(self.catalog.set_review, job.bucket, job.key,
-                                    job.version_id, review)
             self.queue.mark_recorded(job)
