@@ -33,6 +33,7 @@ log = logging.getLogger("provgate.distribution")
 
 DELIVERING = ("approved", "published")
 REMOVING = ("rejected", "taken_down", "expired")
+STATUS_JOBS = 1000         # jobs listed by one status call ("more": true beyond)
 
 
 class Distributor:
@@ -114,6 +115,7 @@ class Distributor:
         jobs = []
         for target, routes in targets.items():
             job = Job(bucket, key, version_id, target, "deliver", routes=routes)
+            supersedes = None
             if target not in self.config.targets:
                 job.state, job.reason = "blocked", f"target {target!r} is not configured"
                 job.last_error = job.reason
@@ -123,8 +125,8 @@ class Distributor:
                 job.last_error = job.reason
             else:
                 # A new delivery supersedes an earlier takedown of the same copy.
-                self.queue.forget(Job(bucket, key, version_id, target, "takedown").id)
-            stored, _ = self.queue.enqueue(job)
+                supersedes = Job(bucket, key, version_id, target, "takedown").id
+            stored, _ = await asyncio.to_thread(self.queue.enqueue, job, supersedes=supersedes)
             jobs.append(stored)
         self._wake()
         return jobs
@@ -148,12 +150,12 @@ class Distributor:
                 if pending or job.state == "blocked":
                     # A delivery already running completes and then finds the takedown
                     # queued here (DeliveryWorker._follow_late_takedown).
-                    self.queue.set_state(job, "cancelled", reason=reason)
+                    await asyncio.to_thread(self.queue.set_state, job, "cancelled", reason=reason)
                 if job.state == "done" or pending:
                     takedown = Job(bucket, key, vid, job.target, "takedown", reason=reason,
                                    dest_key=job.dest_key, extra_keys=job.extra_keys,
                                    location=job.location, routes=job.routes)
-                    stored, _ = self.queue.enqueue(takedown, force=True)
+                    stored, _ = await asyncio.to_thread(self.queue.enqueue, takedown, force=True)
                     jobs.append(stored)
             if status is not None and delivered:
                 entry = self.catalog.version(bucket, key, vid)
@@ -186,12 +188,20 @@ class Distributor:
 
     def status(self, *, target: str | None = None, bucket: str | None = None,
                key: str | None = None) -> dict:
+        """Per target: jobs by state, depth, oldest age; and up to STATUS_JOBS jobs —
+        the unfinished ones, or every job of one bucket or key."""
         stats = self.queue.stats()
         if target is not None:
             stats = {target: stats.get(target, {"states": {}, "depth": 0, "oldest_age": 0.0})}
-        jobs = [j.to_json() for j in self.queue.iter_jobs(target=target, bucket=bucket, key=key)
-                if j.state not in ("done", "cancelled") or bucket is not None]
-        return {"targets": stats, "jobs": jobs}
+        jobs, more = [], False
+        for job in self.queue.iter_jobs(target=target, bucket=bucket, key=key):
+            if job.state in ("done", "cancelled") and bucket is None:
+                continue
+            if len(jobs) == STATUS_JOBS:
+                more = True
+                break
+            jobs.append(job.to_json())
+        return {"targets": stats, "jobs": jobs, "more": more}
 
     # -- rights expiry --------------------------------------------------------------------
     async def expire_due(self) -> list[Job]:

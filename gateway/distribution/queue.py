@@ -87,14 +87,21 @@ class JobQueue:
         self.backoff_max = backoff_max
 
     # -- writing ------------------------------------------------------------------------
-    def enqueue(self, job: Job, *, force: bool = False) -> tuple[Job, bool]:
+    def enqueue(self, job: Job, *, force: bool = False,
+                supersedes: bytes | None = None) -> tuple[Job, bool]:
         """Store ``job`` unless the same (version, target, op) is queued or done.
 
         ``force`` also restarts a finished job (retry of a dead one, a re-delivery after
-        a takedown). Returns the job as stored and whether it was (re)queued.
+        a takedown). ``supersedes`` names a finished job removed in the same transaction
+        (a new delivery replaces an earlier takedown of that copy). Returns the job as
+        stored and whether it was (re)queued.
         """
         now = time.time()
         with self.env.begin(write=True) as txn:
+            if supersedes is not None:
+                old = self._get(txn, supersedes)
+                if old is not None and old.state not in ACTIVE:
+                    txn.delete(supersedes, db=self.jobs)
             existing = self._get(txn, job.id)
             if existing is not None:
                 if existing.state in ACTIVE or not force and existing.state in ("done", "dead"):
@@ -133,13 +140,6 @@ class JobQueue:
     def set_state(self, job: Job, state: str, *, reason: str = "") -> Job:
         return self._update(job, lambda j: j.__dict__.update(state=state, reason=reason or j.reason,
                                                             next_at=time.time()))
-
-    def forget(self, job_id: bytes) -> None:
-        """Remove a finished job (a takedown superseded by a new delivery)."""
-        with self.env.begin(write=True) as txn:
-            existing = self._get(txn, job_id)
-            if existing is not None and existing.state not in ACTIVE:
-                txn.delete(job_id, db=self.jobs)
 
     def mark_recorded(self, job: Job) -> Job:
         return self._update(job, lambda j: setattr(j, "recorded", True))

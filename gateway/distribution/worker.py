@@ -74,7 +74,10 @@ class DeliveryWorker:
         for destination in self.destinations.values():
             await destination.start()
         for job in self.queue.unrecorded():
-            await self._record(job)
+            try:
+                await self._record(job)
+            except Exception:  # noqa: BLE001 - one bad record must not stop the queue
+                log.exception("distribution %s: recording the history event failed", job.name)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="distribution")
 
     async def close(self) -> None:
@@ -138,7 +141,7 @@ class DeliveryWorker:
             else:
                 await self._take_down(job, target)
         except DeliveryError as exc:
-            self.queue.fail(job, str(exc), permanent=exc.permanent)
+            await asyncio.to_thread(self.queue.fail, job, str(exc), permanent=exc.permanent)
             kind = "dead" if job.state == "dead" else "retry"
             metrics.DISTRIBUTION_FAILURES.labels(job.target, kind).inc()
             log.warning("distribution %s failed (attempt %d, %s): %s", job.name, job.attempts,
@@ -148,12 +151,15 @@ class DeliveryWorker:
             raise
         except Exception as exc:  # noqa: BLE001 - an unforeseen failure is retried, not lost
             log.exception("distribution %s failed unexpectedly", job.name)
-            self.queue.fail(job, f"{type(exc).__name__}: {exc}")
+            await asyncio.to_thread(self.queue.fail, job, f"{type(exc).__name__}: {exc}")
             metrics.DISTRIBUTION_FAILURES.labels(job.target, "retry").inc()
             return
         metrics.DISTRIBUTION_DELIVERIES.labels(job.target, job.op).inc()
         metrics.DISTRIBUTION_SECONDS.labels(job.target).observe(max(0.0, time.time() - job.created))
-        await self._record(job)
+        try:
+            await self._record(job)
+        except Exception:  # noqa: BLE001 - the job stays unrecorded: recorded at next start
+            log.exception("distribution %s: recording the history event failed", job.name)
         if job.op == "deliver":
             await self._follow_late_takedown(job)
 
@@ -168,7 +174,7 @@ class DeliveryWorker:
         if target.kind == "webhook":
             payload = self._webhook_payload(job, target, entry, dest_key)
             location = await destination.notify("published", delivery_id(job), payload)
-            self.queue.complete(job, location=location, dest_key=dest_key)
+            await asyncio.to_thread(self.queue.complete, job, location=location, dest_key=dest_key)
             return
         work = self.spool / f"dist-{uuid.uuid4().hex}"
         work.mkdir(parents=True)
@@ -205,7 +211,8 @@ class DeliveryWorker:
                 xmp_path = work / "record.xmp"
                 await asyncio.to_thread(xmp_path.write_bytes, xmp)
                 await destination.put(extra, xmp_path, XMP_CONTENT_TYPE)
-            self.queue.complete(job, location=location, dest_key=dest_key, extra_keys=beside)
+            await asyncio.to_thread(self.queue.complete, job, location=location,
+                                    dest_key=dest_key, extra_keys=beside)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
 
@@ -259,7 +266,7 @@ class DeliveryWorker:
             await destination.notify("taken_down", delivery_id(job), {
                 "bucket": job.bucket, "key": job.key, "version_id": job.version_id,
                 "target": target.name, "target_key": job.dest_key, "reason": job.reason})
-            self.queue.complete(job, location=destination.url)
+            await asyncio.to_thread(self.queue.complete, job, location=destination.url)
             return
         if not job.dest_key:
             delivered = self.queue.get(Job(job.bucket, job.key, job.version_id, job.target,
@@ -270,8 +277,8 @@ class DeliveryWorker:
         for key in [job.dest_key, *job.extra_keys]:
             if key:
                 await destination.delete(key)
-        self.queue.complete(job, location=job.location, dest_key=job.dest_key,
-                            extra_keys=job.extra_keys)
+        await asyncio.to_thread(self.queue.complete, job, location=job.location,
+                                dest_key=job.dest_key, extra_keys=job.extra_keys)
 
     async def _follow_late_takedown(self, job: Job) -> None:
         """A takedown queued while this delivery was running must remove its copy too."""
@@ -280,7 +287,7 @@ class DeliveryWorker:
         if takedown is not None:
             takedown.dest_key, takedown.extra_keys = job.dest_key, job.extra_keys
             takedown.location, takedown.state, takedown.recorded = job.location, "queued", False
-            self.queue.enqueue(takedown, force=True)
+            await asyncio.to_thread(self.queue.enqueue, takedown, force=True)
             self.wake()
 
     # -- the record -------------------------------------------------------------------------
@@ -295,7 +302,7 @@ class DeliveryWorker:
         async with self._lock(job):
             entry = self.catalog.version(job.bucket, job.key, job.version_id)
             if entry is None:
-                self.queue.mark_recorded(job)
+                await asyncio.to_thread(self.queue.mark_recorded, job)
                 return
             record = ProvenanceRecord.from_dict(entry["record"])
             history = [HistoryEvent(**e) for e in entry.get("history", [])]
@@ -331,4 +338,4 @@ class DeliveryWorker:
                                    at=review.get("at"), comment=review.get("comment"))
             await self.pipeline.write_record(job.bucket, job.key, job.version_id, record,
                                              history, DISTRIBUTION_IDENTITY)
-            self.queue.mark_recorded(job)
+            await asyncio.to_thread(self.queue.mark_recorded, job)
