@@ -7,6 +7,7 @@
     python -m bench --sidecar             # the folder door (bench/sidecar.py)
     python -m bench --timings             # how long bounded things take (bench/timings.py)
     python -m bench --search              # catalog search among 10,000 assets (bench/search.py)
+    python -m bench --distribution        # approve-to-COMPLETED, approvals drained
 
 It starts a SeaweedFS and a provgate (s3 backend over that SeaweedFS) on loopback, then
 runs each workload with the same boto3 client settings straight to SeaweedFS and through
@@ -73,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="--search: assets to catalog (default 10000)")
     parser.add_argument("--queries", type=int, default=100,
                         help="--search: queries timed per kind (default 100)")
+    parser.add_argument("--distribution", action="store_true",
+                        help="distribution instead (bench/distribution.py): approve-to-"
+                             "COMPLETED p50/p95 on an s3 target, then --drain approvals")
+    parser.add_argument("--approvals", type=int, default=50,
+                        help="--distribution: approvals timed one at a time (default 50)")
+    parser.add_argument("--drain", type=int, default=1000,
+                        help="--distribution: approvals queued at once and drained (default 1000)")
     parser.add_argument("--backend", choices=("fs", "s3"), default="fs",
                         help="--sidecar: the gateway's storage backend (default fs)")
     args = parser.parse_args(argv)
@@ -95,6 +103,9 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     if args.timings:
         from bench.timings import run
         run(workdir, args.repeat)
+    if args.distribution:
+        from bench.distribution import run
+        run(workdir, args.approvals, args.drain)
         return 0
     if args.sidecar:
         from bench.sidecar import run

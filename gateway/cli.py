@@ -329,7 +329,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_explain(args: argparse.Namespace) -> int:
-    from gateway.policy import PolicyError, Sandbox, load_policies
+    from gateway.policy import Sandbox
     from gateway.policy.explain import explain
     config = _load(args.config)
     bucket, key = args.target
@@ -342,18 +342,25 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
         print(f"provgate: no asset {bucket}/{key}"
               + (f" version {args.version_id}" if args.version_id else ""), file=sys.stderr)
         return 1
-    settings = config.policies
-    with Sandbox(workers=1, timeout=settings.eval_timeout) as sandbox:
-        try:
-            policy_set = load_policies([config.resolve(d) for d in settings.dirs],
-                                       sandbox=sandbox, mode=settings.mode,
-                                       dry_run=settings.dry_run)
-        except PolicyError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
+    with Sandbox(workers=1, timeout=config.policies.eval_timeout) as sandbox:
+        policy_set = _load_policy_set(config, sandbox)
+        if policy_set is None:
             return 1
         _print(explain(policy_set, bucket, key, version), args.json, _render_explain)
     return 0
+
+
+def _load_policy_set(config: config_module.Config, sandbox):
+    """The configuration's policy set, or None after printing why it does not load."""
+    from gateway.policy import PolicyError, load_policies
+    settings = config.policies
+    try:
+        return load_policies([config.resolve(d) for d in settings.dirs], sandbox=sandbox,
+                             mode=settings.mode, dry_run=settings.dry_run)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
 
 
 def _render_explain(data: dict) -> None:
@@ -427,6 +434,86 @@ def _page_options(parser: argparse.ArgumentParser, names) -> None:
     parser.add_argument("--page", metavar="TOKEN", help="the token a previous page ended with")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
+
+
+class _LoadedPolicies:
+    """The policy set as loaded once by a command (the server's store hot-reloads)."""
+
+    def __init__(self, current) -> None:
+        self.current = current
+
+
+def cmd_distribute(args: argparse.Namespace) -> int:
+    """``provgate distribute status|retry|resync|takedown``: the queue lives in the catalog,
+    so jobs queued here are run by the server (it looks for new jobs every
+    ``[distribution] poll_interval`` seconds)."""
+    from gateway import errors
+    from gateway.distribution import Distributor
+    from gateway.policy import AuditLog, Sandbox
+    config = _load(args.config)
+    target = getattr(args, "target", None)
+    if target is not None and target not in config.distribution.targets:
+        print(f"provgate: no target named {target!r} in {args.config} "
+              f"(configured: {', '.join(config.distribution.targets) or 'none'})", file=sys.stderr)
+        return 2
+    bucket, key = args.asset if getattr(args, "asset", None) else (None, None)
+    if getattr(args, "version_id", None) and bucket is None:
+        print("provgate: --version-id needs BUCKET/KEY", file=sys.stderr)
+        return 2
+    catalog = _open_catalog(config)
+    try:
+        with Sandbox(workers=1, timeout=config.policies.eval_timeout) as sandbox:
+            policy_set = None
+            if args.distribute_command == "resync":
+                policy_set = _load_policy_set(config, sandbox)
+                if policy_set is None:
+                    return 1
+            distributor = Distributor(config.distribution, catalog, _LoadedPolicies(policy_set),
+                                      audit=AuditLog(catalog.env))
+            command = args.distribute_command
+            try:
+                if command == "status":
+                    data = distributor.status(target=target, bucket=bucket, key=key)
+                    _print(data, args.json, _render_distribution_status)
+                    return 0
+                if command == "retry":
+                    jobs = distributor.retry(target=target, bucket=bucket, key=key)
+                elif command == "resync":
+                    if args.version_id:
+                        jobs = asyncio.run(distributor.on_review_change(bucket, key,
+                                                                        args.version_id))
+                    else:
+                        jobs = asyncio.run(distributor.resync(bucket, key))
+                else:
+                    jobs = asyncio.run(distributor.takedown(
+                        bucket, key, args.version_id, target=target, reason=args.reason))
+            except errors.GatewayError as exc:
+                print(f"provgate: {exc.message}", file=sys.stderr)
+                return 1
+            _print({"jobs": [j.to_json() for j in jobs]}, args.json, _render_jobs)
+            return 0
+    finally:
+        catalog.close()
+
+
+def _render_distribution_status(data: dict) -> None:
+    print(f"{'TARGET':20}  {'DEPTH':>6}  {'OLDEST':>8}  STATES")
+    for name, entry in sorted(data["targets"].items()):
+        states = ", ".join(f"{k} {v}" for k, v in sorted(entry["states"].items()))
+        print(f"{name:20}  {entry['depth']:>6}  {entry['oldest_age']:>7.0f}s  {states}")
+    for job in data["jobs"]:
+        print(f"  {job['state']:9} {job['op']:8} {job['target']:16} "
+              f"{job['bucket']}/{job['key']}?versionId={job['version_id']}"
+              + (f"  attempts {job['attempts']}" if job["attempts"] else "")
+              + (f"  {job['last_error'] or job['reason']}" if job["last_error"] or job["reason"] else ""))
+
+
+def _render_jobs(data: dict) -> None:
+    for job in data["jobs"]:
+        print(f"{job['state']:9} {job['op']:8} {job['target']:16} "
+              f"{job['bucket']}/{job['key']}?versionId={job['version_id']}"
+              + (f"  {job['reason']}" if job["reason"] else ""))
+    print(f"{len(data['jobs'])} job(s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -557,6 +644,39 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=None, metavar="N",
                        help="at most N entries")
     audit.set_defaults(func=cmd_audit)
+
+    distribute = sub.add_parser("distribute", help="the distribution queue: status, retry, "
+                                "resync, takedown",
+                                description="Inspect and steer the durable distribution queue "
+                                            "(copies of approved assets on [targets.NAME]).")
+    distribute_sub = distribute.add_subparsers(dest="distribute_command", required=True,
+                                               metavar="ACTION")
+    actions = {
+        "status": "per target: queue depth, oldest job, jobs by state; unfinished jobs",
+        "retry": "run dead, retrying and blocked jobs again from their first attempt",
+        "resync": "evaluate the routes again for approved and published versions and queue "
+                  "what is missing",
+        "takedown": "remove the copies of an asset (one version with --version-id) from "
+                    "every target",
+    }
+    for name, text in actions.items():
+        action = distribute_sub.add_parser(name, help=text, description=text.capitalize() + ".")
+        action.add_argument("--config", default=DEFAULT_CONFIG,
+                            help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
+        action.add_argument("--json", action="store_true", help="print JSON")
+        if name != "resync":
+            action.add_argument("--target", help="only this [targets.NAME]")
+        if name == "takedown":
+            action.add_argument("asset", type=_asset_target, metavar="BUCKET/KEY")
+            action.add_argument("--reason", default="manual takedown",
+                                help="why (kept in the job and the record's history)")
+        else:
+            action.add_argument("asset", type=_asset_target, metavar="BUCKET/KEY", nargs="?",
+                                help="only this asset")
+        if name in ("resync", "takedown"):
+            action.add_argument("--version-id", dest="version_id",
+                                help="only this version (resync: as if its review just changed)")
+        action.set_defaults(func=cmd_distribute)
     return parser
 
 

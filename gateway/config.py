@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from gateway.identities import ROLES, XMP_MODES, Identity
 
 if TYPE_CHECKING:
+    from gateway.distribution.settings import DistributionConfig
     from sidecar.settings import SidecarConfig
 
 
@@ -90,6 +91,7 @@ class Config:
     identities: list[Identity]
     base_dir: Path                   # relative paths in the file resolve against its folder
     sidecar: SidecarConfig | None = None   # [sidecar] and its [[sidecar.shares]]
+    distribution: DistributionConfig | None = None   # [distribution], [targets.NAME], [c2pa]
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -167,7 +169,7 @@ def _identities(doc: dict, where: str) -> list[Identity]:
 
 
 KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "policies", "identities",
-                  "sidecar"}
+                  "sidecar", "distribution", "targets", "c2pa"}
 
 
 def _policies(doc: dict, where: str) -> PoliciesConfig:
@@ -220,12 +222,14 @@ def load(path: str | os.PathLike) -> Config:
     base_dir = Path(path).resolve().parent
     # Imported here: the sidecar package builds on this module's helpers.
     from sidecar.settings import load_sidecar
+    from gateway.distribution.settings import load_distribution
     return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
                   catalog=_section(doc, "catalog", CatalogConfig, where),
                   intake=_section(doc, "intake", IntakeConfig, where),
                   policies=_policies(doc, where),
                   identities=identities, base_dir=base_dir,
-                  sidecar=load_sidecar(doc.get("sidecar", {}), identities, base_dir, where))
+                  sidecar=load_sidecar(doc.get("sidecar", {}), identities, base_dir, where),
+                  distribution=load_distribution(doc, identities, server.listen, base_dir, where))
 
 
 def parse_listen(listen: str, label: str = "listen") -> tuple[str, int]:

@@ -182,3 +182,25 @@ SIDECAR_DROP_TO_XMP_SECONDS = Histogram(
     "From the sidecar first seeing a file to its XMP written beside it (includes the "
     "stability window).",
     buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 1800), registry=REGISTRY)
+
+DISTRIBUTION_QUEUE_DEPTH = Gauge(
+    "provgate_distribution_queue_depth",
+    "Distribution jobs not yet finished (queued or waiting for a retry), per target",
+    ["target"], registry=REGISTRY)
+DISTRIBUTION_OLDEST_JOB_SECONDS = Gauge(
+    "provgate_distribution_oldest_job_seconds",
+    "Age of the oldest unfinished distribution job, per target",
+    ["target"], registry=REGISTRY)
+DISTRIBUTION_DELIVERIES = Counter(
+    "provgate_distribution_deliveries_total",
+    "Distribution jobs completed, per target and operation (deliver | takedown)",
+    ["target", "op"], registry=REGISTRY)
+DISTRIBUTION_FAILURES = Counter(
+    "provgate_distribution_failures_total",
+    "Failed distribution attempts, per target and kind (retry | dead | blocked)",
+    ["target", "kind"], registry=REGISTRY)
+DISTRIBUTION_SECONDS = Histogram(
+    "provgate_distribution_seconds",
+    "Seconds from a job being queued to its completion, per target",
+    ["target"], registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))

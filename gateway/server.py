@@ -11,12 +11,14 @@ from aiohttp import web
 
 from gateway.admin.app import build_admin_app
 from gateway.admin.auth import AdminAuthenticator
+from gateway.admin.distribution_api import add_distribution_routes
 from gateway.admin.policy_api import add_policy_routes
 from gateway.admin.search_api import add_search_routes
 from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
 from gateway import errors, metrics
 from gateway.config import Config, parse_listen
+from gateway.distribution import Distributor
 from gateway.identities import IdentityStore
 from gateway.intake.pipeline import IntakePipeline
 from gateway.intake.policy_gate import PolicyGate
@@ -142,10 +144,13 @@ async def serve(config: Config) -> None:
     recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
     recheck.start()                        # stored assets against each new set
     pipeline = IntakePipeline(backend, extractor, catalog, gate)
+    distributor = Distributor(config.distribution, catalog, policies, audit=audit,
+                              pipeline=pipeline, region=config.server.region)
     reviews = ReviewGate(pipeline, policies, audit, config.policies.quarantine_bucket)
     services = Services(backend=backend, intake=pipeline, reviews=reviews,
                         region=config.server.region,
-                        quarantine_bucket=config.policies.quarantine_bucket)
+                        quarantine_bucket=config.policies.quarantine_bucket,
+                        replication_status=distributor.replication_status)
     identities = IdentityStore(config.identities)
     authenticator = Authenticator(identities, region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
@@ -173,7 +178,9 @@ async def serve(config: Config) -> None:
     add_review_routes(admin_app, reviews)
     metrics.watch_review_queue(lambda: review_queue.figures(
         catalog, skip_buckets=(config.policies.quarantine_bucket,)))
+    add_distribution_routes(admin_app, distributor)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
+    await distributor.start(s3_url)        # resumes the queue left by the last run
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
@@ -192,6 +199,7 @@ async def serve(config: Config) -> None:
         log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
     await s3_runner.cleanup()
     await admin_runner.cleanup()
+    await distributor.close()
     await recheck.close()
     await policies.close()
     await extractor.close()

@@ -34,7 +34,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,6 +220,47 @@ class Catalog:
                     _dumps({"bucket": bucket, "key": key, "version_id": version_id,
                             "relation": p.relation, "parent_version_id": p.version_id}),
                     db=self.children)
+
+    def set_review(self, bucket: str, key: str, version_id: str, review: dict) -> None:
+        """Set the review state of one version (its entry's ``review`` field): ``status``
+        (pending | approved | changes_requested | rejected | published | taken_down |
+        expired) and whatever else the decision carries (by, at, comment, ...).
+
+        Raises ``KeyError`` when the catalog has no such version.
+        """
+        if not isinstance(review, dict) or not isinstance(review.get("status"), str):
+            raise ValueError("review must be a dict with a 'status'")
+        self._update_version(bucket, key, version_id, review=dict(review))
+
+    def set_history(self, bucket: str, key: str, version_id: str, record: dict,
+                    history: list[dict]) -> None:
+        """Replace the record and xmpMM:History of one stored version (KeyError: none)."""
+        self._update_version(bucket, key, version_id, record=record, history=list(history))
+
+    def change_review(self, bucket: str, key: str, version_id: str,
+                      change: Callable[[dict | None], dict]) -> dict:
+        """Read, change and write a version's review in one transaction (no decision
+        recorded meanwhile is lost); ``change`` gets the current review (or None) and
+        returns the new one, which is returned. KeyError: no such version."""
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                raise KeyError(f"{bucket}/{key} has no version {version_id}")
+            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
+            entry = _get(txn, self.versions, vkey)
+            entry["review"] = change(entry.get("review"))
+            txn.put(vkey, _dumps(entry), db=self.versions)
+            return entry["review"]
+
+    def _update_version(self, bucket: str, key: str, version_id: str, **fields) -> None:
+        with self.env.begin(write=True) as txn:
+            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            if seq is None:
+                raise KeyError(f"{bucket}/{key} has no version {version_id}")
+            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
+            entry = _get(txn, self.versions, vkey)
+            entry.update(fields)
+            txn.put(vkey, _dumps(entry), db=self.versions)
 
     def mark_deleted(self, bucket: str, key: str, when: float) -> None:
         """The key has no current version any more (S3 delete marker); history stays."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,6 +32,9 @@ class Services:
     region: str
     quarantine_bucket: str = ""      # written only by intake; reviewers and admins read it
     reviews: ReviewGate | None = None  # decisions sent as S3 object tags
+    # x-amz-replication-status of a version (bucket, key, version_id) -> PENDING |
+    # COMPLETED | FAILED, or None when it is not routed (``Distributor.replication_status``)
+    replication_status: Callable[[str, str, str], str | None] | None = None
 
 
 @dataclass

@@ -303,3 +303,27 @@ def _host_header(parts) -> str:
     port = parts.port
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return host if port is None or port == default else f"{host}:{port}"
+
+
+def presign_url(method: str, url: str, access_key: str, secret: str, region: str,
+                expires: int, service: str = "s3", now: float | None = None) -> str:
+    """A SigV4 query-signed URL (``X-Amz-Signature``), valid ``expires`` seconds.
+
+    ``url`` must be percent-encoded as it will be sent (see ``sign_request``); only the
+    ``host`` header is signed, so any client can fetch it with a plain GET.
+    """
+    timestamp = format_timestamp(time.time() if now is None else now)
+    credential = Credential(access_key, timestamp[:8], region, service)
+    parts = urlsplit(url)
+    params = {"X-Amz-Algorithm": ALGORITHM,
+              "X-Amz-Credential": f"{access_key}/{credential.scope}",
+              "X-Amz-Date": timestamp, "X-Amz-Expires": str(int(expires)),
+              "X-Amz-SignedHeaders": "host"}
+    query = "&".join(p for p in [parts.query] + [f"{uri_encode(k)}={uri_encode(v)}"
+                                                 for k, v in params.items()] if p)
+    canonical = canonical_request(method.upper(), parts.path or "/", canonical_query(query),
+                                  canonical_headers(lambda n: [_host_header(parts)], ["host"]),
+                                  "host", UNSIGNED_PAYLOAD)
+    key = signing_key(secret, credential.date, region, service)
+    sig = signature(key, string_to_sign(timestamp, credential.scope, canonical))
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{query}&X-Amz-Signature={sig}"

@@ -101,6 +101,7 @@ async def head_object(call: S3Call) -> web.StreamResponse:
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
     headers.update(review_header(call, info.version_id))
+    _add_replication_status(call, info, headers)
     byte_range = h.parse_range(call.headers.get("Range"))
     if byte_range is not None:
         start, end = byte_range.resolve(info.size)
@@ -117,6 +118,15 @@ def review_header(call: S3Call, version_id: str) -> dict[str, str]:
     return {"x-provgate-review": status} if status else {}
 
 
+def _add_replication_status(call: S3Call, info, headers) -> None:
+    """``x-amz-replication-status`` for a version that a ``[[route]]`` sends somewhere."""
+    lookup = call.services.replication_status
+    if lookup is not None and info.version_id:
+        status = lookup(call.bucket, call.key, info.version_id)
+        if status is not None:
+            headers["x-amz-replication-status"] = status
+
+
 def _wants_checksums(call: S3Call) -> bool:
     return call.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
 
@@ -131,6 +141,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
         headers.update(h.response_overrides(call.query))
         headers.update(review_header(call, info.version_id))
+        _add_replication_status(call, info, headers)
         if stream.span:
             start, end = stream.span
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
