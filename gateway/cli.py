@@ -205,10 +205,32 @@ class Progress:
         print(f"{self.what}: {text}", file=self.stream, flush=True)
 
 
+def _gateway_answers(listen: str) -> bool:
+    """Whether something accepts connections at a configured listen address."""
+    import socket
+    host, port = config_module.parse_listen(listen)
+    if port == 0:
+        return False
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from gateway.catalog.reindex import reindex
     from gateway.storage import open_backend
     config = _load(args.config)
+    if not args.force and _gateway_answers(config.server.listen):
+        # Reindex empties the catalog and rebuilds it: writes a running gateway commits
+        # meanwhile would be indexed in the old catalog and lost from the new one.
+        print(f"provgate: a gateway answers on {config.server.listen}; stop it first "
+              "(reindex rebuilds its catalog from scratch), or pass --force if that is "
+              "another machine's gateway", file=sys.stderr)
+        return 1
     shown = Progress("reindex", force_lines=args.progress)
 
     def progress(report, bucket: str) -> None:
@@ -519,13 +541,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     rebuild = sub.add_parser("reindex", help="rebuild the catalog from storage",
                              description="Drop the catalog and rebuild it from the objects "
-                                         "and XMP sidecars in storage. Run it with the "
-                                         "gateway stopped, or on a gateway's own catalog "
-                                         "after restoring storage.")
+                                         "and XMP records in storage. Run it with the "
+                                         "gateway stopped (it refuses while a gateway "
+                                         "answers on [server] listen). Progress goes to "
+                                         "stderr: one updating line on a terminal, plain "
+                                         "lines every few seconds otherwise.")
     rebuild.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
     rebuild.add_argument("--json", action="store_true", help="print the summary as JSON")
     rebuild.add_argument("--progress", action="store_true",
-                         help="show progress even when stderr is not a terminal")
+                         help="progress as plain lines even on a terminal")
+    rebuild.add_argument("--force", action="store_true",
+                         help="run even though something answers on [server] listen")
     rebuild.set_defaults(func=cmd_reindex)
     policy = sub.add_parser("policy", help="check and test policy files",
                             description="Check and test the policy files (docs/policies.md).")

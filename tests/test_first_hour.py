@@ -343,3 +343,60 @@ def test_refused_requests_are_logged_with_their_reason_and_no_secret(gateway):
     assert "reason='SignatureDoesNotMatch:" in line
     assert f"access key {ADMIN['access_key']}" in line
     assert wrong not in gateway.log() and ADMIN["secret"] not in gateway.log()
+
+
+def test_reindex_refuses_while_the_gateway_answers_and_keeps_the_catalog(example_server,
+                                                                          tmp_path):
+    server, config = example_server
+    s3 = client(server.endpoint, DEV)
+    s3.create_bucket(Bucket="renders")
+    s3.put_object(Bucket="renders", Key="kept.png", Body=(EXAMPLES / "a1111.png").read_bytes(),
+                  ContentType="image/png")
+    live = tmp_path / "live.toml"
+    doc = tomlkit.parse(config.read_text())
+    doc["server"]["listen"] = server.endpoint.removeprefix("http://")
+    live.write_text(tomlkit.dumps(doc))
+    done = provgate("reindex", "--config", str(live))
+    assert done.returncode == 1 and "stop it first" in done.stderr
+    assert provgate("asset", "show", "renders/kept.png", "--config", str(live)).returncode == 0
+
+
+# --- the README is true ----------------------------------------------------------------------
+
+README = (ROOT / "README.md").read_text()
+
+
+def readme_block(language: str, containing: str) -> str:
+    """The README's fenced ``language`` block that contains ``containing``."""
+    blocks = re.findall(rf"^```{language}\n(.*?)^```", README, re.M | re.S)
+    found = [b for b in blocks if containing in b]
+    assert len(found) == 1, f"{len(found)} {language} blocks contain {containing!r}"
+    return found[0]
+
+
+def test_readme_client_examples_run_as_written(example_server):
+    server, config = example_server
+    here = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    def run(command: list[str], block: str) -> None:
+        text = block.replace("http://127.0.0.1:9000", server.endpoint)
+        done = subprocess.run(command + [text], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, **here})
+        assert done.returncode == 0, f"{text}\n{done.stdout}\n{done.stderr}"
+
+    run(["bash", "-euc"], readme_block("sh", "s3 mb s3://renders"))
+    run([sys.executable, "-c"], readme_block("python", "import boto3"))
+    run(["bash", "-euc"], readme_block("sh", "curl --aws-sigv4").replace(
+        "curl ", "curl --fail-with-body -sS ", 1))
+    s3 = client(server.endpoint, DEV)
+    stored = {o["Key"] for o in s3.list_objects_v2(Bucket="renders")["Contents"]}
+    assert {"campaign/hero.png", "campaign/comfy.png", "campaign/curl.png"} <= stored
+    assert s3.head_object(Bucket="renders", Key="campaign/comfy.png")["ContentType"] == \
+        "image/png"
+
+
+def test_readme_points_only_inside_the_repository():
+    assert "../" not in README and "shared/DESIGN" not in README
+    for path in sorted(set(re.findall(r"`((?:docs|examples|policies|systemd)/[\w./-]+)`",
+                                      README))):
+        assert (ROOT / path).exists(), f"README names {path}, which does not exist"
