@@ -55,6 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ListenError as exc:
         print(f"provgate: {exc}", file=sys.stderr)
         return 4
+    except KeyboardInterrupt:            # Ctrl-C before the event loop took over signals
+        return 130
     return 0
 
 
@@ -271,6 +273,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         started = init_directory(Path(args.dir))
     except EditError as exc:
         print(f"provgate: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"provgate: cannot set up {args.dir}: {exc.strerror or exc}"
+              + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
         return 1
     for path in started.made:
         print(f"created {path}")

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import logging
 import shutil
+import warnings
 import signal
 import ssl
 
@@ -48,13 +49,19 @@ async def start_site(app: web.Application, listen: str, *, ssl_context=None,
     return runner, f"{scheme}://{shown_host}:{sock[1]}"
 
 
-async def until_stop_signal() -> None:
-    """Return on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C)."""
+def stop_signal_event() -> asyncio.Event:
+    """An event set on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C), from
+    now on: installed before start-up work, a signal during it ends the process cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def until_stop_signal() -> None:
+    """Return on SIGTERM or SIGINT."""
+    await stop_signal_event().wait()
 
 
 def _tls_context(config: Config) -> ssl.SSLContext | None:
@@ -109,6 +116,14 @@ async def _start_sidecar(config: Config, s3_url: str):
     sidecar = Sidecar(config, endpoint)
     await sidecar.start()
     return sidecar
+
+
+async def _close_quietly(extractor: Extractor) -> None:
+    """Close the ExifTool pool at shutdown. Ctrl-C in a terminal reaches the ExifTool
+    processes too (one process group), so finding them gone then is expected, not news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="ExifTool process was previously running")
+        await extractor.close()
 
 
 class ListenError(Exception):
@@ -196,6 +211,7 @@ async def serve(config: Config, *, secret_env: dict[str, str] | None = None) -> 
 
 async def _serve(config: Config, stack: contextlib.AsyncExitStack,
                  secret_env: dict[str, str] | None) -> None:
+    stop = stop_signal_event()
     catalog = Catalog(config.resolve(config.catalog.path))
     stack.callback(catalog.close)
     audit = AuditLog(catalog.env)
@@ -208,7 +224,7 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     extractor = Extractor(pool_size=config.intake.exiftool_processes,
                           exiftool_timeout=config.intake.exiftool_timeout)
     await extractor.start()
-    stack.push_async_callback(extractor.close)
+    stack.push_async_callback(_close_quietly, extractor)
     gate = PolicyGate(policies, audit, config.policies.quarantine_bucket)
     policies.start()                       # hot reload from here on
     recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
@@ -240,7 +256,7 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     print("\n".join(banner(config, s3_url, admin_url, secret_env)), flush=True)
     sidecar = await _start_sidecar(config, s3_url)
 
-    await until_stop_signal()
+    await stop.wait()
     log.info("stopping: no new connections; finishing in-flight requests")
     if sidecar is not None:
         await sidecar.stop()     # first: its in-flight uploads need the S3 listener

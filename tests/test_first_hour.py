@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -400,3 +401,29 @@ def test_readme_points_only_inside_the_repository():
     for path in sorted(set(re.findall(r"`((?:docs|examples|policies|systemd)/[\w./-]+)`",
                                       README))):
         assert (ROOT / path).exists(), f"README names {path}, which does not exist"
+
+
+def test_init_into_a_file_or_an_unwritable_place_is_one_line(tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("not a folder")
+    done = provgate("init", str(a_file))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("provgate: cannot set up") and len(done.stderr.splitlines()) == 1
+    assert a_file.read_text() == "not a folder"
+
+
+def test_ctrl_c_in_a_terminal_stops_the_gateway_without_exiftool_noise(tmp_path):
+    config = example_config(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config",
+                                str(config)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    for line in process.stdout:                 # until the banner is out: the pool runs
+        lines.append(line)
+        if "rclone" in line:
+            break
+    os.killpg(process.pid, signal.SIGINT)       # the whole group, as a terminal does
+    rest, _ = process.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "ExifTool" not in output and "Traceback" not in output
