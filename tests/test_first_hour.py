@@ -427,3 +427,37 @@ def test_ctrl_c_in_a_terminal_stops_the_gateway_without_exiftool_noise(tmp_path)
     output = "".join(lines) + rest
     assert process.returncode == 0, output
     assert "ExifTool" not in output and "Traceback" not in output
+
+
+def test_a_wheel_carries_what_init_and_serve_need(tmp_path):
+    """`pip install .` / `pipx install .` outside the checkout: the wheel holds the shipped
+    policies, the example config and the ExifTool config, and `provgate init` runs from it."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("gateway", "sidecar", "policies"):
+        shutil.copytree(ROOT / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "setup.py", "README.md", "config.example.toml"):
+        shutil.copyfile(ROOT / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(tmp_path / "dist"), str(source)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    wheel, = (tmp_path / "dist").glob("provgate-*.whl")
+    installed = tmp_path / "installed"
+    shutil.unpack_archive(wheel, installed, "zip")
+    for shipped in ("gateway/shipped/config.example.toml", "gateway/shipped/policies/buckets.toml",
+                    "gateway/shipped/policies/tests", "gateway/provenance/exiftool.config"):
+        assert (installed / shipped).exists(), shipped
+    from_wheel = {**os.environ, "PYTHONPATH": str(installed)}
+    where = subprocess.run([sys.executable, "-c", "from gateway import starter; "
+                            "print(starter.shipped('policies'))"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60, env=from_wheel)
+    assert where.stdout.strip() == str(installed / "gateway" / "shipped" / "policies"), \
+        where.stdout + where.stderr
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "init", str(tmp_path / "studio")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env=from_wheel)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "studio" / "policies" / "buckets.toml").read_bytes() == \
+        (ROOT / "policies" / "buckets.toml").read_bytes()
