@@ -91,6 +91,17 @@ def example_server(tmp_path):
     server.stop()
 
 
+def stored_examples(server, *keys: str):
+    """A client of ``server`` as the dev identity, after storing examples/a1111.png as
+    renders/KEY for each key."""
+    s3 = client(server.endpoint, DEV)
+    s3.create_bucket(Bucket="renders")
+    for key in keys:
+        s3.put_object(Bucket="renders", Key=key, Body=(EXAMPLES / "a1111.png").read_bytes(),
+                      ContentType="image/png")
+    return s3
+
+
 def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
     server, config = example_server
     banner = server.log()
@@ -123,10 +134,7 @@ def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
 
 def test_asset_show_aligns_labels_and_shows_a_dam_edit(example_server, tmp_path):
     server, config = example_server
-    s3 = client(server.endpoint, DEV)
-    s3.create_bucket(Bucket="renders")
-    s3.put_object(Bucket="renders", Key="fox.png", Body=(EXAMPLES / "a1111.png").read_bytes(),
-                  ContentType="image/png")
+    s3 = stored_examples(server, "fox.png")
     xmp = tmp_path / "fox.png.xmp"
     xmp.write_bytes(s3.get_object(Bucket="renders", Key="fox.png.xmp")["Body"].read())
     exiftool_write(xmp, "-XMP-dc:Title=Fox at dawn", "-XMP-xmp:Rating=4")
@@ -148,11 +156,7 @@ def test_asset_show_aligns_labels_and_shows_a_dam_edit(example_server, tmp_path)
 
 def test_audit_into_a_closed_pipe_ends_quietly(example_server):
     server, config = example_server
-    s3 = client(server.endpoint, DEV)
-    s3.create_bucket(Bucket="renders")
-    for n in range(3):
-        s3.put_object(Bucket="renders", Key=f"f{n}.png",
-                      Body=(EXAMPLES / "a1111.png").read_bytes(), ContentType="image/png")
+    stored_examples(server, "f0.png", "f1.png", "f2.png")
     reader, writer = os.pipe()
     os.close(reader)                       # like `| head` that has already exited
     try:
@@ -349,10 +353,7 @@ def test_refused_requests_are_logged_with_their_reason_and_no_secret(gateway):
 def test_reindex_refuses_while_the_gateway_answers_and_keeps_the_catalog(example_server,
                                                                           tmp_path):
     server, config = example_server
-    s3 = client(server.endpoint, DEV)
-    s3.create_bucket(Bucket="renders")
-    s3.put_object(Bucket="renders", Key="kept.png", Body=(EXAMPLES / "a1111.png").read_bytes(),
-                  ContentType="image/png")
+    stored_examples(server, "kept.png")
     live = tmp_path / "live.toml"
     doc = tomlkit.parse(config.read_text())
     doc["server"]["listen"] = server.endpoint.removeprefix("http://")
