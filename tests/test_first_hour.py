@@ -462,3 +462,36 @@ def test_a_wheel_carries_what_init_and_serve_need(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "studio" / "policies" / "buckets.toml").read_bytes() == \
         (ROOT / "policies" / "buckets.toml").read_bytes()
+
+
+def test_reindex_progress_is_one_line_on_a_terminal_and_plain_lines_elsewhere(example_server):
+    import pty
+    server, config = example_server
+    stored_examples(server, "a.png", "b.png")
+    server.stop()                                   # reindex runs with the gateway stopped
+    plain = provgate("reindex", "--config", str(config))
+    assert plain.returncode == 0, plain.stderr
+    assert "\r" not in plain.stderr and "\x1b[" not in plain.stderr
+    assert re.fullmatch(r"reindex: \d+ buckets, 2 assets, 2 versions",
+                        plain.stderr.splitlines()[-1]), plain.stderr
+
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "gateway.cli", "reindex", "--config",
+                               str(config)], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=terminal, timeout=120)
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:                         # the terminal side is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    assert b"\r\x1b[K" in shown                      # the line rewritten in place
+    assert b"reindexed 2 assets" in done.stdout
