@@ -197,8 +197,9 @@ def banner(config: Config, s3_url: str, admin_url: str,
               f"endpoint={s3_url} access_key_id={identity.access_key} "
               f"secret_access_key={secret} region={config.server.region}"]
     if identity.secret == EXAMPLE_SECRET:
-        lines.append("  This is the development identity of config.example.toml: replace it "
-                     "(provgate identity rotate) before listening beyond loopback.")
+        lines.append("  This is the development identity of config.example.toml: before "
+                     "listening beyond loopback, `provgate init DIR` makes a config of "
+                     "your own with a fresh admin.")
     return lines
 
 
