@@ -52,7 +52,9 @@ put() {
   local file=$1 type=$2; shift 2
   local args=(-H "Content-Type: $type" --data-binary "@$here/$file")
   for meta in "$@"; do args+=(-H "$meta"); done
-  echo "PUT s3://$bucket/$prefix/$file ($type${*:+; $*})"
+  local shown=$type meta_line
+  for meta_line in "$@"; do shown+="; $meta_line"; done
+  echo "PUT s3://$bucket/$prefix/$file ($shown)"
   local status; status=$(s3 PUT "/$bucket/$prefix/$file" "${args[@]}")
   [[ $status == 200 ]] || fail "PUT $file answered $status: $(cat "$scratch/body")"
   echo "   200, version $(header x-amz-version-id)$( w=$(header x-provgate-warning); [[ -n $w ]] && echo "; warning: $w")"
