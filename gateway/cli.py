@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
+from pathlib import Path
 
 from gateway import config as config_module
 from gateway.logs import setup_logging
@@ -22,16 +25,38 @@ def _load(path: str) -> config_module.Config:
         raise SystemExit(2) from None
 
 
+def _secret_env_of(path: str) -> dict[str, str]:
+    """Access key → the environment variable its secret is read from (for the banner,
+    which must never print such a secret)."""
+    import tomllib
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    return {i["access_key"]: i["secret_env"] for i in doc.get("identities", [])
+            if isinstance(i, dict) and "secret_env" in i and "access_key" in i}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.server import BrokenPolicySet, serve
+    from gateway.server import BrokenPolicySet, ListenError, exiftool_missing, serve
     config = _load(args.config)
+    problem = exiftool_missing()
+    if problem:
+        print(f"provgate: {problem}", file=sys.stderr)
+        return 3
     setup_logging(config.server.log_format)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, secret_env=_secret_env_of(args.config)))
     except BrokenPolicySet as exc:
         print(f"provgate: the policy set does not load; refusing to start:\n{exc}",
               file=sys.stderr)
         return 2
+    except ListenError as exc:
+        print(f"provgate: {exc}", file=sys.stderr)
+        return 4
+    except KeyboardInterrupt:            # Ctrl-C before the event loop took over signals
+        return 130
     return 0
 
 
@@ -172,19 +197,41 @@ def _render_page(data: dict) -> None:
         print(f"more: --page {data['next']}")
 
 
-_SHOWN_FIELDS = ("source_type", "generator", "model", "model_version", "prompt",
-                 "negative_prompt", "seed", "steps", "sampler", "cfg_scale", "creator",
-                 "copyright", "license", "license_expires", "data_mining", "brand",
-                 "campaign", "sku", "identity", "door", "sha256", "size", "content_type")
+# What `asset show` prints, in this order: descriptive fields first (a DAM's edits land
+# there), then provenance, rights, the campaign fields, and where the version came from.
+_SHOWN_FIELDS = ("title", "description", "keywords", "rating", "source_type", "generator",
+                 "model", "model_version", "prompt", "negative_prompt", "prompt_author",
+                 "seed", "steps", "sampler", "cfg_scale", "job_id", "derived_from",
+                 "creator", "copyright", "license", "license_url", "usage_terms", "licensor",
+                 "license_expires", "model_release", "people", "data_mining", "brand",
+                 "campaign", "sku", "channel", "identity", "door", "captured_at",
+                 "modified_at", "sha256", "size", "content_type")
+
+
+def _shown_value(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(_shown_value(v) for v in value)
+    if isinstance(value, dict):
+        if "bucket" in value and "key" in value:
+            ref = f"{value['bucket']}/{value['key']}"
+            return ref + (f"?versionId={value['version_id']}" if value.get("version_id") else "")
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return " ".join(str(value).split())       # a multi-line prompt stays on its row
 
 
 def _render_show(data: dict) -> None:
     record = data["record"]
+    rows = [("instance", data["instance_id"])]
+    rows += [(name.replace("_", " "), _shown_value(record[name])) for name in _SHOWN_FIELDS
+             if record.get(name) not in (None, "", [])]
+    review = record.get("review") or {}
+    if review.get("status"):
+        rows.append(("review", review["status"] + (f" by {review['by']}" if review.get("by")
+                                                   else "")))
+    width = max(len(label) for label, _ in rows) + 2
     print(f"{data['bucket']}/{data['key']}  version {data['version_id']}")
-    print(f"  instance   {data['instance_id']}")
-    for name in _SHOWN_FIELDS:
-        if record.get(name) not in (None, "", []):
-            print(f"  {name:<15}{record[name]}")
+    for label, value in rows:
+        print(f"  {label:<{width}}{value}")
     for notice in record.get("notices", []):
         print(f"  {notice['severity']}: {notice['message']}")
 
@@ -239,6 +286,48 @@ def cmd_migrate_records(args: argparse.Namespace) -> int:
     return 0
 
 
+class Progress:
+    """Progress of long work: one self-overwriting line on a terminal, else a plain line
+    every ``every`` seconds (logs and CI keep readable output)."""
+
+    def __init__(self, what: str, *, stream=None, force_lines: bool = False,
+                 every: float = 5.0) -> None:
+        self.what = what
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() and not force_lines
+        self.every = every
+        self._last = 0.0
+        self._shown = False
+
+    def update(self, text: str) -> None:
+        if self.tty:
+            print(f"\r\033[K{self.what}: {text}", end="", file=self.stream, flush=True)
+            self._shown = True
+        elif time.monotonic() - self._last >= self.every:
+            self._last = time.monotonic()
+            print(f"{self.what}: {text}", file=self.stream, flush=True)
+
+    def done(self, text: str) -> None:
+        if self.tty and self._shown:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+        print(f"{self.what}: {text}", file=self.stream, flush=True)
+
+
+def _gateway_answers(listen: str) -> bool:
+    """Whether something accepts connections at a configured listen address."""
+    import socket
+    host, port = config_module.parse_listen(listen)
+    if port == 0:
+        return False
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from gateway.catalog.reindex import reindex
     from gateway.storage import open_backend
@@ -254,11 +343,18 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         else:
             print(f"rebuilt the search indexes of {count} catalogued versions")
         return 0
+    if not args.force and _gateway_answers(config.server.listen):
+        # Reindex empties the catalog and rebuilds it: writes a running gateway commits
+        # meanwhile would be indexed in the old catalog and lost from the new one.
+        print(f"provgate: a gateway answers on {config.server.listen}; stop it first "
+              "(reindex rebuilds its catalog from scratch), or pass --force if that is "
+              "another machine's gateway", file=sys.stderr)
+        return 1
+    shown = Progress("reindex", force_lines=args.progress)
 
     def progress(report, bucket: str) -> None:
-        if sys.stderr.isatty() or args.progress:
-            print(f"\rreindex: bucket {report.buckets} ({bucket}), {report.assets} assets, "
-                  f"{report.versions} versions", end="", file=sys.stderr, flush=True)
+        shown.update(f"bucket {report.buckets} ({bucket}), {report.assets} assets, "
+                     f"{report.versions} versions")
 
     async def run():
         backend = open_backend(config)
@@ -272,7 +368,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             await backend.close()
 
     report = asyncio.run(run())
-    print(file=sys.stderr)
+    shown.done(f"{report.buckets} buckets, {report.assets} assets, {report.versions} versions")
     summary = {"buckets": report.buckets, "assets": report.assets, "versions": report.versions,
                "missing_records": report.missing_records,
                "unreadable_records": report.unreadable_records,
@@ -288,6 +384,76 @@ def cmd_reindex(args: argparse.Namespace) -> int:
             print(f"  unreadable record of {item}")
         for item in report.mismatched_records:
             print(f"  refused record of {item} (not indexed)")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gateway.config_edit import EditError
+    from gateway.starter import init_directory
+    try:
+        started = init_directory(Path(args.dir))
+    except EditError as exc:
+        print(f"provgate: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"provgate: cannot set up {args.dir}: {exc.strerror or exc}"
+              + (f" ({exc.filename})" if exc.filename else ""), file=sys.stderr)
+        return 1
+    for path in started.made:
+        print(f"created {path}")
+    print(f"\nadmin identity: access key {started.access_key}")
+    print(f"                secret     {started.secret}")
+    print("The secret is shown only now; it is in the config file, readable by its owner "
+          "only.\nStart the gateway:  provgate serve --config " + str(started.config))
+    return 0
+
+
+def _identity_doc(args):
+    from gateway.config_edit import EditError, read_document
+    try:
+        return read_document(Path(args.config))
+    except EditError as exc:
+        print(f"provgate: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    from gateway import config_edit
+    path = Path(args.config)
+    doc = _identity_doc(args)
+    if args.identity_command == "list":
+        entries = config_edit.list_identities(doc)
+        rows = [{"name": e.name, "access_key": e.access_key, "role": e.role,
+                 "buckets": e.buckets,
+                 "secret": f"${e.secret_env}" if e.secret_env else "in the config file"}
+                for e in entries]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"{'NAME':16}  {'ACCESS KEY':22}  {'ROLE':9}  {'BUCKETS':20}  SECRET")
+            for r in rows:
+                print(f"{r['name']:16}  {r['access_key']:22}  {r['role']:9}  "
+                      f"{','.join(r['buckets']):20}  {r['secret']}")
+        return 0
+    try:
+        if args.identity_command == "add":
+            buckets = [b.strip() for b in args.buckets.split(",")]
+            access_key, secret = config_edit.add_identity(
+                doc, args.name, role=args.role, buckets=buckets, secret_env=args.secret_env)
+            variable = args.secret_env
+        else:
+            access_key, secret, variable = config_edit.rotate_identity(
+                doc, args.name, new_key=args.new_access_key, secret_env=args.secret_env)
+        config_edit.write_atomically(path, doc.as_string())
+    except config_edit.EditError as exc:
+        print(f"provgate: {exc}", file=sys.stderr)
+        return 1
+    print(f"identity {args.name}: access key {access_key}")
+    print(f"secret (shown only now): {secret}")
+    if variable:
+        print(f"{path} reads the secret from ${variable}: set it there, e.g. "
+              f"export {variable}='{secret}'")
+    print("Restart provgate serve (and provgate watch) for the change to take effect.")
     return 0
 
 
@@ -521,7 +687,54 @@ def build_parser() -> argparse.ArgumentParser:
         prog="provgate",
         description="Storage gateway for AI-generated creative content: an S3 endpoint "
                     "that captures provenance and enforces policy on every write.")
+    parser.add_argument("--version", action="version", version=f"provgate {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    init = sub.add_parser(
+        "init", help="make a folder ready to serve: config, policies, an admin identity",
+        description="Write DIR/provgate.toml (every key commented, as config.example.toml, "
+                    "with a fresh admin identity whose secret is printed once), "
+                    "DIR/policies (the shipped policy set and its tests) and the sample "
+                    "share DIR/inbox. Nothing existing is overwritten.")
+    init.add_argument("dir", nargs="?", default=".", metavar="DIR",
+                      help="the folder to set up (default: the current one)")
+    init.set_defaults(func=cmd_init)
+
+    identity = sub.add_parser(
+        "identity", help="list, add or rotate the access keys of [[identities]]",
+        description="Edit [[identities]] of the config file in place: comments and layout "
+                    "are kept, the file is replaced atomically. New secrets are random and "
+                    "printed once. A running gateway sees the change after a restart.")
+    identity_sub = identity.add_subparsers(dest="identity_command", required=True,
+                                           metavar="ACTION")
+    listing = identity_sub.add_parser("list", help="every identity (secrets never shown)",
+                                      description="Every identity: name, access key, role, "
+                                                  "buckets and where its secret is kept.")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    add = identity_sub.add_parser("add", help="a new identity with a random key and secret",
+                                  description="Append an identity with a random access key "
+                                              "and secret (printed once).")
+    add.add_argument("name", help="identity name, shown in logs and records")
+    add.add_argument("--role", default="writer",
+                     choices=("reader", "writer", "reviewer", "publisher", "admin"),
+                     help="what it may do (default: writer)")
+    add.add_argument("--buckets", default="*",
+                     help="comma-separated bucket names it may use, or * (default: *)")
+    add.add_argument("--secret-env", metavar="VAR",
+                     help="keep the secret in environment variable VAR instead of the file")
+    rotate = identity_sub.add_parser("rotate", help="a new secret for an identity",
+                                     description="Replace an identity's secret with a new "
+                                                 "random one (printed once); the old one "
+                                                 "stops working at the next restart.")
+    rotate.add_argument("name", help="the identity to rotate")
+    rotate.add_argument("--new-access-key", action="store_true",
+                        help="also give it a new access key")
+    rotate.add_argument("--secret-env", metavar="VAR",
+                        help="from now on keep the secret in environment variable VAR")
+    for action in (listing, add, rotate):
+        action.add_argument("--config", default=DEFAULT_CONFIG,
+                            help=f"TOML configuration file (default: {DEFAULT_CONFIG})")
+        action.set_defaults(func=cmd_identity)
+
     serve = sub.add_parser("serve", help="run the S3 endpoint and the admin listener",
                            description="Run the S3 endpoint and the admin listener "
                                        "(health, readiness), and watch the folders of "
@@ -581,13 +794,17 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Drop the catalog and rebuild it from the objects "
                                          "and their XMP records in storage. A record that "
                                          "does not name its object version and the SHA-256 "
-                                         "of its bytes is reported and not indexed. Safe "
-                                         "beside a running gateway (its in-flight writes "
-                                         "are left alone).")
+                                         "of its bytes is reported and not indexed. Run it "
+                                         "with the gateway stopped (it refuses while a "
+                                         "gateway answers on [server] listen). Progress goes "
+                                         "to stderr: one updating line on a terminal, plain "
+                                         "lines every few seconds otherwise.")
     rebuild.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
     rebuild.add_argument("--json", action="store_true", help="print the summary as JSON")
     rebuild.add_argument("--progress", action="store_true",
-                         help="show progress even when stderr is not a terminal")
+                         help="progress as plain lines even on a terminal")
+    rebuild.add_argument("--force", action="store_true",
+                         help="run even though something answers on [server] listen")
     rebuild.add_argument("--indexes-only", action="store_true",
                          help="only rebuild the search indexes from the catalog itself "
                               "(no storage access); safe while the gateway runs")
@@ -680,9 +897,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("provgate")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`provgate audit --json | head`): stop quietly, as cat does.
+        # stdout is pointed at /dev/null so that flushing it at exit raises nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -128,8 +128,11 @@ class PolicyDenied(GatewayError):
     code = "AccessDenied"
     status = 403
 
-    def __init__(self, rule_id: str, message: str) -> None:
+    def __init__(self, rule_id: str, message: str, subject: str = "object") -> None:
+        # x-provgate-policy-subject: "provenance" when the rule checks the record (the
+        # writer can add what is missing), "object" when it checks the bytes, type or name.
         super().__init__(f"Denied by policy rule '{rule_id}': {message}",
-                         headers={"x-provgate-policy": rule_id})
+                         headers={"x-provgate-policy": rule_id,
+                                  "x-provgate-policy-subject": subject})
         self.rule_id = rule_id
         self.rule_message = message

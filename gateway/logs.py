@@ -45,11 +45,14 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
 
 def log_request(*, request_id: str, remote: str, identity: str, method: str, path: str,
                 operation: str, status: int, bytes_in: int, bytes_out: int,
-                seconds: float) -> None:
-    """One line per S3 request. ``path`` must be the path alone, never the query."""
-    ACCESS.info("%s %s %s %s -> %d in=%d out=%d %.1fms id=%s by=%s", remote, method, path,
+                seconds: float, reason: str = "") -> None:
+    """One line per S3 request. ``path`` must be the path alone, never the query;
+    ``reason`` says why a refused request was refused (error code and message)."""
+    ACCESS.info("%s %s %s %s -> %d in=%d out=%d %.1fms id=%s by=%s%s", remote, method, path,
                 operation, status, bytes_in, bytes_out, seconds * 1000, request_id, identity,
+                f" reason={reason!r}" if reason else "",
                 extra={"request_id": request_id, "remote": remote, "identity": identity,
                        "method": method, "path": path, "operation": operation,
                        "status": status, "bytes_in": bytes_in, "bytes_out": bytes_out,
-                       "duration_ms": round(seconds * 1000, 2)})
+                       "duration_ms": round(seconds * 1000, 2),
+                       **({"reason": reason} if reason else {})})

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
+import shutil
+import warnings
 import signal
 import ssl
 
@@ -19,7 +23,7 @@ from gateway.catalog import Catalog
 from gateway import errors, metrics
 from gateway.config import Config, parse_listen
 from gateway.distribution import Distributor
-from gateway.identities import IdentityStore
+from gateway.identities import Identity, IdentityStore
 from gateway.intake.pipeline import IntakePipeline
 from gateway.intake.policy_gate import PolicyGate
 from gateway.intake.review_gate import ReviewGate
@@ -54,13 +58,19 @@ async def start_site(app: web.Application, listen: str, *, ssl_context=None,
     return runner, f"{scheme}://{shown_host}:{sock[1]}"
 
 
-async def until_stop_signal() -> None:
-    """Return on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C)."""
+def stop_signal_event() -> asyncio.Event:
+    """An event set on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C), from
+    now on: installed before start-up work, a signal during it ends the process cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def until_stop_signal() -> None:
+    """Return on SIGTERM or SIGINT."""
+    await stop_signal_event().wait()
 
 
 def _tls_context(config: Config) -> ssl.SSLContext | None:
@@ -117,21 +127,112 @@ async def _start_sidecar(config: Config, s3_url: str):
     return sidecar
 
 
-async def serve(config: Config) -> None:
-    catalog = Catalog(config.resolve(config.catalog.path))
-    audit = AuditLog(catalog.env)
+async def _close_quietly(extractor: Extractor) -> None:
+    """Close the ExifTool pool at shutdown. Ctrl-C in a terminal reaches the ExifTool
+    processes too (one process group), so finding them gone then is expected, not news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="ExifTool process was previously running")
+        await extractor.close()
+
+
+class ListenError(Exception):
+    """A listener could not be opened (the address is taken, or not this machine's)."""
+
+
+async def _open_site(app: web.Application, listen: str, what: str, **kwargs):
     try:
-        policies = await asyncio.to_thread(_policy_store, config, audit)
-    except BaseException:
-        catalog.close()
-        raise
+        return await start_site(app, listen, **kwargs)
+    except OSError as exc:
+        reason = ("the address is already in use (another provgate, or another server?)"
+                  if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
+        raise ListenError(f"cannot listen on {listen} for the {what}: {reason}; "
+                          f"free the port or change {'[server]' if what == 'S3 endpoint' else '[admin]'} "
+                          f"listen in the configuration") from None
+
+
+def exiftool_missing(executable: str = "exiftool") -> str | None:
+    """A one-paragraph explanation when ExifTool is not installed, else None."""
+    if shutil.which(executable):
+        return None
+    return ("ExifTool is not installed (provgate reads and writes provenance with it). "
+            "Install it — Debian/Ubuntu: `sudo apt-get install libimage-exiftool-perl`; "
+            "Fedora: `sudo dnf install perl-Image-ExifTool`; macOS: `brew install exiftool` — "
+            "and start provgate again.")
+
+
+# The development secret of config.example.toml: public anyway, so the banner may show it.
+EXAMPLE_SECRET = "provgate-dev-secret"
+
+
+def _banner_identity(config: Config) -> Identity | None:
+    """The identity a first-time user should try: the first admin, else the first writer."""
+    for role in ("admin", "publisher", "reviewer", "writer"):
+        for identity in config.identities:
+            if identity.role == role:
+                return identity
+    return config.identities[0] if config.identities else None
+
+
+def banner(config: Config, s3_url: str, admin_url: str,
+           secret_env: dict[str, str] | None = None) -> list[str]:
+    """The start-up lines after the two address lines: where to point a client and with
+    which keys, ready to paste. A secret is shown only if it is the example config's
+    public development secret; one read from the environment is shown as that variable.
+
+    ``secret_env`` maps access keys to the environment variable their secret came from.
+    """
+    lines = [f"  S3 API     {s3_url}  (region {config.server.region}, path-style"
+             + (f" and virtual-host *.{config.server.domain}" if config.server.domain else "")
+             + ")",
+             f"  Admin API  {admin_url}/api/v1   health {admin_url}/healthz   "
+             f"metrics {admin_url}/metrics"]
+    identity = _banner_identity(config)
+    if identity is None:
+        lines.append("  No [[identities]] configured: every S3 request will be refused.")
+        return lines
+    env_var = (secret_env or {}).get(identity.access_key)
+    if env_var:
+        secret, shown = f'"${env_var}"', f"from ${env_var}"
+    elif identity.secret == EXAMPLE_SECRET:
+        secret = shown = identity.secret
+    else:
+        secret, shown = "<secret>", "as written in the configuration (not shown)"
+    lines += [f"  Identity   {identity.name} ({identity.role}): access key {identity.access_key}, "
+              f"secret {shown}",
+              f"  aws CLI    AWS_ACCESS_KEY_ID={identity.access_key} "
+              f"AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={config.server.region} "
+              f"aws --endpoint-url {s3_url} s3 ls",
+              f"  rclone     rclone config create provgate s3 provider=Other "
+              f"endpoint={s3_url} access_key_id={identity.access_key} "
+              f"secret_access_key={secret} region={config.server.region}"]
+    if identity.secret == EXAMPLE_SECRET:
+        lines.append("  This is the development identity of config.example.toml: before "
+                     "listening beyond loopback, `provgate init DIR` makes a config of "
+                     "your own with a fresh admin.")
+    return lines
+
+
+async def serve(config: Config, *, secret_env: dict[str, str] | None = None) -> None:
+    """Run until SIGTERM/SIGINT. Raises ``BrokenPolicySet`` or ``ListenError`` at
+    start-up, after closing whatever it had opened. ``secret_env``: see ``banner``."""
+    async with contextlib.AsyncExitStack() as stack:
+        await _serve(config, stack, secret_env)
+
+
+async def _serve(config: Config, stack: contextlib.AsyncExitStack,
+                 secret_env: dict[str, str] | None) -> None:
+    stop = stop_signal_event()
+    catalog = Catalog(config.resolve(config.catalog.path))
+    stack.callback(catalog.close)
+    audit = AuditLog(catalog.env)
+    policies = await asyncio.to_thread(_policy_store, config, audit)
+    stack.push_async_callback(policies.close)
     backend = open_backend(config)
     await backend.start()
+    stack.push_async_callback(backend.close)
     try:
         await migrate_records(backend)
     except errors.GatewayError as exc:
-        await backend.close()
-        catalog.close()
         raise SystemExit(f"provgate: cannot move the XMP records of the old layout into the "
                          f"record store ({exc.message}); fix the storage, then start again "
                          f"or run `provgate migrate-records`") from None
@@ -139,10 +240,12 @@ async def serve(config: Config) -> None:
     extractor = Extractor(pool_size=config.intake.exiftool_processes,
                           exiftool_timeout=config.intake.exiftool_timeout)
     await extractor.start()
+    stack.push_async_callback(_close_quietly, extractor)
     gate = PolicyGate(policies, audit, config.policies.quarantine_bucket)
     policies.start()                       # hot reload from here on
     recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
     recheck.start()                        # stored assets against each new set
+    stack.push_async_callback(recheck.close)
     pipeline = IntakePipeline(backend, extractor, catalog, gate)
     distributor = Distributor(config.distribution, catalog, policies, audit=audit,
                               pipeline=pipeline, region=config.server.region)
@@ -161,8 +264,9 @@ async def serve(config: Config) -> None:
               # Content-Encoding on a PUT describes the stored object (S3 keeps gzip bytes
               # as sent); aiohttp must not inflate request bodies (nor a gzip bomb).
               "auto_decompress": False}
-    s3_runner, s3_url = await start_site(s3_app, config.server.listen,
-                                          ssl_context=_tls_context(config), handler_args=limits)
+    s3_runner, s3_url = await _open_site(s3_app, config.server.listen, "S3 endpoint",
+                                         ssl_context=_tls_context(config), handler_args=limits)
+    stack.push_async_callback(s3_runner.cleanup)
     space = FreeSpace([backend.spool_dir, config.resolve(config.catalog.path)]
                       + ([config.resolve(config.storage.path)] if config.storage.kind == "fs" else []),
                       config.storage.min_free_bytes)
@@ -179,17 +283,20 @@ async def serve(config: Config) -> None:
     metrics.watch_review_queue(lambda: review_queue.figures(
         catalog, skip_buckets=(config.policies.quarantine_bucket,)))
     add_distribution_routes(admin_app, distributor)
-    admin_runner, admin_url = await start_site(admin_app, config.admin.listen)
+    admin_runner, admin_url = await _open_site(admin_app, config.admin.listen, "admin listener")
+    stack.push_async_callback(admin_runner.cleanup)
+    stack.push_async_callback(distributor.close)
     await distributor.start(s3_url)        # resumes the queue left by the last run
     # Tests and scripts read these two lines to learn the ports (listen may say port 0).
     print(f"provgate: S3 endpoint {s3_url}", flush=True)
     print(f"provgate: admin {admin_url}", flush=True)
+    print("\n".join(banner(config, s3_url, admin_url, secret_env)), flush=True)
     sidecar = await _start_sidecar(config, s3_url)
     if sidecar is not None:
         from sidecar.run import not_ready_reason
         readiness["sidecar"] = lambda: not_ready_reason(sidecar)
 
-    await until_stop_signal()
+    await stop.wait()
     log.info("stopping: no new connections; finishing in-flight requests")
     if sidecar is not None:
         await sidecar.stop()     # first: its in-flight uploads need the S3 listener
@@ -197,11 +304,5 @@ async def serve(config: Config) -> None:
         await site.stop()
     if not await s3.drain(SHUTDOWN_TIMEOUT):
         log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
-    await s3_runner.cleanup()
-    await admin_runner.cleanup()
-    await distributor.close()
-    await recheck.close()
-    await policies.close()
-    await extractor.close()
-    await backend.close()
-    catalog.close()
+    # The exit stack closes the rest in reverse order: listeners, distribution, re-check, ExifTool,
+    # backend, policies, catalog.

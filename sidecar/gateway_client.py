@@ -21,6 +21,8 @@ from gateway.storage.s3.client import FileSection, S3Client
 DOOR_HEADER = "x-provgate-door"
 DOOR = "sidecar"
 POLICY_HEADER = "x-provgate-policy"
+# "provenance" or "object": what the denying rule checked (absent from older gateways).
+POLICY_SUBJECT_HEADER = "x-provgate-policy-subject"
 WARNING_HEADER = "x-provgate-warning"
 QUARANTINE_HEADER = "x-provgate-quarantine"
 ANY_STATUS = tuple(range(100, 600))
@@ -53,6 +55,11 @@ class Answer:
         if self.status == 403:
             return self.headers.get(POLICY_HEADER) or None
         return None
+
+    @property
+    def denial_subject(self) -> str | None:
+        """What the denying rule checked: "provenance", "object", or None if unsaid."""
+        return self.headers.get(POLICY_SUBJECT_HEADER) if self.denied_by else None
 
     @property
     def held_by(self) -> str | None:

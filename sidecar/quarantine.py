@@ -23,9 +23,19 @@ def reason_for(share: Share, rel: str, answer: Answer) -> dict:
     kept the write in its quarantine bucket)."""
     if answer.denied_by:
         rule, message, action = answer.denied_by, answer.message, "deny"
-        retry = (f"fix what the rule asks for (e.g. add the missing field to "
-                 f"{Path(rel).name}.json beside the file), then move the file back to "
-                 f"{share.path / rel}; the sidecar sends it again")
+        back = f"then move the file back to {share.path / rel}; the sidecar sends it again"
+        subject = answer.denial_subject
+        if subject == "provenance":
+            retry = (f"the rule asks for provenance the file did not carry: add the field "
+                     f"it names to {Path(rel).name}.json beside the file (e.g. "
+                     f'{{"prompt": "..."}}; docs/sidecar.md lists the companion files), {back}')
+        elif subject == "object":
+            retry = (f"the rule is about the file itself (its type, size or name), which "
+                     f"no provenance can change: bucket {share.bucket} does not take it as it "
+                     f"is. Convert it to a type the rule allows, drop it into a share whose "
+                     f"bucket takes it, or ask ops to change rule {rule}; {back}")
+        else:
+            retry = f"change what the rule's message asks for, {back}"
     else:
         rule, _, message = (answer.held_by or "").partition(": ")
         action = "quarantine"

@@ -56,7 +56,9 @@ def test_denial_raises_policy_denied_naming_the_rule(tmp_path, sandbox):
         decision.raise_if_denied()
     err = info.value
     assert (err.status, err.code, err.rule_id) == (403, "AccessDenied", "require-prompt")
-    assert err.headers == {"x-provgate-policy": "require-prompt"}
+    # The rule reads the record (asset.prompt): the writer can add what is missing.
+    assert err.headers == {"x-provgate-policy": "require-prompt",
+                           "x-provgate-policy-subject": "provenance"}
     assert "require-prompt" in err.message and "must carry the prompt" in err.message
 
 

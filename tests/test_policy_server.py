@@ -267,6 +267,37 @@ def test_stored_assets_are_rechecked_when_the_set_changes(running):
                admin_json(server, "/api/v1/violations")[1]["revision"] != revision)
 
 
+def test_writes_let_through_with_a_warning_show_as_violations_without_a_reload(make_server,
+                                                                              tmp_path):
+    policies = tmp_path / "warn-policies"
+    write(policies, "text.toml", rule("text-warned", validate='!object.content_type.startsWith("text/")',
+                                      message='"text is tolerated here"', action='"warn"'))
+    server = make_server(policies={"dirs": [str(policies)]})
+    s3 = client(server.endpoint)
+    s3.create_bucket(Bucket="box1")
+    revision = admin_json(server, "/api/v1/policies")[1]["revision"]
+    assert put_text(s3, key="late.txt")[2].startswith("text-warned")
+
+    def reported():
+        report = admin_json(server, "/api/v1/violations")[1]
+        return report if any(v["key"] == "late.txt" for v in report["violations"]) else None
+
+    report = eventually(reported)
+    assert report["revision"] == revision and report["checked"] >= 1   # the same set, no reload
+    violation, = [v for v in report["violations"] if v["key"] == "late.txt"]
+    assert (violation["rule"], violation["action"]) == ("text-warned", "warn")
+
+
+def test_every_command_names_the_same_revision_for_the_same_files(make_server):
+    server = make_server(policies={"dirs": [str(ROOT / "policies")]})
+    served = admin_json(server, "/api/v1/policies")[1]["revision"]
+    lint = provgate("policy", "lint", "policies")          # relative, from the checkout
+    test = provgate("policy", "test", "./policies")
+    assert lint.returncode == 0 and test.returncode == 0, lint.stdout + test.stdout
+    assert f"(revision {served})" in lint.stdout
+    assert f"(policy revision {served})" in test.stdout
+
+
 def test_audit_cli_reads_a_running_servers_log(running):
     server, s3 = running
     stored_then_forbidden(server, s3)

@@ -123,6 +123,14 @@ match = 'object.door == "sidecar" && object.key.startsWith("review/")'
 validate = 'false'
 message = "this folder is reviewed before it is stored"
 action = "quarantine"
+
+[[rule]]
+id = "no-executables"
+stage = "intake"
+match = 'object.door == "sidecar" && object.key.startsWith("types/")'
+validate = '!object.key.endsWith(".exe")'
+message = "executables are not creative assets"
+action = "deny"
 """
 
 
@@ -137,6 +145,8 @@ def test_policy_denial_moves_the_file_to_quarantine_with_its_reason(make_server,
     root, quarantine = Path(config["path"]), Path(config["quarantine"])
     (root / "renders").mkdir()
     (root / "review").mkdir()
+    (root / "types").mkdir()
+    (root / "types" / "setup.exe").write_bytes(b"MZ not an image")
     (root / "renders" / "no-prompt.bin").write_bytes(b"made by who knows what")
     (root / "renders" / "no-prompt.bin.json").write_text('{"model": "mystery"}')
     (root / "renders" / "with-prompt.bin").write_bytes(b"made from a prompt")
@@ -151,6 +161,13 @@ def test_policy_denial_moves_the_file_to_quarantine_with_its_reason(make_server,
         "shares-need-a-prompt", "deny", "renders/no-prompt.bin")
     assert "must say which prompt made them" in reason["message"]
     assert "move the file back" in reason["retry"]
+    assert "no-prompt.bin.json" in reason["retry"]          # a missing field: the companion
+
+    by_type = quarantine / "types" / "setup.exe.reason.json"
+    wait_until(by_type.exists, what="the type denial's reason", log=server.log)
+    advice = json.loads(by_type.read_text())["retry"]
+    # A rule about the file itself: adding provenance would not help, so it is not advised.
+    assert ".json" not in advice and "no provenance can change" in advice
     assert denied.read_bytes() == b"made by who knows what"            # nothing lost
     assert (quarantine / "renders" / "no-prompt.bin.json").exists()     # its companion too
     assert not (root / "renders" / "no-prompt.bin").exists()
@@ -166,7 +183,7 @@ def test_policy_denial_moves_the_file_to_quarantine_with_its_reason(make_server,
     assert set(objects(s3, bucket)) == {"renders/with-prompt.bin"}
     assert s3.head_object(Bucket=bucket, Key="renders/with-prompt.bin.xmp")["ContentLength"] > 0
     samples = scrape(server.admin)
-    assert metric(samples, "provgate_sidecar_files_quarantined_total", share=root.name) == 2
+    assert metric(samples, "provgate_sidecar_files_quarantined_total", share=root.name) == 3   # two denials, one hold
     assert metric(samples, INGESTED, share=root.name) == 1
 
 

@@ -41,7 +41,8 @@ class Verdict:
         """The error that ends the write, if the decision does not let it be stored."""
         denial = self.decision.denial
         if denial is not None:
-            return errors.PolicyDenied(denial.rule_id, denial.message or "denied")
+            return errors.PolicyDenied(denial.rule_id, denial.message or "denied",
+                                       denial.subject)
         held = self.decision.quarantine
         if held is not None and len(self.key.encode("utf-8")) > MAX_KEY_BYTES:
             # <bucket>/<key> must itself be a key; failing closed beats storing in the open

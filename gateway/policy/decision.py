@@ -26,6 +26,10 @@ class Outcome:
     message: str | None = None     # why it failed (message / message_expression / error)
     error: str | None = None       # the evaluation error, when result is "error"
     file: str = ""
+    # What the rule's validate expression reads: "provenance" (the record: fields a
+    # writer can add) or "object" (type, size, name: provenance cannot fix it). Senders
+    # such as the sidecar choose their advice by it.
+    subject: str = "object"
 
     @property
     def matched(self) -> bool:
@@ -87,7 +91,7 @@ class Decision:
         denial = self.denial
         if denial is not None:
             from gateway.errors import PolicyDenied
-            raise PolicyDenied(denial.rule_id, denial.message or "denied")
+            raise PolicyDenied(denial.rule_id, denial.message or "denied", denial.subject)
 
     def warning_header(self) -> str | None:
         """Value for ``x-provgate-warning``: ``rule: message`` pairs, header-safe ASCII."""

@@ -84,7 +84,9 @@ def load_policies(dirs: Sequence[str | os.PathLike], *, sandbox: Sandbox,
         except OSError as exc:
             problems.append(Problem(name, f"cannot read: {exc.strerror or exc}"))
             continue
-        digest.update(name.encode() + b"\0" + data + b"\0")
+        # The file's own name, not the path it was reached by: `policy lint policies`, the
+        # server (absolute dirs) and any working directory must agree on the revision.
+        digest.update(path.name.encode() + b"\0" + data + b"\0")
         entries = _parse_file(name, data, mode, problems)
         if entries is not None:
             parsed.append(entries)

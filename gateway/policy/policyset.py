@@ -11,6 +11,7 @@ evaluated counts as a *failed* rule (its action applies) unless the rule says
 from __future__ import annotations
 
 import asyncio
+import re
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,7 +97,8 @@ class PolicySet:
 
     def _outcome(self, rule: Rule, res: dict[str, Any]) -> Outcome:
         mode = self.mode_of(rule.mode)
-        common = dict(rule_id=rule.id, intended=rule.action, mode=mode, file=rule.file)
+        common = dict(rule_id=rule.id, intended=rule.action, mode=mode, file=rule.file,
+                      subject=rule_subject(rule.validate))
         if "error" in res:
             error = f"{res.get('phase', 'validate')}: {res['message']}"
             if rule.on_error == "ignore":
@@ -177,3 +179,12 @@ class PolicySet:
                          for s in self.sets],
                 "routes": [{"id": r.id, "targets": list(r.targets), "file": r.file}
                            for r in self.routes]}
+
+
+_READS_RECORD = re.compile(r"\basset\b")
+
+
+def rule_subject(validate: str) -> str:
+    """"provenance" when a validate expression reads the record (``asset``), else
+    "object" (it can only be about the object's bucket, key, size or type)."""
+    return "provenance" if _READS_RECORD.search(validate) else "object"

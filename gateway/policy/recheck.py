@@ -1,7 +1,9 @@
 """Re-checking stored assets when the policy set changes.
 
 A rule added today says nothing about what was stored yesterday, so whenever a new set
-comes into force (and once at start-up) the current version of every asset in the
+comes into force (and once at start-up), and again after the catalog changed (new writes
+may have been let through with a warning: at most one run every ``settle`` seconds), the
+current version of every asset in the
 catalog is evaluated against its ``intake`` rules in the background, and the versions the
 new set would not accept as they are (any action but allow) are kept for the admin API
 (``GET /api/v1/violations``). Nothing is changed or removed: it is a report for ops.
@@ -33,12 +35,14 @@ def _now() -> str:
 
 class Recheck:
     def __init__(self, store, catalog, *, skip_buckets: tuple[str, ...] = (),
-                 pause: float = 0.005, max_violations: int = 10000) -> None:
+                 pause: float = 0.005, max_violations: int = 10000,
+                 settle: float = 2.0) -> None:
         self.store = store
         self.catalog = catalog
         self.skip_buckets = set(skip_buckets)
         self.pause = pause
         self.max_violations = max_violations
+        self.settle = settle               # seconds between runs started by catalog changes
         self._state: dict[str, Any] = {"state": "idle", "revision": None}
         self._violations: list[dict] = []
         self._task: asyncio.Task | None = None
@@ -58,17 +62,29 @@ class Recheck:
                 pass
             self._task = None
 
+    def _catalog_generation(self) -> int:
+        """LMDB's last write transaction id: changes whenever anything was written."""
+        return self.catalog.env.info()["last_txnid"]
+
     async def _watch(self) -> None:
         checked = None
+        seen_generation = None
+        last_start = 0.0
         run: asyncio.Task | None = None
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 policy_set = self.store.current
+                generation = self._catalog_generation()
                 if policy_set.revision != checked:
                     if run is not None:
                         run.cancel()
-                    checked = policy_set.revision
-                    run = asyncio.get_running_loop().create_task(self._run(policy_set))
+                elif (generation == seen_generation or not run.done()
+                      or loop.time() - last_start < self.settle):
+                    await asyncio.sleep(WATCH_INTERVAL)
+                    continue
+                checked, seen_generation, last_start = policy_set.revision, generation, loop.time()
+                run = loop.create_task(self._run(policy_set))
                 await asyncio.sleep(WATCH_INTERVAL)
         finally:
             if run is not None:

@@ -73,6 +73,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 ** 3
 
 REQUEST_ID = "provgate.request_id"
 CALL = "provgate.call"
+ERROR = "provgate.error"        # the GatewayError a request was answered with, for its log line
 
 
 class S3Application:
@@ -131,6 +132,7 @@ class S3Application:
         try:
             self._prepare(request)
         except errors.GatewayError as exc:
+            request[ERROR] = exc
             # Refuse before the client sends its body; the connection is not reusable.
             response = error_response(exc, _request_id(request), request.method)
             response.force_close()
@@ -183,6 +185,7 @@ class S3Application:
         try:
             return await handler(request)
         except errors.GatewayError as exc:
+            request[ERROR] = exc
             if exc.status >= 500:
                 log.warning("request %s failed: %s %s", request_id, exc.code, exc.message)
             response = error_response(exc, request_id, request.method)
@@ -216,7 +219,20 @@ class S3Application:
         log_request(request_id=_request_id(request), remote=request.remote or "-",
                     identity=call.identity.name if call else "-", method=request.method,
                     path=request.raw_path.split("?", 1)[0], operation=operation, status=response.status,
-                    bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds)
+                    bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds,
+                    reason=_failure_reason(request.get(ERROR)))
+
+
+def _failure_reason(exc: errors.GatewayError | None) -> str:
+    """Why a request was refused, for the request log: the S3 error code, its message
+    and the access key it claimed (never a secret, a signature or a header value)."""
+    if exc is None:
+        return ""
+    reason = f"{exc.code}: {exc.message}"
+    access_key = exc.fields.get("AWSAccessKeyId")
+    if access_key:
+        reason += f" (access key {access_key})"
+    return reason
 
 
 def _request_id(request: web.Request) -> str:

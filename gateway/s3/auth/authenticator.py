@@ -89,6 +89,13 @@ def refuse_unsigned(names, signed: frozenset[str] | set[str]) -> None:
         raise errors.AccessDenied(HEADERS_NOT_SIGNED, HeadersNotSigned=", ".join(missing))
 
 
+def _has_body(request: web.BaseRequest) -> bool:
+    """Whether the request declares a body (a length above 0, or chunked transfer)."""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        return True
+    return bool(request.content_length)
+
+
 def _valid_content_sha256(value: str) -> bool:
     return (value == sigv4.UNSIGNED_PAYLOAD or value in sigv4.STREAMING_MODES
             or _HEX64.fullmatch(value) is not None)
@@ -244,6 +251,13 @@ class Authenticator:
         self._check_skew(request_time, timestamp)
 
         content_sha256 = self._body_sha256(request, None)
+        if content_sha256 is None and _has_body(request):
+            # S3 answers this; without it a body-carrying request would fail as a signature
+            # mismatch, which sends users looking at their keys (curl --aws-sigv4 omits it).
+            raise errors.InvalidRequest(
+                "Missing required header for this request: x-amz-content-sha256 "
+                "(the hex SHA-256 of the body, or UNSIGNED-PAYLOAD; with curl: "
+                "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')")
         # S3 requires the header; tolerate signers that omit it on empty-body requests.
         payload_hash = content_sha256 if content_sha256 is not None else sigv4.EMPTY_SHA256
         signed_names = [n.strip().lower() for n in fields["SignedHeaders"].split(";") if n.strip()]
