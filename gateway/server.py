@@ -249,7 +249,8 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     pipeline = IntakePipeline(backend, extractor, catalog, gate)
     distributor = Distributor(config.distribution, catalog, policies, audit=audit,
                               pipeline=pipeline, region=config.server.region)
-    reviews = ReviewGate(pipeline, policies, audit, config.policies.quarantine_bucket)
+    reviews = ReviewGate(pipeline, policies, audit, config.policies.quarantine_bucket,
+                         on_decision=distributor.on_review_change)
     services = Services(backend=backend, intake=pipeline, reviews=reviews,
                         region=config.server.region,
                         quarantine_bucket=config.policies.quarantine_bucket,

@@ -200,7 +200,10 @@ class Catalog:
                 return False
             where = lmdb_key(bucket, key, f"{int(seq):012d}")
             doc = _get(txn, self.versions, where)
-            doc.update(record=record, history=list(history), review=review_summary(record))
+            # The record's review state wins; what distribution keeps beside it (where
+            # the copies went) stays.
+            review = {**(doc.get("review") or {}), **review_summary(record)}
+            doc.update(record=record, history=list(history), review=review)
             txn.put(where, _dumps(doc), db=self.versions)
             asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
             self._index(txn, bucket, key, version_id, doc,
@@ -220,22 +223,6 @@ class Catalog:
                     _dumps({"bucket": bucket, "key": key, "version_id": version_id,
                             "relation": p.relation, "parent_version_id": p.version_id}),
                     db=self.children)
-
-    def set_review(self, bucket: str, key: str, version_id: str, review: dict) -> None:
-        """Set the review state of one version (its entry's ``review`` field): ``status``
-        (pending | approved | changes_requested | rejected | published | taken_down |
-        expired) and whatever else the decision carries (by, at, comment, ...).
-
-        Raises ``KeyError`` when the catalog has no such version.
-        """
-        if not isinstance(review, dict) or not isinstance(review.get("status"), str):
-            raise ValueError("review must be a dict with a 'status'")
-        self._update_version(bucket, key, version_id, review=dict(review))
-
-    def set_history(self, bucket: str, key: str, version_id: str, record: dict,
-                    history: list[dict]) -> None:
-        """Replace the record and xmpMM:History of one stored version (KeyError: none)."""
-        self._update_version(bucket, key, version_id, record=record, history=list(history))
 
     def change_review(self, bucket: str, key: str, version_id: str,
                       change: Callable[[dict | None], dict]) -> dict:
@@ -482,6 +469,7 @@ class Catalog:
         if clauses is None:
             return result
         looked = 0
+        last = b""
         for doc in searching.matching(clauses, start, low, high, reverse):
             raw = doc.to_bytes(16, "big")
             indexed = _get(txn, self.ix_docs, raw)

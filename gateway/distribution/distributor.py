@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from gateway import errors
 from gateway.catalog import Catalog
 from gateway.distribution.keys import licence_expired
 from gateway.distribution.queue import ACTIVE, Job, JobQueue
-from gateway.distribution.settings import DistributionConfig
+from gateway.distribution.settings import DISTRIBUTION_IDENTITY, DistributionConfig
+from gateway.intake.pipeline import SOFTWARE_AGENT, iso_now
 from gateway.policy import build_context
+from gateway.provenance import HistoryEvent, ProvenanceRecord
+from gateway.provenance.record import Review
 
 log = logging.getLogger("provgate.distribution")
 
@@ -48,6 +50,7 @@ class Distributor:
         self.audit = audit
         self.queue = JobQueue(catalog.env, max_attempts=s.max_attempts,
                               backoff_initial=s.backoff_initial, backoff_max=s.backoff_max)
+        self.pipeline = pipeline
         self.worker = None
         if pipeline is not None:
             from gateway.distribution.worker import DeliveryWorker
@@ -230,8 +233,24 @@ class Distributor:
 
     async def _set_status(self, bucket: str, key: str, version_id: str, review: dict,
                           status: str) -> None:
-        updated = {**review, "status": status, "changed_at": time.time()}
-        await asyncio.to_thread(self.catalog.set_review, bucket, key, version_id, updated)
+        """Set a version's review state (expired, taken_down, ...) in its record, with a
+        history event, through the gatekeeper's record write; the decisions and comments
+        already in the record stay."""
+        if self.pipeline is None:
+            raise RuntimeError("a review state changes only through a running gateway")
+        async with self.pipeline.key_lock(bucket, key):
+            entry = self.catalog.version(bucket, key, version_id)
+            if entry is None:
+                return
+            record = ProvenanceRecord.from_dict(entry["record"])
+            if record.review is None:
+                record.review = Review(status=status)
+            record.review.status = status
+            history = [HistoryEvent(**e) for e in entry.get("history", [])]
+            history.append(HistoryEvent(status, iso_now(), instance_id=entry["instance_id"],
+                                        software_agent=SOFTWARE_AGENT, changed="/"))
+            await self.pipeline.write_record(bucket, key, version_id, record, history,
+                                             DISTRIBUTION_IDENTITY)
 
     def _wake(self) -> None:
         if self.worker is not None:

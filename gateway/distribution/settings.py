@@ -32,6 +32,9 @@ from pathlib import Path
 from gateway.config import ConfigError, _section, _secret_from_env
 from gateway.identities import Identity
 
+# Who the record names for the changes distribution makes (published, taken down, expired).
+DISTRIBUTION_IDENTITY = Identity("provgate-distribution", "", "", "admin")
+
 KINDS = ("s3", "fs", "webhook")
 TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

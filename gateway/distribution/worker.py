@@ -28,10 +28,9 @@ from gateway.catalog import Catalog
 from gateway.distribution.embed import EmbedError, embed_xmp, embeddable
 from gateway.distribution.keys import render_key
 from gateway.distribution.queue import Job, JobQueue
-from gateway.distribution.settings import DistributionConfig, Target
+from gateway.distribution.settings import DISTRIBUTION_IDENTITY, DistributionConfig, Target
 from gateway.distribution.sign import Publication, SignError, sign_copy
 from gateway.distribution.targets import DeliveryError, open_destination
-from gateway.identities import Identity
 from gateway.intake.pipeline import SOFTWARE_AGENT, iso_now
 from gateway.provenance import HistoryEvent, ProvenanceRecord, Review, instance_id_for
 from gateway.s3.auth.sigv4 import presign_url, uri_encode
@@ -39,7 +38,6 @@ from gateway.s3.auth.sigv4 import presign_url, uri_encode
 log = logging.getLogger("provgate.distribution")
 
 # Who record writes made by distribution are attributed to.
-DISTRIBUTION_IDENTITY = Identity("provgate-distribution", "", "", "admin")
 XMP_CONTENT_TYPE = "application/rdf+xml"
 
 
@@ -299,7 +297,7 @@ class DeliveryWorker:
         """The ``published`` / ``taken_down`` history event for a finished job (once), and
         the version's review state."""
         action = "published" if job.op == "deliver" else "taken_down"
-        async with self._lock(job):
+        async with self.pipeline.key_lock(job.bucket, job.key):
             entry = self.catalog.version(job.bucket, job.key, job.version_id)
             if entry is None:
                 await asyncio.to_thread(self.queue.mark_recorded, job)
@@ -334,8 +332,11 @@ class DeliveryWorker:
 
             review = await asyncio.to_thread(self.catalog.change_review, job.bucket, job.key,
                                              job.version_id, change)
-            record.review = Review(status=review["status"], by=review.get("by"),
-                                   at=review.get("at"), comment=review.get("comment"))
+            # Only the status changes: the decisions and comments in the record stay.
+            if record.review is None:
+                record.review = Review(status=review["status"])
+            record.review.status = review["status"]
             await self.pipeline.write_record(job.bucket, job.key, job.version_id, record,
                                              history, DISTRIBUTION_IDENTITY)
             await asyncio.to_thread(self.queue.mark_recorded, job)
+

@@ -29,7 +29,7 @@ rules in ``gateway.provenance.client_edit`` and judged by the intake policy like
 before the merged record is stored. Writing ``<key>.xmp`` anywhere else stores a plain
 object; a record is never deleted or replaced raw.
 
-Writes, edits and deletes of one key are serialised within the gateway (``_key_lock``):
+Writes, edits and deletes of one key are serialised within the gateway (``key_lock``):
 each new version's record continues the history of the one before, so under any
 interleaving of concurrent writers the current record holds every event and describes
 the current version.
@@ -47,9 +47,10 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from gateway import errors, metrics
 from gateway.catalog import Catalog, Ref
@@ -245,7 +246,7 @@ class IntakePipeline:
         key's lock: the history read here is the previous version's, complete
         (``policy_warnings``: the intake rules that warned, kept for the review queue;
         ``events_after`` follow the created/saved event, with the new version's instance id)."""
-        async with self._key_lock(bucket, key):
+        async with self.key_lock(bucket, key):
             with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
                 # S3 conditions name the writer's key, not the quarantine location.
                 # Only the version id is needed from the commit itself; the stored
@@ -302,7 +303,7 @@ class IntakePipeline:
             raise errors.EntityTooLarge(MaxSizeAllowed=str(MAX_RECORD_BYTES))
         async with self._local_file(write.staged) as path:
             edited = await asyncio.to_thread(Path(path).read_bytes)
-        async with self._key_lock(bucket, annotated):
+        async with self.key_lock(bucket, annotated):
             current = self.catalog.version(bucket, annotated)
             if current is None:
                 raise errors.ServiceUnavailable(
@@ -352,7 +353,7 @@ class IntakePipeline:
         and history). The one way a record is written: intake, DAM edits, review events.
 
         ``history`` is the asset's complete xmpMM:History including the new event; a
-        caller that read it from the catalog holds ``_key_lock(bucket, key)`` from that
+        caller that read it from the catalog holds ``key_lock(bucket, key)`` from that
         read to this write, so that no concurrent event is lost. ``identity`` made the
         change (logged; the event in ``history`` names it for the record).
         """
@@ -552,7 +553,7 @@ class IntakePipeline:
         if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             raise errors.KeyTooLongError(Size=str(len(key.encode("utf-8", "surrogatepass"))),
                                          MaxSizeAllowed=str(MAX_KEY_BYTES))
-        async with self._key_lock(bucket, key):
+        async with self.key_lock(bucket, key):
             outcome = await self.backend.delete_object(bucket, key, version_id)
             if version_id is None:
                 self.catalog.mark_deleted(bucket, key, time.time())
@@ -579,7 +580,7 @@ class IntakePipeline:
         return await self.backend.get_record(bucket, annotated, version_id) is not None
 
     @contextlib.asynccontextmanager
-    async def _key_lock(self, bucket: str, key: str):
+    async def key_lock(self, bucket: str, key: str):
         """Serialise the writes, record edits and deletes of one key in this gateway."""
         slot = (bucket, key)
         lock = self._locks.get(slot)
@@ -725,3 +726,14 @@ def _remove(path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+async def _all(*steps: Awaitable[T]) -> list[T]:
+    """Run independent steps concurrently and return their results once every one has
+    finished; the first failure is raised only then, so nothing is still writing when
+    the caller answers."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results

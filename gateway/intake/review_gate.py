@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 
 from gateway import errors, metrics
 from gateway.identities import Identity
@@ -30,10 +31,15 @@ COMMENTER_ROLE = "writer"
 
 class ReviewGate:
     def __init__(self, pipeline: IntakePipeline, policies, audit,
-                 quarantine_bucket: str) -> None:
+                 quarantine_bucket: str, *,
+                 on_decision: Callable[[str, str, str], Awaitable[object]] | None = None
+                 ) -> None:
         """``policies``: the PolicyStore (its ``current`` set is used per decision);
-        ``audit``: the AuditLog; ``quarantine_bucket``: where quarantined writes wait."""
+        ``audit``: the AuditLog; ``quarantine_bucket``: where quarantined writes wait;
+        ``on_decision(bucket, key, version_id)``: called once a decision is recorded
+        (distribution routes the version by its new state)."""
         self.pipeline = pipeline
+        self.on_decision = on_decision
         self.catalog = pipeline.catalog
         self.policies = policies
         self.audit = audit
@@ -108,7 +114,7 @@ class ReviewGate:
         decision = inputs.decision(decision)
         note = inputs.text(note, "note", required=False)
         version_id = self._entry(bucket, key, version_id)["version_id"]
-        async with self._lock(bucket, key, version_id):
+        async with self.pipeline.key_lock(bucket, key):
             entry = self._entry(bucket, key, version_id)
             record = ProvenanceRecord.from_dict(entry["record"])
             made = ReviewDecision(decision, identity.name, iso_now(), role=identity.role,
@@ -122,6 +128,9 @@ class ReviewGate:
         self.audit.append_review("decided", bucket=bucket, key=key, version_id=version_id,
                                  identity=identity.name, decision=decision, status=status,
                                  note=note, waiting_for=extra.get("waiting_for") or None)
+        if self.on_decision is not None:
+            # After the key's lock is released: distribution writes the record too.
+            await self.on_decision(bucket, key, version_id)
         return self._state(bucket, key, stored, **extra)
 
     async def _judge(self, bucket: str, key: str, record: ProvenanceRecord,
@@ -157,7 +166,7 @@ class ReviewGate:
         box, span = inputs.region(region), inputs.timecode(timecode)
         reply_to = inputs.comment_id(reply_to)
         version_id = self._entry(bucket, key, version_id)["version_id"]
-        async with self._lock(bucket, key, version_id):
+        async with self.pipeline.key_lock(bucket, key):
             entry = self._entry(bucket, key, version_id)
             record = ProvenanceRecord.from_dict(entry["record"])
             if len(ledger.review_of(record).comments) >= inputs.MAX_COMMENTS:
@@ -184,7 +193,7 @@ class ReviewGate:
         self.authorize(identity, COMMENTER_ROLE, bucket)
         comment_id = inputs.comment_id(comment_id, "comment")
         version_id = self._entry(bucket, key, version_id)["version_id"]
-        async with self._lock(bucket, key, version_id):
+        async with self.pipeline.key_lock(bucket, key):
             entry = self._entry(bucket, key, version_id)
             record = ProvenanceRecord.from_dict(entry["record"])
             found = ledger.find_comment(record, comment_id)
@@ -204,7 +213,7 @@ class ReviewGate:
         self.authorize(identity, DECIDER_ROLE, bucket)
         rating = inputs.rating(rating)
         version_id = self._entry(bucket, key, version_id)["version_id"]
-        async with self._lock(bucket, key, version_id):
+        async with self.pipeline.key_lock(bucket, key):
             entry = self._entry(bucket, key, version_id)
             record = ProvenanceRecord.from_dict(entry["record"])
             record.rating = rating
