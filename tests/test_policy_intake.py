@@ -9,12 +9,8 @@ catalog entry, spool file).
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError

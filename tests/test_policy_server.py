@@ -13,7 +13,6 @@ import pytest
 
 from gateway import config as config_module
 from tests.conftest import client, storage_section
-from tests.support.hostile import client_error
 from tests.support.policies import rule, write
 from tests.support.polling import wait_for
 from tests.support.server import ROOT, ProvgateServer
@@ -282,7 +281,7 @@ def test_writes_let_through_with_a_warning_show_as_violations_without_a_reload(m
         report = admin_json(server, "/api/v1/violations")[1]
         return report if any(v["key"] == "late.txt" for v in report["violations"]) else None
 
-    report = eventually(reported)
+    report = wait_for(reported, what="the late violation")
     assert report["revision"] == revision and report["checked"] >= 1   # the same set, no reload
     violation, = [v for v in report["violations"] if v["key"] == "late.txt"]
     assert (violation["rule"], violation["action"]) == ("text-warned", "warn")

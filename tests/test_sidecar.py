@@ -164,7 +164,7 @@ def test_policy_denial_moves_the_file_to_quarantine_with_its_reason(make_server,
     assert "no-prompt.bin.json" in reason["retry"]          # a missing field: the companion
 
     by_type = quarantine / "types" / "setup.exe.reason.json"
-    wait_until(by_type.exists, what="the type denial's reason", log=server.log)
+    wait_for(by_type.exists, what="the type denial's reason", log=server.log)
     advice = json.loads(by_type.read_text())["retry"]
     # A rule about the file itself: adding provenance would not help, so it is not advised.
     assert ".json" not in advice and "no provenance can change" in advice
