@@ -19,6 +19,7 @@ import pytest
 
 from gateway.catalog import Catalog
 from tests.conftest import client
+from tests.support.polling import wait_for
 from tests.support.seaweedfs import SeaweedFS
 from tests.support.webhook import WebhookReceiver
 
@@ -43,16 +44,6 @@ def receiver():
     hook = WebhookReceiver(HOOK_SECRET).start()
     yield hook
     hook.stop()
-
-
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition", interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def admin_call(server, method: str, path: str, body: dict | None = None):
@@ -154,7 +145,7 @@ def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp
         target_weed.resume()
     approve(server, bucket, "shoots/other.png", unrouted["VersionId"])
 
-    wait_until(lambda: replication_status(s3, bucket, "shoots/hero.png", version) == "COMPLETED",
+    wait_for(lambda: replication_status(s3, bucket, "shoots/hero.png", version) == "COMPLETED",
                what="replication status COMPLETED")
     dest = "acme/SKU-42/web/hero.png"
     cdn = target_client(target_weed)
@@ -172,7 +163,7 @@ def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp
         assert response.read() == body
     assert receiver.rejected == []
 
-    entry = wait_until(lambda: (lambda e: e if e["review"]["status"] == "published" else None)(
+    entry = wait_for(lambda: (lambda e: e if e["review"]["status"] == "published" else None)(
         catalog_entry(server, bucket, "shoots/hero.png", version)), what="review state published")
     published = [e for e in entry["history"] if e["action"] == "published"]
     assert sorted(e["parameters"].split(":")[0] for e in published) == ["cdn", "folder", "hook"]
@@ -195,11 +186,11 @@ def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp
 
     # rejection after publishing: every copy goes, the webhook hears of it
     approve(server, bucket, "shoots/hero.png", version, status="rejected")
-    wait_until(lambda: not (folder / dest).exists(), what="folder copy removed")
-    wait_until(lambda: receiver.of("taken_down"), what="webhook takedown event")
-    wait_until(lambda: "Contents" not in cdn.list_objects_v2(Bucket=cdn_bucket),
+    wait_for(lambda: not (folder / dest).exists(), what="folder copy removed")
+    wait_for(lambda: receiver.of("taken_down"), what="webhook takedown event")
+    wait_for(lambda: "Contents" not in cdn.list_objects_v2(Bucket=cdn_bucket),
                what="CDN copy removed")
-    entry = wait_until(lambda: (lambda e: e if len([h for h in e["history"]
+    entry = wait_for(lambda: (lambda e: e if len([h for h in e["history"]
                                                     if h["action"] == "taken_down"]) == 3 else None)(
         catalog_entry(server, bucket, "shoots/hero.png", version)), what="taken_down events")
     assert entry["review"]["status"] == "rejected"
@@ -242,7 +233,7 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     v_jpg = s3.put_object(Bucket=bucket, Key="a/forge.jpg", Body=original,
                           ContentType="image/jpeg", Metadata=meta)["VersionId"]
     approve(server, bucket, "a/forge.jpg", v_jpg)
-    wait_until(lambda: replication_status(s3, bucket, "a/forge.jpg", v_jpg) == "COMPLETED",
+    wait_for(lambda: replication_status(s3, bucket, "a/forge.jpg", v_jpg) == "COMPLETED",
                what="both copies delivered")
 
     tags = _exiftool_json(embedded / "a/forge.jpg")
@@ -278,11 +269,11 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     v_txt = s3.put_object(Bucket=bucket, Key="a/brief.txt", Body=brief,
                           ContentType="text/plain", Metadata=META)["VersionId"]
     approve(server, bucket, "a/brief.txt", v_txt)
-    wait_until(lambda: (embedded / "a/brief.txt.xmp").exists(), what="the .xmp beside the copy")
+    wait_for(lambda: (embedded / "a/brief.txt.xmp").exists(), what="the .xmp beside the copy")
     assert (embedded / "a/brief.txt").read_bytes() == brief
     beside = _exiftool_json(embedded / "a/brief.txt.xmp")
     assert beside["XMP-iptcExt:AIPromptInformation"].startswith(META["prompt"])
-    signed_job = wait_until(lambda: next((j for j in jobs_of(server, bucket, "a/brief.txt")
+    signed_job = wait_for(lambda: next((j for j in jobs_of(server, bucket, "a/brief.txt")
                                           if j["target"] == "signed" and j["state"] == "dead"),
                                          None), what="the unsignable copy dead-lettered")
     assert "C2PA" in signed_job["last_error"] and signed_job["attempts"] == 1
@@ -325,7 +316,7 @@ def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
         assert code == 200 and len(answer["jobs"]) == 50
         first = "batch/img00.png"
         # a frozen target times out: the attempt failed, the object says so
-        wait_until(lambda: replication_status(s3, bucket, first, versions[first]) == "FAILED",
+        wait_for(lambda: replication_status(s3, bucket, first, versions[first]) == "FAILED",
                    what="FAILED while the target does not answer")
 
         server.kill()                                      # kill -9 of provgate
@@ -337,7 +328,7 @@ def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
         assert set(status.values()) <= {"PENDING", "FAILED"}, status
         weed.start()                                       # the origin is back
 
-        wait_until(lambda: all(replication_status(s3, bucket, key, v) == "COMPLETED"
+        wait_for(lambda: all(replication_status(s3, bucket, key, v) == "COMPLETED"
                                for key, v in versions.items()),
                    timeout=180, what="every job completed after recovery")
         cdn = target_client(weed)
@@ -349,7 +340,7 @@ def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
             assert cdn.get_object(Bucket=cdn_bucket, Key=dest)["Body"].read() == bodies[key]
             [job] = jobs_of(server, bucket, key)
             assert job["state"] == "done" and job["delivered_count"] == 1, job
-            entry = wait_until(lambda: (lambda e: e if e["review"]["status"] == "published"
+            entry = wait_for(lambda: (lambda e: e if e["review"]["status"] == "published"
                                         else None)(catalog_entry(server, bucket, key, version)),
                                what=f"{key} published")
             assert [e["action"] for e in entry["history"]].count("published") == 1
@@ -380,14 +371,14 @@ def test_licence_expiry_takes_copies_down(make_server, tmp_path, receiver):
                             )["VersionId"]
     approve(server, bucket, "hero.png", version)
     dest = folder / "acme/SKU-42/web/hero.png"
-    wait_until(dest.exists, what="the copy delivered before the licence ends")
+    wait_for(dest.exists, what="the copy delivered before the licence ends")
     assert catalog_entry(server, bucket, "hero.png", version)["review"]["status"] in (
         "approved", "published")
 
-    wait_until(lambda: not dest.exists(), timeout=90, what="the copy removed at expiry")
-    [event] = wait_until(lambda: receiver.of("taken_down"), what="webhook takedown")
+    wait_for(lambda: not dest.exists(), timeout=90, what="the copy removed at expiry")
+    [event] = wait_for(lambda: receiver.of("taken_down"), what="webhook takedown")
     assert event["reason"] == "licence expired" and event["version_id"] == version
-    entry = wait_until(lambda: (lambda e: e if sum(h["action"] == "taken_down"
+    entry = wait_for(lambda: (lambda e: e if sum(h["action"] == "taken_down"
                                                    for h in e["history"]) == 2 else None)(
         catalog_entry(server, bucket, "hero.png", version)), what="taken_down events")
     assert entry["review"]["status"] == "expired"
@@ -421,7 +412,7 @@ def test_distribute_rule_blocks_with_its_reason(make_server, tmp_path):
     assert job["reason"] == "needs-rights: published assets must name their rights holder"
     assert replication_status(s3, bucket, "no-rights.png", blocked) == "FAILED"
     approve(server, bucket, "rights.png", allowed)
-    wait_until(lambda: (folder / "rights.png").exists(), what="the allowed copy")
+    wait_for(lambda: (folder / "rights.png").exists(), what="the allowed copy")
     assert not (folder / "no-rights.png").exists()
 
     # the CLI shows the reason; --json gives the same as data
@@ -451,26 +442,26 @@ def test_webhook_retries_5xx_and_gives_up_on_4xx(make_server, tmp_path, receiver
     first = s3.put_object(Bucket=bucket, Key="one.png", Body=b"1", Metadata=META)["VersionId"]
     receiver.answer = 503
     approve(server, bucket, "one.png", first)
-    job = wait_until(lambda: next((j for j in jobs_of(server, bucket, "one.png")
+    job = wait_for(lambda: next((j for j in jobs_of(server, bucket, "one.png")
                                    if j["attempts"] >= 2), None), what="retries on 503")
     assert job["state"] == "retrying" and "503" in job["last_error"]
     assert replication_status(s3, bucket, "one.png", first) == "FAILED"
     receiver.answer = 200
-    wait_until(lambda: replication_status(s3, bucket, "one.png", first) == "COMPLETED",
+    wait_for(lambda: replication_status(s3, bucket, "one.png", first) == "COMPLETED",
                what="delivered once the receiver is back")
     assert len(receiver.of("published")) == 1
 
     second = s3.put_object(Bucket=bucket, Key="two.png", Body=b"2", Metadata=META)["VersionId"]
     receiver.answer = 422
     approve(server, bucket, "two.png", second)
-    [job] = wait_until(lambda: [j for j in jobs_of(server, bucket, "two.png")
+    [job] = wait_for(lambda: [j for j in jobs_of(server, bucket, "two.png")
                                 if j["state"] == "dead"], what="dead-lettered on 422")
     assert job["attempts"] == 1 and "422" in job["last_error"]
     # retry from the admin API once the connector is fixed
     receiver.answer = 200
     code, answer = admin_call(server, "POST", "/api/v1/distribution/retry", {"target": "hook"})
     assert code == 200 and len(answer["jobs"]) == 1
-    wait_until(lambda: replication_status(s3, bucket, "two.png", second) == "COMPLETED",
+    wait_for(lambda: replication_status(s3, bucket, "two.png", second) == "COMPLETED",
                what="delivered after retry")
     assert receiver.rejected == []
 
@@ -517,8 +508,8 @@ def test_manual_takedown_from_the_cli(make_server, tmp_path):
                             ContentType="image/png")["VersionId"]
     approve(server, bucket, "hero.png", version)
     dest = folder / "acme/SKU-42/web/hero.png"
-    wait_until(dest.exists, what="the copy")
-    samples = wait_until(lambda: (lambda s: s if metric(
+    wait_for(dest.exists, what="the copy")
+    samples = wait_for(lambda: (lambda s: s if metric(
         s, "provgate_distribution_deliveries_total", target="folder", op="deliver") == 1
         else None)(scrape(server.admin)), what="the delivery counted")
     assert metric(samples, "provgate_distribution_queue_depth", target="folder") == 0
@@ -538,8 +529,8 @@ def test_manual_takedown_from_the_cli(make_server, tmp_path):
     [job] = json.loads(out)["jobs"]
     assert job["op"] == "takedown" and job["reason"] == "brand recall"
     # the server runs the job the CLI queued
-    wait_until(lambda: not dest.exists(), what="the copy removed")
-    entry = wait_until(lambda: (lambda e: e if any(h["action"] == "taken_down"
+    wait_for(lambda: not dest.exists(), what="the copy removed")
+    entry = wait_for(lambda: (lambda e: e if any(h["action"] == "taken_down"
                                                    for h in e["history"]) else None)(
         catalog_entry(server, bucket, "hero.png", version)), what="the taken_down event")
     event = next(h for h in entry["history"] if h["action"] == "taken_down")

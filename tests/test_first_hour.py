@@ -25,6 +25,7 @@ import tomlkit
 
 from gateway import config as config_module
 from tests.conftest import client
+from tests.support.polling import wait_for
 from tests.support.media import exiftool_write
 from tests.support.server import ADMIN, ROOT, ProvgateProcess
 
@@ -37,16 +38,6 @@ def provgate(*args: str, cwd: Path = ROOT, env: dict | None = None,
     return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})}, **kwargs)
-
-
-def wait_for(check, what: str, timeout: float = 30.0, log=None):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:g} s" +
-                                 (f"\n{log()}" if log else ""))
-        time.sleep(0.1)
-    return result
 
 
 def example_config(workdir: Path) -> Path:
@@ -125,7 +116,7 @@ def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
     dropped = tmp_path / "inbox" / "acme" / "spring" / "hero.png"
     dropped.parent.mkdir(parents=True)
     shutil.copyfile(EXAMPLES / "a1111.png", dropped)
-    wait_for(lambda: dropped.with_name("hero.png.xmp").exists(), "XMP beside the drop",
+    wait_for(lambda: dropped.with_name("hero.png.xmp").exists(), what="XMP beside the drop",
              log=server.log)
     s3 = client(server.endpoint, DEV)
     head = s3.head_object(Bucket="renders", Key="inbox/acme/spring/hero.png")
@@ -344,7 +335,7 @@ def test_refused_requests_are_logged_with_their_reason_and_no_secret(gateway):
     def logged():
         return [line for line in gateway.log().splitlines()
                 if "/anything/x.png" in line and "-> 403" in line]
-    line, *_ = wait_for(logged, "the refused request's log line", log=gateway.log)
+    line, *_ = wait_for(logged, what="the refused request's log line", log=gateway.log)
     assert "reason='SignatureDoesNotMatch:" in line
     assert f"access key {ADMIN['access_key']}" in line
     assert wrong not in gateway.log() and ADMIN["secret"] not in gateway.log()

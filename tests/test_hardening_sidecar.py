@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import client
 from tests.support.server import readiness
 from tests.support.metrics import scrape
-from tests.support.sidecar import share, sidecar_section, wait_until
+from tests.support.polling import wait_for
+from tests.support.sidecar import share, sidecar_section
 
 
 def _bucket() -> str:
@@ -41,7 +42,7 @@ def test_in_process_sidecar_trusts_the_gateways_own_certificate(make_server, tmp
     dropped = Path(config["path"]) / "over-tls.txt"
     dropped.write_bytes(b"dropped into a share served over TLS")
     xmp = dropped.with_name(dropped.name + ".xmp")
-    wait_until(xmp.exists, 60, f"{xmp.name} beside {dropped.name}", server.log)
+    wait_for(xmp.exists, 60, f"{xmp.name} beside {dropped.name}", server.log)
     s3 = client(server.endpoint, verify=str(cert))
     assert s3.get_object(Bucket=bucket, Key="over-tls.txt")["Body"].read() == dropped.read_bytes()
     assert readiness(server)[0] == 200
@@ -58,7 +59,7 @@ def test_readiness_reports_a_share_that_cannot_deliver(make_server, tmp_path):
     def stuck():
         status, body = readiness(server)
         return status == 503 and "sidecar" in body and body
-    body = wait_until(stuck, 60, "/readyz to report the stuck share", server.log)
+    body = wait_for(stuck, 60, "/readyz to report the stuck share", server.log)
     assert with_nothing_listening in body["sidecar"]
 
 
@@ -71,14 +72,14 @@ def test_a_non_utf8_file_name_does_not_stop_native_watching(make_server, tmp_pat
     server = make_server(sections={"sidecar": sidecar_section(tmp_path, [config],
                                                               rescan_seconds=3600.0)})
     folder = Path(config["path"])
-    wait_until(lambda: total(server, "provgate_sidecar_rescans_total") >= 1, 30,
+    wait_for(lambda: total(server, "provgate_sidecar_rescans_total") >= 1, 30,
                "the first rescan")
 
     def deliver(name: str) -> None:
         dropped = folder / name
         dropped.write_bytes(f"{name} content".encode())
         xmp = dropped.with_name(name + ".xmp")
-        wait_until(xmp.exists, 30, f"{xmp.name} beside {name}", server.log)
+        wait_for(xmp.exists, 30, f"{xmp.name} beside {name}", server.log)
 
     deliver("before.txt")                     # native watching works
     bad = os.path.join(os.fsencode(folder), b"caf\xe9-latin1.txt")
