@@ -15,8 +15,13 @@ DEFAULT_CONFIG = "config.example.toml"
 
 
 def _load(path: str) -> config_module.Config:
+    """The whole configuration, the folder sidecar's ``[sidecar]`` included, so that a
+    mistake anywhere stops every command before it starts."""
+    from sidecar.settings import load_sidecar
     try:
-        return config_module.load(path)
+        config = config_module.load(path)
+        config.sidecar = load_sidecar(config)
+        return config
     except config_module.ConfigError as exc:
         print(f"provgate: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import ssl
 
 from aiohttp import web
@@ -13,10 +12,10 @@ from gateway.admin.app import build_admin_app
 from gateway.admin.policy_api import add_policy_routes
 from gateway.catalog import Catalog
 from gateway import errors
-from gateway.config import Config, parse_listen
+from gateway.config import Config
 from gateway.identities import IdentityStore
-from gateway.intake.pipeline import IntakePipeline
-from gateway.intake.policy_gate import PolicyGate
+from gateway.gatekeeper.pipeline import IntakePipeline
+from gateway.gatekeeper.policy_gate import PolicyGate
 from gateway.policy import AuditLog, PolicyError, PolicyStore
 from gateway.policy.recheck import Recheck
 from gateway.provenance import Extractor
@@ -24,34 +23,12 @@ from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
 from gateway.storage import open_backend
+from gateway.wire.listen import SHUTDOWN_TIMEOUT, start_site, until_stop_signal
+from sidecar import metrics as sidecar_metrics
+from sidecar.run import gateway_endpoint
+from sidecar.service import Sidecar
 
 log = logging.getLogger("provgate")
-
-# Seconds a SIGTERM waits for in-flight requests before closing their connections.
-SHUTDOWN_TIMEOUT = 30.0
-
-
-async def start_site(app: web.Application, listen: str, *, ssl_context=None,
-                      handler_args: dict | None = None) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                           **(handler_args or {}))
-    await runner.setup()
-    host, port = parse_listen(listen)
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
-    await site.start()
-    sock = site._server.sockets[0].getsockname()  # the real port when 0 was asked for
-    scheme = "https" if ssl_context else "http"
-    shown_host = f"[{sock[0]}]" if ":" in sock[0] else sock[0]
-    return runner, f"{scheme}://{shown_host}:{sock[1]}"
-
-
-async def until_stop_signal() -> None:
-    """Return on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 def _tls_context(config: Config) -> ssl.SSLContext | None:
@@ -100,8 +77,6 @@ async def _start_sidecar(config: Config, s3_url: str):
     """The shares of ``[[sidecar.shares]]``, watched in this process (none: no sidecar)."""
     if config.sidecar is None or not config.sidecar.shares:
         return None
-    from sidecar.run import gateway_endpoint
-    from sidecar.service import Sidecar
     endpoint = gateway_endpoint(config) if config.sidecar.settings.endpoint else s3_url
     sidecar = Sidecar(config, endpoint)
     await sidecar.start()
@@ -140,7 +115,7 @@ async def serve(config: Config) -> None:
               "auto_decompress": False}
     s3_runner, s3_url = await start_site(s3_app, config.server.listen,
                                           ssl_context=_tls_context(config), handler_args=limits)
-    admin_app = build_admin_app(backend, catalog, extractor)
+    admin_app = build_admin_app(backend, catalog, extractor, (sidecar_metrics.REGISTRY,))
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
     admin_runner, admin_url = await start_site(admin_app, config.admin.listen)

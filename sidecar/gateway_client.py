@@ -13,10 +13,9 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway import errors
-from gateway.identities import Identity
-from gateway.storage.s3 import xmldoc
-from gateway.storage.s3.client import FileSection, S3Client
+from gateway.config import Identity
+from gateway.wire import xmldoc
+from gateway.wire.client import FileSection, S3Client, Unreachable
 
 DOOR_HEADER = "x-provgate-door"
 DOOR = "sidecar"
@@ -112,7 +111,7 @@ class GatewayClient:
             reply = await client.send(method, bucket, key, headers=headers, body=body,
                                       query=query, expect=ANY_STATUS, stream=True,
                                       resend=resend)
-        except errors.ServiceUnavailable as exc:
+        except Unreachable as exc:
             return Answer(0, "ServiceUnavailable", exc.message, unreachable=True)
         assert reply.response is not None
         try:

@@ -11,8 +11,10 @@ from gateway.provenance import Extractor
 from gateway.storage.base import StorageBackend
 
 
-def build_admin_app(backend: StorageBackend, catalog: Catalog,
-                    extractor: Extractor) -> web.Application:
+def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extractor,
+                    registries: tuple = ()) -> web.Application:
+    """``registries``: Prometheus registries of other parts in this process (the folder
+    sidecar's) shown on ``/metrics`` after the gateway's own."""
     metrics.watch_runtime(catalog=catalog, pool=extractor.pool)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -38,7 +40,8 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog,
                                   "exiftool": "ok"})
 
     async def metrics_page(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.REGISTRY),
+        body = b"".join(generate_latest(r) for r in (metrics.REGISTRY, *registries))
+        return web.Response(body=body,
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def asset(request: web.Request) -> web.Response:

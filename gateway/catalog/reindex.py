@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.catalog.store import Catalog
-from gateway.intake.pipeline import SIDECAR_SUFFIX, history_json, record_parents
-from gateway.provenance import SidecarError, document_id_for, instance_id_for, parse_sidecar
+from gateway import kv
+from gateway.catalog.lineage import history_json, record_parents
+from gateway.provenance import (SIDECAR_SUFFIX, SidecarError, document_id_for, instance_id_for,
+                                parse_sidecar)
 from gateway.storage.base import ObjectInfo, StorageBackend
 
 MAX_SIDECAR_BYTES = 16 * 1024 * 1024
@@ -58,7 +60,7 @@ async def _read(backend: StorageBackend, info: ObjectInfo) -> bytes:
 async def reindex(backend: StorageBackend, catalog: Catalog,
                   progress: Callable[[ReindexReport, str], None] = lambda r, b: None) -> ReindexReport:
     report = ReindexReport()
-    catalog.clear()
+    await kv.offload(catalog.clear)
     for bucket_info in await backend.list_buckets():
         bucket = bucket_info.name
         report.buckets += 1
@@ -95,18 +97,18 @@ async def _index_asset(backend, catalog: Catalog, bucket: str, key: str,
         if parsed is None:
             report.missing_sidecars.append(f"{bucket}/{key}?versionId={info.version_id}")
             continue
-        catalog.add_version(bucket, key, version_id=info.version_id,
-                            document_id=document_id_for(bucket, key),
-                            instance_id=instance_id_for(bucket, key, info.version_id),
-                            record=parsed.record.to_dict(), committed=info.last_modified,
-                            parents=record_parents(parsed.record),
-                            history=history_json(parsed.history))
+        await kv.offload(catalog.add_version, bucket, key, version_id=info.version_id,
+                         document_id=document_id_for(bucket, key),
+                         instance_id=instance_id_for(bucket, key, info.version_id),
+                         record=parsed.record.to_dict(), committed=info.last_modified,
+                         parents=record_parents(parsed.record),
+                         history=history_json(parsed.history))
         report.versions += 1
         indexed = True
     if indexed:
         report.assets += 1
         latest = versions[key][0]
         if latest.delete_marker:
-            catalog.mark_deleted(bucket, key, latest.last_modified)
+            await kv.offload(catalog.mark_deleted, bucket, key, latest.last_modified)
 
 

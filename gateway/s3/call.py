@@ -9,7 +9,7 @@ from multidict import CIMultiDict
 
 from gateway import errors
 from gateway.identities import Identity
-from gateway.intake.pipeline import IntakePipeline
+from gateway.gatekeeper.pipeline import IntakePipeline
 from gateway.provenance.record import DOORS
 from gateway.s3.auth import AuthContext, verified_body
 from gateway.s3.routing import S3Target

@@ -8,15 +8,11 @@ treats ``+`` in a path as an encoded space; every SDK sends a literal plus as ``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from gateway import errors
-
-MAX_KEY_BYTES = 1024
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+from gateway.wire.names import validate_bucket_name, validate_key
 
 # Sub-resources that select an operation. Any other sub-resource names an S3 feature
 # provgate does not offer, answered 501 NotImplemented rather than mistaken for a GET.
@@ -37,13 +33,6 @@ class S3Target:
     key: str
     query: dict[str, str]
     operation: str
-
-
-def validate_bucket_name(bucket: str) -> None:
-    """S3's bucket naming rules (general purpose buckets)."""
-    if (not _BUCKET_RE.match(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket
-            or _IP_RE.match(bucket) or bucket.startswith("xn--") or bucket.endswith("-s3alias")):
-        raise errors.InvalidBucketName(resource=f"/{bucket}", BucketName=bucket)
 
 
 def _decode_path_segment(raw: str) -> str:
@@ -67,12 +56,7 @@ def parse_target(method: str, raw_path: str, host: str, domain: str) -> S3Target
     key = _decode_path_segment(key_part) if key_part else ""
     if bucket:
         validate_bucket_name(bucket)
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise errors.KeyTooLongError(Size=str(len(key.encode())),
-                                             MaxSizeAllowed=str(MAX_KEY_BYTES))
-    if "\x00" in key:
-        raise errors.InvalidArgument("Object keys may not contain the NUL character",
-                                     ArgumentName="key")
+    validate_key(key)
     return S3Target(bucket, key, query, _operation(method, bucket, key, query))
 
 

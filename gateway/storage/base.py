@@ -2,7 +2,7 @@
 
 A backend stores buckets, objects (bytes + attributes), tags and multipart uploads. It
 knows nothing of S3 wire formats, provenance or policy: ``gateway.s3`` speaks the protocol,
-``gateway.intake`` decides what gets committed, and a backend only keeps what it is given.
+``gateway.gatekeeper`` decides what gets committed, and a backend only keeps what it is given.
 
 Writes reach a backend in two steps, so that intake can inspect a complete object before
 it becomes visible: the bytes are first *staged* (a local spool file for PUT and Copy, an

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import errors
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.quarantine import QUARANTINE_ROLE
 from gateway.s3.responses import owner, xml_response

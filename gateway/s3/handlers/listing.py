@@ -8,7 +8,7 @@ import binascii
 from aiohttp import web
 
 from gateway import errors
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.headers import url_encode
 from gateway.s3.responses import owner, xml_response

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import errors
-from gateway.intake.pipeline import StreamBody, WriteRequest
+from gateway.gatekeeper.pipeline import StreamBody, WriteRequest
 from gateway.s3 import headers as h
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.handlers.objects import open_copy_source, write_conditions, write_headers
 from gateway.s3.responses import owner, xml_response

@@ -8,12 +8,12 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from gateway import errors
-from gateway.intake.pipeline import IngestResult, StreamBody, WriteRequest
+from gateway.gatekeeper.pipeline import IngestResult, StreamBody, WriteRequest
 from gateway.s3 import headers as h
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
-from gateway.s3.routing import validate_bucket_name
+from gateway.wire.names import validate_bucket_name
 from gateway.storage.base import DeleteOutcome, ObjectInfo
 
 MAX_DELETE_KEYS = 1000

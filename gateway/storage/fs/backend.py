@@ -25,7 +25,6 @@ every blob that any version, current or not, refers to.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import time
@@ -33,7 +32,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from gateway import errors
+from gateway import errors, kv
 from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
                                   ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
                                   PartInfo, StagedObject, StorageBackend, UploadInfo,
@@ -95,7 +94,7 @@ class FsBackend(StorageBackend):
             # Every version's blob, noncurrent ones included (delete markers have none).
             live_blobs = {record["blob"] for record in self.index.all_object_records(txn)
                           if "blob" in record}
-            live_parts = {json.loads(raw)["file"] for _, raw in txn.cursor(db=self.index.parts)}
+            live_parts = {doc["file"] for _, doc in kv.scan(txn, self.index.parts, b"")}
         for sub in os.scandir(self.blob_dir):
             for entry in os.scandir(sub.path):
                 if entry.name not in live_blobs:
@@ -111,20 +110,23 @@ class FsBackend(StorageBackend):
     async def list_buckets(self) -> list[BucketInfo]:
         with self.index.read() as txn:
             return [BucketInfo(k.decode(), doc["created"])
-                    for k, doc in Index.scan(txn, self.index.buckets, b"", b"")]
+                    for k, doc in kv.scan(txn, self.index.buckets, b"", b"")]
 
     async def create_bucket(self, bucket: str) -> None:
+        await kv.offload(self._create_bucket, bucket)
+
+    def _create_bucket(self, bucket: str) -> None:
         with self.index.write() as txn:
-            if Index.get(txn, self.index.buckets, bucket.encode()) is not None:
+            if kv.get(txn, self.index.buckets, bucket.encode()) is not None:
                 raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
-            Index.put(txn, self.index.buckets, bucket.encode(), {"created": time.time()})
+            kv.put(txn, self.index.buckets, bucket.encode(), {"created": time.time()})
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         with self.index.read() as txn:
             return BucketInfo(bucket, self._bucket(txn, bucket)["created"])
 
     def _bucket(self, txn, bucket: str) -> dict:
-        doc = Index.get(txn, self.index.buckets, bucket.encode())
+        doc = kv.get(txn, self.index.buckets, bucket.encode())
         if doc is None:
             raise errors.NoSuchBucket(resource=f"/{bucket}", BucketName=bucket)
         return doc
@@ -283,6 +285,10 @@ class FsBackend(StorageBackend):
 
     async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
                        version_id: str | None = None) -> ObjectInfo:
+        return await kv.offload(self._set_tags, bucket, key, tags, version_id)
+
+    def _set_tags(self, bucket: str, key: str, tags: dict[str, str],
+                  version_id: str | None) -> ObjectInfo:
         with self.index.write() as txn:
             record, is_latest = self._version(txn, bucket, key, version_id)
             record["attrs"]["tags"] = tags
@@ -293,19 +299,23 @@ class FsBackend(StorageBackend):
     async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
                             owner: str) -> str:
         upload_id = uuid.uuid4().hex
+        await kv.offload(self._create_upload, bucket, key, upload_id, attributes, owner)
+        return upload_id
+
+    def _create_upload(self, bucket: str, key: str, upload_id: str,
+                       attributes: ObjectAttributes, owner: str) -> None:
         with self.index.write() as txn:
             self._bucket(txn, bucket)
-            Index.put(txn, self.index.uploads, upload_id.encode(),
-                      {"bucket": bucket, "key": key, "initiated": time.time(),
-                       "attrs": attributes.to_json(), "owner": owner})
-        return upload_id
+            kv.put(txn, self.index.uploads, upload_id.encode(),
+                   {"bucket": bucket, "key": key, "initiated": time.time(),
+                    "attrs": attributes.to_json(), "owner": owner})
 
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
         with self.index.read() as txn:
             return self._upload(txn, bucket, key, upload_id)
 
     def _upload(self, txn, bucket: str, key: str, upload_id: str) -> UploadInfo:
-        doc = Index.get(txn, self.index.uploads, upload_id.encode()) if upload_id else None
+        doc = kv.get(txn, self.index.uploads, upload_id.encode()) if upload_id else None
         if doc is None or doc["bucket"] != bucket or doc["key"] != key:
             self._bucket(txn, bucket)
             raise errors.NoSuchUpload(resource=f"/{bucket}/{key}", UploadId=upload_id)
@@ -313,7 +323,7 @@ class FsBackend(StorageBackend):
 
     def _uploads(self, txn, bucket: str, prefix: str) -> list[UploadInfo]:
         found = [_upload_info(k.decode(), doc)
-                 for k, doc in Index.scan(txn, self.index.uploads, b"", b"")
+                 for k, doc in kv.scan(txn, self.index.uploads, b"", b"")
                  if doc["bucket"] == bucket and doc["key"].startswith(prefix)]
         return sorted(found, key=lambda u: (u.key.encode(), u.initiated))
 
@@ -343,17 +353,17 @@ class FsBackend(StorageBackend):
     def _publish_part(self, bucket, key, upload_id, number, tmp: Path, part: dict):
         with self.index.write() as txn:
             self._upload(txn, bucket, key, upload_id)  # aborted meanwhile → NoSuchUpload
-            previous = Index.get(txn, self.index.parts, part_key(upload_id, number))
+            previous = kv.get(txn, self.index.parts, part_key(upload_id, number))
             os.rename(tmp, self.part_dir / part["file"])
             fsync_dir(self.part_dir)
-            Index.put(txn, self.index.parts, part_key(upload_id, number), part)
+            kv.put(txn, self.index.parts, part_key(upload_id, number), part)
         return previous
 
     async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
         with self.index.read() as txn:
             self._upload(txn, bucket, key, upload_id)
             return [_part_info(int(k.rsplit(SEP, 1)[1]), doc) for k, doc in
-                    Index.scan(txn, self.index.parts, upload_id.encode() + SEP,
+                    kv.scan(txn, self.index.parts, upload_id.encode() + SEP,
                                upload_id.encode() + SEP)]
 
     async def list_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
@@ -369,14 +379,17 @@ class FsBackend(StorageBackend):
         await self._drop_upload(upload_id)
 
     async def _drop_upload(self, upload_id: str) -> None:
-        with self.index.write() as txn:
-            files = self._forget_upload(txn, upload_id)
+        files = await kv.offload(self._drop_upload_records, upload_id)
         await asyncio.to_thread(_unlink_all, [self.part_dir / name for name in files])
+
+    def _drop_upload_records(self, upload_id: str) -> list[str]:
+        with self.index.write() as txn:
+            return self._forget_upload(txn, upload_id)
 
     def _forget_upload(self, txn, upload_id: str) -> list[str]:
         """Remove an upload and its parts from the index; return the part file names."""
         prefix = upload_id.encode() + SEP
-        files = [doc["file"] for _, doc in Index.scan(txn, self.index.parts, prefix, prefix)]
+        files = [doc["file"] for _, doc in kv.scan(txn, self.index.parts, prefix, prefix)]
         cursor = txn.cursor(db=self.index.parts)
         if cursor.set_range(prefix):
             while cursor.key().startswith(prefix):
@@ -390,7 +403,7 @@ class FsBackend(StorageBackend):
         stored = {p.number: p for p in await self.list_parts(bucket, key, upload_id)}
         chosen = validate_completion(parts, stored)
         with self.index.read() as txn:
-            files = [Index.get(txn, self.index.parts, part_key(upload_id, p.number))["file"]
+            files = [kv.get(txn, self.index.parts, part_key(upload_id, p.number))["file"]
                      for p in chosen]
         target = self.spool_dir / uuid.uuid4().hex
         await asyncio.to_thread(_concatenate, [self.part_dir / f for f in files], target)

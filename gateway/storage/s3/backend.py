@@ -61,8 +61,9 @@ from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage
                                   ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
                                   PartInfo, StagedObject, StorageBackend, UploadInfo,
                                   VersionPage, check_version_id)
-from gateway.storage.s3 import keys, listing, walk, xmldoc
-from gateway.storage.s3.client import FileSection, Reply, S3Client
+from gateway.storage.s3 import keys, listing, walk
+from gateway.wire import xmldoc
+from gateway.wire.client import FileSection, Reply, S3Client
 from gateway.storage.s3.metadata import SystemFields, read_headers, write_headers
 from gateway.storage.s3.staging import UploadStaged
 from gateway.storage.s3.uploads import Uploads

@@ -38,8 +38,9 @@ from pathlib import Path
 from gateway import errors
 from gateway.storage.base import (ObjectAttributes, PartBody, PartInfo, UploadInfo,
                                   multipart_etag, validate_completion)
-from gateway.storage.s3 import keys, listing, xmldoc
-from gateway.storage.s3.client import FileSection, S3Client, StreamSection
+from gateway.storage.s3 import keys, listing
+from gateway.wire import xmldoc
+from gateway.wire.client import FileSection, S3Client, StreamSection
 from gateway.storage.s3.listing import bounded
 from gateway.storage.s3.keys import BucketNames
 from gateway.storage.s3.staging import AssembledPart, UploadStaged

@@ -38,18 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from gateway import errors, metrics
+from gateway import errors, kv, metrics
 from gateway.catalog import Catalog, Ref
+from gateway.catalog.lineage import history_json, record_parents
 from gateway.identities import Identity
-from gateway.intake.policy_gate import PolicyGate
-from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, SidecarError,
-                                document_id_for, instance_id_for, merge_client_edit,
-                                render_sidecar)
+from gateway.gatekeeper.policy_gate import PolicyGate
+from gateway.provenance import (SIDECAR_SUFFIX, Extractor, HistoryEvent, ProvenanceRecord,
+                                SidecarError, document_id_for, instance_id_for,
+                                merge_client_edit, render_sidecar)
 from gateway.storage.base import (DeleteOutcome, ObjectAttributes, ObjectInfo, PartBody,
                                   StagedObject, StorageBackend)
 from gateway.storage.staged import LocalStagedFile
 
-SIDECAR_SUFFIX = ".xmp"
 SIDECAR_CONTENT_TYPE = "application/rdf+xml"
 SOFTWARE_AGENT = "provgate 0.1.0"
 
@@ -165,14 +165,14 @@ class IntakePipeline:
             identity=write.identity, record=record)
         refusal = verdict.refusal()
         if refusal is not None:
-            self.policy.record(verdict, version_id=None, identity=write.identity.name)
+            await self.policy.record(verdict, version_id=None, identity=write.identity.name)
             raise refusal
         version_id = None
         try:
             info = await self._commit(write, verdict.bucket, verdict.key, record)
             version_id = info.version_id
         finally:
-            self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
+            await self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
         return IngestResult(info, record, [n.message for n in record.notices
                                            if n.severity == "error"] + verdict.warnings,
                             quarantined=verdict.quarantined)
@@ -210,7 +210,7 @@ class IntakePipeline:
         reindex see), indexed in the catalog; the LMDB commit (an fsync) runs in a thread
         so the event loop keeps serving."""
         info = await self.backend.head_object(bucket, key, committed.version_id)
-        await asyncio.to_thread(self._index, bucket, key, info, record, history)
+        await kv.offload(self._index, bucket, key, info, record, history)
         return info
 
     async def _client_sidecar(self, write: WriteRequest, annotated: str) -> IngestResult:
@@ -234,11 +234,12 @@ class IntakePipeline:
                                         "software-agent", write.identity.name),
                                     changed="/metadata"))
         info = await self._write_sidecar(write.bucket, annotated, merged, history, write.identity)
-        self.catalog.add_version(write.bucket, annotated, version_id=current["version_id"],
-                                 document_id=document_id_for(write.bucket, annotated),
-                                 instance_id=current["instance_id"], record=merged.to_dict(),
-                                 committed=current["committed"], parents=record_parents(merged),
-                                 history=history_json(history))
+        await kv.offload(self.catalog.add_version, write.bucket, annotated,
+                         version_id=current["version_id"],
+                         document_id=document_id_for(write.bucket, annotated),
+                         instance_id=current["instance_id"], record=merged.to_dict(),
+                         committed=current["committed"], parents=record_parents(merged),
+                         history=history_json(history))
         warnings = [f"{r.field}: {r.reason}" for r in rejected]
         return IngestResult(info, merged, warnings)
 
@@ -256,13 +257,13 @@ class IntakePipeline:
             return outcome   # a client removing a sidecar: history stays in its versions
         if version_id is None:
             await self._delete_quietly(bucket, sidecar_key(key))
-            self.catalog.mark_deleted(bucket, key, time.time())
+            await kv.offload(self.catalog.mark_deleted, bucket, key, time.time())
         elif outcome.delete_marker:
             if await self._exists(bucket, key):
                 await self._undelete_sidecar(bucket, key)
-                self.catalog.restore(bucket, key)
+                await kv.offload(self.catalog.restore, bucket, key)
         else:
-            self.catalog.remove_version(bucket, key, version_id)
+            await kv.offload(self.catalog.remove_version, bucket, key, version_id)
         return outcome
 
     async def _delete_quietly(self, bucket: str, key: str) -> None:
@@ -339,27 +340,6 @@ class _LocalCopy:
     async def __aexit__(self, *exc) -> None:
         if self.temp is not None:
             _remove(self.temp)
-
-
-EXTERNAL = ""  # the "bucket" of an input that is not a provgate object
-
-
-def record_parents(record: ProvenanceRecord) -> list[Ref]:
-    """Lineage edges: declared parents, and every input the file names (C2PA
-    ingredients, img2img / ControlNet / LoadImage inputs). An input that is a provgate
-    object points at it; any other is an external parent named as the tool named it."""
-    refs = [Ref(p.bucket, p.key, p.version_id, "derived-from") for p in record.derived_from]
-    for source in record.sources:
-        if source.ref is not None:
-            refs.append(Ref(source.ref.bucket, source.ref.key, source.ref.version_id,
-                            source.role))
-        elif source.name or source.instance_id:
-            refs.append(Ref(EXTERNAL, source.name or source.instance_id, None, source.role))
-    return refs
-
-
-def history_json(events: list[HistoryEvent]) -> list[dict]:
-    return [{k: v for k, v in vars(e).items() if v is not None} for e in events]
 
 
 class StreamBody:
