@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway import errors, kv, metrics
-from gateway.catalog import Catalog, Ref
+from gateway.catalog import Catalog
 from gateway.catalog.lineage import history_json, record_parents
 from gateway.identities import Identity
 from gateway.gatekeeper.policy_gate import PolicyGate
@@ -48,14 +48,10 @@ from gateway.provenance import (SIDECAR_SUFFIX, Extractor, HistoryEvent, Provena
                                 merge_client_edit, render_sidecar)
 from gateway.storage.base import (DeleteOutcome, ObjectAttributes, ObjectInfo, PartBody,
                                   StagedObject, StorageBackend)
-from gateway.storage.staged import LocalStagedFile
+from gateway.storage.staged import LocalStagedFile, spool_to_file
 
 SIDECAR_CONTENT_TYPE = "application/rdf+xml"
 SOFTWARE_AGENT = "provgate 0.1.0"
-
-# Spooled bytes are handed to a worker thread for writing in batches of about this
-# size (a thread hop per network read costs more than the write itself).
-SPOOL_BATCH = 1 << 20
 
 T = TypeVar("T")
 
@@ -110,23 +106,8 @@ class IntakePipeline:
         removed if the body fails part-way (a bad signature, a short body).
         """
         path = self.backend.spool_dir / uuid.uuid4().hex
-        size = 0
-        pending: list[bytes] = []   # pieces not yet written: one thread hop per SPOOL_BATCH
-        pending_bytes = 0
-        try:
-            with metrics.INTAKE_STAGE_SECONDS.labels("spool").time(), open(path, "wb") as fh:
-                async for chunk in body:
-                    size += len(chunk)
-                    pending.append(chunk)
-                    pending_bytes += len(chunk)
-                    if pending_bytes >= SPOOL_BATCH:
-                        await asyncio.to_thread(fh.writelines, pending)
-                        pending, pending_bytes = [], 0
-                if pending:
-                    await asyncio.to_thread(fh.writelines, pending)
-        except BaseException:
-            _remove(path)
-            raise
+        with metrics.INTAKE_STAGE_SECONDS.labels("spool").time():
+            size = await spool_to_file(body, path)
         staged = await self.backend.stage_file(path, size, body.md5_hex, dict(body.checksums))
         staged.sha256_hex = body.sha256_hex
         return staged
@@ -331,11 +312,10 @@ class _LocalCopy:
     async def __aenter__(self) -> str:
         if isinstance(self.staged, LocalStagedFile):
             return str(self.staged.path)
-        self.temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
-        with open(self.temp, "wb") as fh:
-            async for chunk in self.staged.read():
-                await asyncio.to_thread(fh.write, chunk)
-        return str(self.temp)
+        temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
+        await spool_to_file(self.staged.read(), temp)
+        self.temp = temp
+        return str(temp)
 
     async def __aexit__(self, *exc) -> None:
         if self.temp is not None:

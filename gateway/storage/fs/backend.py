@@ -41,7 +41,7 @@ from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage
                                   validate_completion)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key
-from gateway.storage.staged import LocalStagedFile, adopt_spool_file, fsync_dir
+from gateway.storage.staged import LocalStagedFile, adopt_spool_file, fsync_dir, spool_to_file
 
 CHUNK = 1 << 20
 
@@ -332,13 +332,8 @@ class FsBackend(StorageBackend):
         await self.get_upload(bucket, key, upload_id)
         name = uuid.uuid4().hex
         tmp = self.spool_dir / name
-        size = 0
+        size = await spool_to_file(body, tmp, sync=True)
         try:
-            with open(tmp, "wb") as fh:
-                async for chunk in body:
-                    size += len(chunk)
-                    await asyncio.to_thread(fh.write, chunk)
-                await asyncio.to_thread(_flush_and_sync, fh)
             part = {"file": name, "etag": body.md5_hex, "size": size,
                     "mtime": time.time(), "checksums": dict(body.checksums)}
             previous = await asyncio.to_thread(self._publish_part, bucket, key, upload_id,
@@ -443,11 +438,6 @@ def _concatenate(sources: list[Path], target: Path) -> None:
         for src in sources:
             with open(src, "rb") as fh:
                 shutil.copyfileobj(fh, out, CHUNK)
-
-
-def _flush_and_sync(fh) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
 
 
 def _fsync_file(path: Path) -> None:
