@@ -6,14 +6,13 @@ import asyncio
 import logging
 import ssl
 
-from aiohttp import web
-
 from gateway.admin.app import build_admin_app
 from gateway.admin.policy_api import add_policy_routes
 from gateway.catalog import Catalog
 from gateway import errors
 from gateway.config import Config
 from gateway.identities import IdentityStore
+from gateway.gatekeeper.gatekeeper import Gatekeeper
 from gateway.gatekeeper.pipeline import IntakePipeline
 from gateway.gatekeeper.policy_gate import PolicyGate
 from gateway.policy import AuditLog, PolicyError, PolicyStore
@@ -101,9 +100,9 @@ async def serve(config: Config) -> None:
     policies.start()                       # hot reload from here on
     recheck = Recheck(policies, catalog, skip_buckets=(config.policies.quarantine_bucket,))
     recheck.start()                        # stored assets against each new set
-    services = Services(backend=backend, intake=IntakePipeline(backend, extractor, catalog, gate),
-                        region=config.server.region,
-                        quarantine_bucket=config.policies.quarantine_bucket)
+    gatekeeper = Gatekeeper(backend, IntakePipeline(backend, extractor, catalog, gate),
+                            quarantine_bucket=config.policies.quarantine_bucket)
+    services = Services(gatekeeper=gatekeeper, region=config.server.region)
     authenticator = Authenticator(IdentityStore(config.identities), region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
                        max_header_bytes=config.server.max_header_bytes)

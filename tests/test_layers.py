@@ -192,3 +192,20 @@ def test_the_analysis_catches_a_circle_and_an_upward_import():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert RANKS[unit_of("gateway.storage.s3.backend")] < RANKS[unit_of("gateway.s3.auth.body")]
     assert unit_of("sidecar.service") == "sidecar"
+
+
+def test_the_s3_door_reaches_stored_data_only_through_the_gatekeeper():
+    # The S3 layer may use the storage interface's value types (gateway.storage.base),
+    # never a backend, the catalog or the policy engine itself.
+    reaching = [f"{source}:{line} -> {target}"
+                for source, targets in sorted(IMPORTS.items()) if unit_of(source) == "gateway.s3"
+                for target, line in sorted(targets)
+                if unit_of(target) in ("gateway.storage", "gateway.catalog", "gateway.policy",
+                                       "gateway.kv")
+                and target != "gateway.storage.base"]
+    assert reaching == []
+    holding = [f"{path.relative_to(ROOT)}:{node.lineno}"
+               for name, path in sorted(MODULES.items()) if unit_of(name) == "gateway.s3"
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.Attribute) and node.attr in ("backend", "catalog", "intake")]
+    assert holding == []

@@ -47,11 +47,9 @@ class Catalog:
         self.path = path
         # Shared with the policy audit log: ``AuditLog(catalog.env)``.
         self.env = kv.Store(path)
-        self.assets = self.env.table("assets")
-        self.versions = self.env.table("versions")
-        self.by_vid = self.env.table("by_vid")
-        self.parents = self.env.table("parents")
-        self.children = self.env.table("children")
+        self.assets, self.versions, self.by_vid, self.parents, self.children = (
+            self.env.table(name) for name in ("assets", "versions", "by_vid", "parents",
+                                              "children"))
 
     def close(self) -> None:
         self.env.close()

@@ -9,11 +9,10 @@ from multidict import CIMultiDict
 
 from gateway import errors
 from gateway.identities import Identity
-from gateway.gatekeeper.pipeline import IntakePipeline
+from gateway.gatekeeper.gatekeeper import Gatekeeper
 from gateway.provenance.record import DOORS
 from gateway.s3.auth import AuthContext, verified_body
 from gateway.s3.routing import S3Target
-from gateway.storage.base import StorageBackend
 
 
 # Not "expires": in a SigV2 presigned URL that parameter is the URL's own expiry.
@@ -25,10 +24,8 @@ _QUERY_OBJECT_FIELDS = {"content-type", "cache-control", "content-disposition",
 class Services:
     """What the S3 layer talks to; built once by the server."""
 
-    backend: StorageBackend
-    intake: IntakePipeline
+    gatekeeper: Gatekeeper           # every read and every change of stored data
     region: str
-    quarantine_bucket: str = ""      # written only by intake; reviewers and admins read it
 
 
 @dataclass
@@ -90,8 +87,8 @@ class S3Call:
         return fields
 
     @property
-    def backend(self) -> StorageBackend:
-        return self.services.backend
+    def gatekeeper(self) -> Gatekeeper:
+        return self.services.gatekeeper
 
     def body(self):
         """The request body, decoded from its transfer framing and verified as read."""

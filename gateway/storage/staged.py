@@ -85,15 +85,21 @@ class LocalStagedFile(StagedObject):
         _remove(self.path)
 
 
-async def adopt_spool_file(spool_dir: Path, path: Path, size: int, md5_hex: str,
-                           checksums: dict[str, str]) -> LocalStagedFile:
-    """A complete local file as a staged object, moved into ``spool_dir`` if elsewhere
-    (the backends' ``stage_file``)."""
-    if path.parent != spool_dir:
-        target = spool_dir / uuid.uuid4().hex
-        await asyncio.to_thread(shutil.move, path, target)
-        path = target
-    return LocalStagedFile(path, size, md5_hex, checksums)
+class SpoolDirStaging:
+    """``StorageBackend.stage_file`` for a backend that keeps staged bytes as local files
+    in its ``spool_dir`` (both backends do)."""
+
+    spool_dir: Path
+
+    async def stage_file(self, path: Path, size: int, md5_hex: str,
+                         checksums: dict[str, str]) -> StagedObject:
+        """A complete local file as a staged object, moved into ``spool_dir`` if
+        elsewhere."""
+        if path.parent != self.spool_dir:
+            target = self.spool_dir / uuid.uuid4().hex
+            await asyncio.to_thread(shutil.move, path, target)
+            path = target
+        return LocalStagedFile(path, size, md5_hex, checksums)
 
 
 def fsync_dir(path: Path) -> None:

@@ -67,15 +67,15 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     door = call.door
     attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
-    staged = await call.services.intake.spool(call.body())
-    result = await call.services.intake.ingest(WriteRequest(
+    staged = await call.gatekeeper.spool(call.body())
+    result = await call.gatekeeper.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity, door=door,
         if_match=if_match, if_none_match=if_none_match))
     return web.Response(status=200, headers=write_headers(result))
 
 
 async def head_object(call: S3Call) -> web.StreamResponse:
-    info = await call.backend.head_object(call.bucket, call.key, call.version_id)
+    info = await call.gatekeeper.head_object(call.bucket, call.key, call.version_id)
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
     byte_range = h.parse_range(call.headers.get("Range"))
@@ -94,7 +94,7 @@ def _wants_checksums(call: S3Call) -> bool:
 
 async def get_object(call: S3Call) -> web.StreamResponse:
     byte_range = h.parse_range(call.headers.get("Range"))
-    stream = await call.backend.open_object(call.bucket, call.key, byte_range,
+    stream = await call.gatekeeper.open_object(call.bucket, call.key, byte_range,
                                             version_id=call.version_id)
     try:
         h.check_read_conditions(call.headers, stream.info)
@@ -129,7 +129,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
 
 
 async def delete_object(call: S3Call) -> web.Response:
-    outcome = await call.services.intake.delete(call.bucket, call.key, call.version_id)
+    outcome = await call.gatekeeper.delete(call.bucket, call.key, call.version_id)
     return web.Response(status=204, headers=delete_headers(outcome))
 
 
@@ -166,7 +166,7 @@ async def open_copy_source(call: S3Call, byte_range=None):
     if not call.identity.may_access_bucket(bucket):
         raise errors.AccessDenied(resource=f"/{bucket}/{key}")
     try:
-        stream = await call.backend.open_object(bucket, key, byte_range, version_id=version_id)
+        stream = await call.gatekeeper.open_object(bucket, key, byte_range, version_id=version_id)
     except errors.MethodNotAllowed:
         raise errors.InvalidRequest("The source of a copy request may not specifically refer "
                                     "to a delete marker by version id.") from None
@@ -199,11 +199,11 @@ async def copy_object(call: S3Call) -> web.Response:
         attributes.tags = (h.parse_tagging(call.headers.get("x-amz-tagging", ""))
                            if tag_directive == "REPLACE" else dict(source.attributes.tags))
         attributes.owner = call.identity.name
-        staged = await call.services.intake.spool(StreamBody(stream.body, source.size))
+        staged = await call.gatekeeper.spool(StreamBody(stream.body, source.size))
     finally:
         await stream.close()
     staged.checksums = {} if source.parts_count else dict(source.checksums)
-    result = await call.services.intake.ingest(WriteRequest(
+    result = await call.gatekeeper.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity, door=door,
         if_match=if_match, if_none_match=if_none_match))
     info = result.info
@@ -220,13 +220,13 @@ async def delete_objects(call: S3Call) -> web.Response:
     entries = xml.children(root, "Object")
     if not entries or len(entries) > MAX_DELETE_KEYS:
         raise errors.MalformedXML(f"Delete names between 1 and {MAX_DELETE_KEYS} objects")
-    await call.backend.head_bucket(call.bucket)
+    await call.gatekeeper.head_bucket(call.bucket)
     deleted, failed = [], []
     for entry in entries:
         key = xml.child_text(entry, "Key", required=True)
         version = xml.child_text(entry, "VersionId")
         try:
-            outcome = await call.services.intake.delete(call.bucket, key, version)
+            outcome = await call.gatekeeper.delete(call.bucket, key, version)
         except errors.GatewayError as exc:
             failed.append({"Key": key, "VersionId": version, "Code": exc.code,
                            "Message": exc.message})

@@ -12,7 +12,7 @@ from gateway.s3.responses import xml_response
 
 
 async def get_object_tagging(call: S3Call) -> web.Response:
-    info = await call.backend.head_object(call.bucket, call.key, call.version_id)
+    info = await call.gatekeeper.head_object(call.bucket, call.key, call.version_id)
     return xml_response("Tagging", {"TagSet": {"Tag": [
         {"Key": k, "Value": v} for k, v in info.attributes.tags.items()]}},
         headers={"x-amz-version-id": info.version_id})
@@ -36,10 +36,10 @@ def parse_tag_document(body: bytes) -> dict[str, str]:
 
 async def put_object_tagging(call: S3Call) -> web.Response:
     tags = parse_tag_document(await call.small_body(64 * 1024))
-    info = await call.backend.set_tags(call.bucket, call.key, tags, call.version_id)
+    info = await call.gatekeeper.set_tags(call.bucket, call.key, tags, call.version_id)
     return web.Response(status=200, headers={"x-amz-version-id": info.version_id})
 
 
 async def delete_object_tagging(call: S3Call) -> web.Response:
-    info = await call.backend.set_tags(call.bucket, call.key, {}, call.version_id)
+    info = await call.gatekeeper.set_tags(call.bucket, call.key, {}, call.version_id)
     return web.Response(status=204, headers={"x-amz-version-id": info.version_id})

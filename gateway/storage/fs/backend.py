@@ -41,12 +41,12 @@ from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage
                                   validate_completion)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key
-from gateway.storage.staged import LocalStagedFile, adopt_spool_file, fsync_dir, spool_to_file
+from gateway.storage.staged import LocalStagedFile, SpoolDirStaging, fsync_dir, spool_to_file
 
 CHUNK = 1 << 20
 
 
-class FsBackend(StorageBackend):
+class FsBackend(SpoolDirStaging, StorageBackend):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.meta = root / ".provgate"
@@ -156,10 +156,6 @@ class FsBackend(StorageBackend):
         return files
 
     # -- objects --------------------------------------------------------------------
-    async def stage_file(self, path: Path, size: int, md5_hex: str,
-                         checksums: dict[str, str]) -> StagedObject:
-        return await adopt_spool_file(self.spool_dir, path, size, md5_hex, checksums)
-
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
                      if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:

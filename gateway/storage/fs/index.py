@@ -84,11 +84,9 @@ class Index:
 
     def __init__(self, path: Path) -> None:
         self.store = kv.Store(path, max_dbs=8)
-        self.buckets = self.store.table("buckets")
-        self.objects = self.store.table("objects")
-        self.versions = self.store.table("versions")
-        self.uploads = self.store.table("uploads")
-        self.parts = self.store.table("parts")
+        self.buckets, self.objects, self.versions, self.uploads, self.parts = (
+            self.store.table(name) for name in ("buckets", "objects", "versions", "uploads",
+                                                "parts"))
 
     def close(self) -> None:
         self.store.close()
