@@ -18,8 +18,17 @@ DEFAULT_CONFIG = "config.example.toml"
 
 
 def _load(path: str) -> config_module.Config:
+    """The whole configuration, the folder sidecar's ``[sidecar]`` included, so that a
+    mistake anywhere stops every command before it starts."""
+    from gateway.distribution.settings import load_distribution
+    from sidecar.settings import load_sidecar
     try:
-        return config_module.load(path)
+        config = config_module.load(path)
+        config.sidecar = load_sidecar(config)
+        config.distribution = load_distribution(config.distribution_tables, config.identities,
+                                                config.server.listen, config.base_dir,
+                                                config.where)
+        return config
     except config_module.ConfigError as exc:
         print(f"provgate: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -330,6 +339,7 @@ def _gateway_answers(listen: str) -> bool:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     from gateway.catalog.reindex import reindex
+    from gateway.policy import AuditLog
     from gateway.storage import open_backend
     config = _load(args.config)
     if args.indexes_only:
@@ -362,7 +372,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         await backend.start(recover=False)
         catalog = _open_catalog(config)
         try:
-            return await reindex(backend, catalog, progress)
+            return await reindex(backend, catalog, progress,
+                                 AuditLog(catalog.env).intake_warnings())
         finally:
             catalog.close()
             await backend.close()

@@ -12,13 +12,14 @@ import os
 import tomllib
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from gateway.identities import ROLES, XMP_MODES, Identity
+from gateway.wire.listen import parse_listen
+from gateway.wire.names import validate_bucket_name
 
-if TYPE_CHECKING:
-    from gateway.distribution.settings import DistributionConfig
-    from sidecar.settings import SidecarConfig
+# Modes of a policy file (and of ``[policies] mode``): the policy package reads them here.
+POLICY_MODES = ("enforce", "warn", "audit")
 
 
 class ConfigError(Exception):
@@ -90,8 +91,17 @@ class Config:
     policies: PoliciesConfig
     identities: list[Identity]
     base_dir: Path                   # relative paths in the file resolve against its folder
-    sidecar: SidecarConfig | None = None   # [sidecar] and its [[sidecar.shares]]
-    distribution: DistributionConfig | None = None   # [distribution], [targets.NAME], [c2pa]
+    # [sidecar] and its [[sidecar.shares]] as written; the folder door validates them
+    # (``sidecar.settings.load_sidecar``) and the command that runs it puts the result
+    # in ``sidecar``.
+    sidecar_table: dict = field(default_factory=dict)
+    sidecar: Any = None
+    # [distribution], [targets.NAME] and [c2pa] as written; the distribution package
+    # validates them (``gateway.distribution.settings.load_distribution``) into
+    # ``distribution`` when the command loads the whole configuration.
+    distribution_tables: dict = field(default_factory=dict)
+    distribution: Any = None
+    where: str = ""                  # the config file, as error messages name it
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -173,13 +183,11 @@ KNOWN_SECTIONS = {"server", "admin", "storage", "catalog", "intake", "policies",
 
 
 def _policies(doc: dict, where: str) -> PoliciesConfig:
-    from gateway.policy.schema import MODES
-    from gateway.s3.routing import validate_bucket_name
     policies = _section(doc, "policies", PoliciesConfig, where)
     if not policies.dirs or not all(isinstance(d, str) and d for d in policies.dirs):
         raise ConfigError(f"{where}: 'policies.dirs' must be a non-empty list of directories")
-    if policies.mode not in MODES:
-        raise ConfigError(f"{where}: 'policies.mode' must be one of {', '.join(MODES)}")
+    if policies.mode not in POLICY_MODES:
+        raise ConfigError(f"{where}: 'policies.mode' must be one of {', '.join(POLICY_MODES)}")
     if not 0 < policies.eval_timeout <= 60:
         raise ConfigError(f"{where}: 'policies.eval_timeout' must be more than 0 and at most 60 seconds")
     if not 1 <= policies.workers <= 64:
@@ -217,24 +225,20 @@ def load(path: str | os.PathLike) -> Config:
     if bool(server.tls_cert) != bool(server.tls_key):
         raise ConfigError(f"{where}: 'server.tls_cert' and 'server.tls_key' go together")
     for name, listen in (("server.listen", server.listen), ("admin.listen", doc.get("admin", {}).get("listen", "127.0.0.1:9001"))):
-        parse_listen(listen, f"{where}: '{name}'")
+        try:
+            parse_listen(listen, f"{where}: '{name}'")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     identities = _identities(doc, where)
-    base_dir = Path(path).resolve().parent
-    # Imported here: the sidecar package builds on this module's helpers.
-    from sidecar.settings import load_sidecar
-    from gateway.distribution.settings import load_distribution
+    sidecar_table = doc.get("sidecar", {})
+    if not isinstance(sidecar_table, dict):
+        raise ConfigError(f"{where}: [sidecar] must be a table")
     return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
                   catalog=_section(doc, "catalog", CatalogConfig, where),
                   intake=_section(doc, "intake", IntakeConfig, where),
                   policies=_policies(doc, where),
-                  identities=identities, base_dir=base_dir,
-                  sidecar=load_sidecar(doc.get("sidecar", {}), identities, base_dir, where),
-                  distribution=load_distribution(doc, identities, server.listen, base_dir, where))
+                  identities=identities, base_dir=Path(path).resolve().parent,
+                  sidecar_table=sidecar_table, where=where,
+                  distribution_tables={k: doc[k] for k in ("distribution", "targets", "c2pa")
+                                       if k in doc})
 
-
-def parse_listen(listen: str, label: str = "listen") -> tuple[str, int]:
-    """``host:port`` (``[::1]:9000`` for IPv6) to (host, port)."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"{label} must be host:port, got {listen!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)

@@ -8,7 +8,6 @@ import errno
 import logging
 import shutil
 import warnings
-import signal
 import ssl
 
 from aiohttp import web
@@ -21,12 +20,13 @@ from gateway.admin.search_api import add_search_routes
 from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
 from gateway import errors, metrics
-from gateway.config import Config, parse_listen
+from gateway.config import Config
 from gateway.distribution import Distributor
 from gateway.identities import Identity, IdentityStore
-from gateway.intake.pipeline import IntakePipeline
-from gateway.intake.policy_gate import PolicyGate
-from gateway.intake.review_gate import ReviewGate
+from gateway.gatekeeper.gatekeeper import Gatekeeper
+from gateway.gatekeeper.pipeline import IntakePipeline
+from gateway.gatekeeper.policy_gate import PolicyGate
+from gateway.gatekeeper.review_gate import ReviewGate
 from gateway.policy import AuditLog, PolicyError, PolicyStore
 from gateway.policy.recheck import Recheck
 from gateway.provenance import Extractor
@@ -37,40 +37,12 @@ from gateway.s3.call import Services
 from gateway.catalog.migrate import migrate_records
 from gateway.storage import open_backend
 from gateway.storage.space import FreeSpace
+from gateway.wire.listen import SHUTDOWN_TIMEOUT, start_site, stop_signal_event
+from sidecar import metrics as sidecar_metrics
+from sidecar.run import gateway_certificate, gateway_endpoint
+from sidecar.service import Sidecar
 
 log = logging.getLogger("provgate")
-
-# Seconds a SIGTERM waits for in-flight requests before closing their connections.
-SHUTDOWN_TIMEOUT = 30.0
-
-
-async def start_site(app: web.Application, listen: str, *, ssl_context=None,
-                      handler_args: dict | None = None) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                           **(handler_args or {}))
-    await runner.setup()
-    host, port = parse_listen(listen)
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
-    await site.start()
-    sock = site._server.sockets[0].getsockname()  # the real port when 0 was asked for
-    scheme = "https" if ssl_context else "http"
-    shown_host = f"[{sock[0]}]" if ":" in sock[0] else sock[0]
-    return runner, f"{scheme}://{shown_host}:{sock[1]}"
-
-
-def stop_signal_event() -> asyncio.Event:
-    """An event set on SIGTERM (systemd stopping the service) or SIGINT (Ctrl-C), from
-    now on: installed before start-up work, a signal during it ends the process cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
-async def until_stop_signal() -> None:
-    """Return on SIGTERM or SIGINT."""
-    await stop_signal_event().wait()
 
 
 def _tls_context(config: Config) -> ssl.SSLContext | None:
@@ -119,8 +91,6 @@ async def _start_sidecar(config: Config, s3_url: str):
     """The shares of ``[[sidecar.shares]]``, watched in this process (none: no sidecar)."""
     if config.sidecar is None or not config.sidecar.shares:
         return None
-    from sidecar.run import gateway_certificate, gateway_endpoint
-    from sidecar.service import Sidecar
     endpoint = gateway_endpoint(config) if config.sidecar.settings.endpoint else s3_url
     sidecar = Sidecar(config, endpoint, gateway_certificate(config))
     await sidecar.start()
@@ -251,10 +221,10 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
                               pipeline=pipeline, region=config.server.region)
     reviews = ReviewGate(pipeline, policies, audit, config.policies.quarantine_bucket,
                          on_decision=distributor.on_review_change)
-    services = Services(backend=backend, intake=pipeline, reviews=reviews,
-                        region=config.server.region,
-                        quarantine_bucket=config.policies.quarantine_bucket,
-                        replication_status=distributor.replication_status)
+    gatekeeper = Gatekeeper(backend, pipeline,
+                            quarantine_bucket=config.policies.quarantine_bucket,
+                            reviews=reviews, replication_status=distributor.replication_status)
+    services = Services(gatekeeper=gatekeeper, region=config.server.region)
     identities = IdentityStore(config.identities)
     authenticator = Authenticator(identities, region=config.server.region)
     s3 = S3Application(services, authenticator, config.server.domain,
@@ -275,7 +245,8 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     admin_app = build_admin_app(backend, catalog, extractor,
                                 AdminAuthenticator(identities, authenticator),
                                 quarantine_bucket=config.policies.quarantine_bucket,
-                                space=space, readiness=readiness)
+                                space=space, readiness=readiness,
+                                registries=(sidecar_metrics.REGISTRY,))
     add_policy_routes(admin_app, store=policies, audit=audit, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket, recheck=recheck)
     add_search_routes(admin_app, catalog=catalog,

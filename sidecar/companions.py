@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.provenance.headers import HEADER_TO_FIELD, PROVENANCE_HEADER
+from gateway.wire.provenance_headers import HEADER_TO_FIELD, PROVENANCE_HEADER
 from sidecar.names import FOLDER_PROMPT, template_fields
 from sidecar.settings import Share
 

@@ -13,10 +13,9 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway import errors
-from gateway.identities import Identity
-from gateway.storage.s3 import xmldoc
-from gateway.storage.s3.client import FileSection, S3Client
+from gateway.config import Identity
+from gateway.wire import xmldoc
+from gateway.wire.client import FileSection, S3Client, Unreachable
 
 DOOR_HEADER = "x-provgate-door"
 DOOR = "sidecar"
@@ -89,7 +88,7 @@ class Answer:
 class GatewayClient:
     def __init__(self, endpoint: str, region: str, timeout: float, connections: int,
                  pinned_cert: str | None = None) -> None:
-        """``pinned_cert``: see :class:`~gateway.storage.s3.client.S3Client`."""
+        """``pinned_cert``: see :class:`~gateway.wire.client.S3Client`."""
         self.endpoint = endpoint
         self.pinned_cert = pinned_cert
         self.region = region
@@ -123,7 +122,7 @@ class GatewayClient:
             reply = await client.send(method, bucket, key, headers=headers, body=body,
                                       query=query, expect=ANY_STATUS, stream=True,
                                       resend=resend)
-        except errors.ServiceUnavailable as exc:
+        except Unreachable as exc:
             return Answer(0, "ServiceUnavailable", exc.message, unreachable=True)
         assert reply.response is not None
         try:

@@ -17,13 +17,10 @@ and moved files leave the share, and their entries are removed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import lmdb
-
-from gateway.catalog.store import lmdb_key
+from gateway import kv
 
 MAP_SIZE = 1 << 30   # address space only; the file grows as entries are written
 
@@ -48,47 +45,50 @@ class Entry:
 
 
 class Ledger:
+    """Reads are cheap and synchronous; every writing method syncs to disk and is
+    therefore a coroutine that runs its transaction in a worker thread."""
+
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
         # sync: an entry that says "ingested" is on disk before the source may be moved
         # or deleted (after = move | delete relies on it).
-        self.env = lmdb.open(str(directory), map_size=MAP_SIZE, max_dbs=2, subdir=True,
-                             sync=True, metasync=True, lock=True)
-        self._files = self.env.open_db(b"files")
-        self._content = self.env.open_db(b"content")
-
-    @staticmethod
-    def _key(share: str, relpath: str) -> bytes:
-        # Same bound as the catalog: LMDB keys stop at 511 bytes, paths need not.
-        return lmdb_key(share, relpath)
+        self.store = kv.Store(directory, max_dbs=2, map_size=MAP_SIZE)
+        self._files = self.store.table("files")
+        self._content = self.store.table("content")
 
     def get(self, share: str, relpath: str) -> Entry | None:
-        with self.env.begin(db=self._files) as txn:
-            raw = txn.get(self._key(share, relpath))
-        return Entry(**json.loads(raw)) if raw else None
+        with self.store.read() as txn:
+            doc = kv.get(txn, self._files, kv.key(share, relpath))
+        return Entry(**doc) if doc else None
 
-    def put(self, share: str, relpath: str, entry: Entry) -> None:
-        with self.env.begin(db=self._files, write=True) as txn:
-            txn.put(self._key(share, relpath), json.dumps(asdict(entry)).encode())
+    async def put(self, share: str, relpath: str, entry: Entry) -> None:
+        await kv.offload(self._put, kv.key(share, relpath), asdict(entry))
 
-    def remove(self, share: str, relpath: str) -> None:
-        with self.env.begin(db=self._files, write=True) as txn:
-            txn.delete(self._key(share, relpath))
+    def _put(self, key: bytes, doc: dict) -> None:
+        with self.store.write() as txn:
+            kv.put(txn, self._files, key, doc)
+
+    async def remove(self, share: str, relpath: str) -> None:
+        await kv.offload(self._remove, kv.key(share, relpath))
+
+    def _remove(self, key: bytes) -> None:
+        with self.store.write() as txn:
+            txn.delete(key, db=self._files)
 
     def first_with_content(self, sha256: str) -> str | None:
-        with self.env.begin(db=self._content) as txn:
-            raw = txn.get(sha256.encode())
+        with self.store.read() as txn:
+            raw = txn.get(sha256.encode(), db=self._content)
         return raw.decode() if raw else None
 
-    def remember_content(self, sha256: str, location: str) -> None:
-        with self.env.begin(db=self._content, write=True) as txn:
-            txn.put(sha256.encode(), location.encode(), overwrite=False)
+    async def remember_content(self, sha256: str, location: str) -> None:
+        await kv.offload(self._remember_content, sha256, location)
+
+    def _remember_content(self, sha256: str, location: str) -> None:
+        with self.store.write() as txn:
+            txn.put(sha256.encode(), location.encode(), overwrite=False, db=self._content)
 
     def count(self) -> int:
-        with self.env.begin(db=self._files) as txn:
-            return txn.stat(self._files)["entries"]
+        return self.store.entries(self._files)
 
     def close(self) -> None:
         """Flush and close; called last on shutdown."""
-        self.env.sync(True)
-        self.env.close()
+        self.store.close()

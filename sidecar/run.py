@@ -7,8 +7,9 @@ import logging
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import metrics
-from gateway.config import Config, parse_listen
+from gateway.config import Config
+from gateway.wire.listen import parse_listen, start_site, until_stop_signal
+from sidecar import metrics
 from sidecar.service import Sidecar
 
 log = logging.getLogger("provgate.sidecar")
@@ -68,7 +69,6 @@ def build_metrics_app(sidecar: Sidecar) -> web.Application:
 
 
 async def watch(config: Config) -> None:
-    from gateway.server import start_site, until_stop_signal
     assert config.sidecar is not None
     sidecar = Sidecar(config, gateway_endpoint(config), gateway_certificate(config))
     runner = None

@@ -26,10 +26,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 
-from gateway import metrics
 from gateway.config import Config
-from gateway.errors import GatewayError
-from sidecar import files
+from gateway.wire.client import Failure
+from sidecar import files, metrics
 from sidecar.companions import MetadataTooLarge, provenance_headers
 from sidecar.gateway_client import WARNING_HEADER, Answer, GatewayClient
 from sidecar.ledger import Entry, Ledger
@@ -414,7 +413,7 @@ class Sidecar:
             self._reobserve(share, str(path), (size, ready.mtime_ns), ready.first_seen)
             return
         if entry is not None and entry.sha256 == sha256 and entry.state == "ingested":
-            self.ledger.put(share.name, rel, replace(entry, size=stat[0], mtime_ns=stat[1]))
+            await self.ledger.put(share.name, rel, replace(entry, size=stat[0], mtime_ns=stat[1]))
             metrics.SIDECAR_FILES_UNCHANGED.labels(share.name).inc()
             await self._after_ingest(share, rel)
             return
@@ -426,14 +425,14 @@ class Sidecar:
         try:
             metadata = await asyncio.to_thread(provenance_headers, share, share.path, rel, extra)
         except MetadataTooLarge as exc:
-            self._reject(share, rel, stat, sha256, str(exc))
+            await self._reject(share, rel, stat, sha256, str(exc))
             return
         beside = XmpBeside.of(entry)
         arrived = False
         if entry is not None and entry.state == "uploading" and entry.sha256 == sha256:
             # Sent before, answer unknown (a crash, a cut connection): ask before resending.
             arrived = await self.client.stored_sha256(share.identity, share.bucket, key) == sha256
-        self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "uploading",
+        await self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "uploading",
                                                **vars(beside)))
         version_id = None
         if not arrived:
@@ -447,15 +446,15 @@ class Sidecar:
             if answer.retry:
                 raise _Retry(answer)
             if not answer.ok:
-                self._reject(share, rel, stat, sha256, answer.describe())
+                await self._reject(share, rel, stat, sha256, answer.describe())
                 return
             version_id = answer.headers.get("x-amz-version-id")
             if answer.headers.get(WARNING_HEADER):
                 log.info("sidecar: %s accepted with warning: %s", path,
                          answer.headers[WARNING_HEADER])
-        self.ledger.remember_content(sha256, f"{share.bucket}/{key}")
+        await self.ledger.remember_content(sha256, f"{share.bucket}/{key}")
         beside = await self._write_xmp(share, rel, key, beside)
-        self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "ingested",
+        await self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "ingested",
                                                version_id=version_id, **vars(beside)))
         metrics.SIDECAR_FILES_INGESTED.labels(share.name).inc()
         metrics.SIDECAR_DROP_TO_XMP_SECONDS.observe(time.monotonic() - ready.first_seen)
@@ -474,7 +473,7 @@ class Sidecar:
                 log.info("sidecar: created bucket %s for share %s", share.bucket, share.name)
                 answer = await self.client.put_file(share.identity, share.bucket, key, path,
                                                     size, sha256, metadata)
-        except (OSError, GatewayError) as exc:
+        except (OSError, Failure) as exc:
             # The file shrank or vanished while it was being sent.
             return Answer(0, "FileChanged", str(exc))
         return answer
@@ -484,11 +483,11 @@ class Sidecar:
         self._pending[share.name].add(path)
         self.tracker.observe(path, stat[0], stat[1], first_seen)
 
-    def _reject(self, share: Share, rel: str, stat: tuple[int, int], sha256: str,
+    async def _reject(self, share: Share, rel: str, stat: tuple[int, int], sha256: str,
                 reason: str) -> None:
         log.error("sidecar: %s/%s refused: %s (the file stays; it is tried again when it "
                   "changes)", share.name, rel, reason)
-        self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "failed", error=reason))
+        await self.ledger.put(share.name, rel, Entry(stat[0], stat[1], sha256, "failed", error=reason))
         metrics.SIDECAR_FILES_FAILED.labels(share.name, "rejected").inc()
 
     # -- XMP beside the file ---------------------------------------------------------------
@@ -553,10 +552,10 @@ class Sidecar:
             return
         if current == entry.xmp_sha256:          # touched, not edited: remember its new stat
             st = await asyncio.to_thread(os.stat, local)
-            self.ledger.put(share.name, rel, replace(entry, xmp_stat=[st.st_size, st.st_mtime_ns]))
+            await self.ledger.put(share.name, rel, replace(entry, xmp_stat=[st.st_size, st.st_mtime_ns]))
             return
         beside = await self._write_xmp(share, rel, share.key_for(rel), XmpBeside.of(entry))
-        self.ledger.put(share.name, rel, replace(entry, **vars(beside)))
+        await self.ledger.put(share.name, rel, replace(entry, **vars(beside)))
 
     # -- after the gateway answered --------------------------------------------------------
     async def _after_ingest(self, share: Share, rel: str) -> None:
@@ -568,11 +567,11 @@ class Sidecar:
             await asyncio.to_thread(files.move_with_belongings, path, share.done / rel)
         else:
             await asyncio.to_thread(files.delete_with_belongings, path)
-        self.ledger.remove(share.name, rel)
+        await self.ledger.remove(share.name, rel)
 
     async def _quarantine(self, share: Share, rel: str, answer: Answer) -> None:
         target, reason = await asyncio.to_thread(quarantine, share, rel, answer)
-        self.ledger.remove(share.name, rel)
+        await self.ledger.remove(share.name, rel)
         metrics.SIDECAR_FILES_QUARANTINED.labels(share.name).inc()
         log.warning("sidecar: %s/%s %s by policy %s, moved to %s", share.name, rel,
                     "denied" if reason["action"] == "deny" else "held for review",

@@ -1,6 +1,8 @@
 """``[sidecar]`` and ``[[sidecar.shares]]``: what the folder door watches and how.
 
-Loaded with the rest of the configuration (``gateway.config.load``) and as strictly: an
+Read from the configuration file's ``[sidecar]`` table (which ``gateway.config.load``
+keeps as written) by :func:`load_sidecar`, right after the rest of the configuration and
+as strictly: an
 unknown key, a missing share folder or an identity that does not exist stops the
 process with a message naming the key, because a share that silently watches nothing
 loses nobody's files but ingests nobody's either.
@@ -12,8 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.config import ConfigError, _section
-from gateway.identities import Identity
+from gateway.config import Config, ConfigError, Identity, _section
 
 AFTER_INGEST = ("keep", "move", "delete")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -79,11 +80,11 @@ class SidecarConfig:
     shares: list[Share]
 
 
-def load_sidecar(raw: object, identities: list[Identity], base_dir: Path,
-                 where: str) -> SidecarConfig:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: [sidecar] must be a table")
-    raw = dict(raw)
+def load_sidecar(config: Config) -> SidecarConfig:
+    """``config``'s ``[sidecar]`` table, validated and resolved; ``ConfigError`` naming the
+    key otherwise."""
+    where, base_dir = config.where, config.base_dir
+    raw = dict(config.sidecar_table)
     raw_shares = raw.pop("shares", [])
     settings = _section({"sidecar": raw}, "sidecar", SidecarSettings, where)
     for name in ("stable_seconds", "rescan_seconds", "poll_seconds", "retry_max_seconds",
@@ -98,7 +99,7 @@ def load_sidecar(raw: object, identities: list[Identity], base_dir: Path,
     if not isinstance(raw_shares, list):
         raise ConfigError(f"{where}: 'sidecar.shares' must be an array of tables "
                           f"([[sidecar.shares]])")
-    by_name = {i.name: i for i in identities}
+    by_name = {i.name: i for i in config.identities}
     shares = [_share(n, item, settings, by_name, base_dir, where)
               for n, item in enumerate(raw_shares)]
     _check_overlaps(shares, where)

@@ -19,7 +19,9 @@ import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from gateway.s3.auth import ChecksumSet, Hasher, checksums, sign_request, sigv2, sigv4
+from gateway.s3.auth import ChecksumSet, Hasher, checksums
+from gateway.wire import sigv2, sigv4
+from gateway.wire.sigv4 import sign_request
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

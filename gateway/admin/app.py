@@ -19,13 +19,16 @@ from gateway.storage.space import FreeSpace
 def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extractor,
                     authenticator: AdminAuthenticator, *,
                     quarantine_bucket: str | None = None, space: FreeSpace | None = None,
-                    readiness: dict[str, Callable[[], str | None]] | None = None) -> web.Application:
+                    readiness: dict[str, Callable[[], str | None]] | None = None,
+                    registries: tuple = ()) -> web.Application:
     """The admin listener's application; ``/api/v1`` answers authenticated callers only.
 
     ``quarantine_bucket``: its records are shown to reviewers (and above) only.
     ``space``: the free-space watch readiness consults (None: no disk check).
     ``readiness``: more named checks (e.g. ``sidecar``), each returning why it is not
     ready or None; read at every ``/readyz``, so parts started later can add theirs.
+    ``registries``: Prometheus registries of other parts in this process (the folder
+    sidecar's) shown on ``/metrics`` after the gateway's own.
     """
     readiness = readiness if readiness is not None else {}
     metrics.watch_runtime(catalog=catalog, pool=extractor.pool)
@@ -60,7 +63,8 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extrac
                                   "exiftool": "ok", "disk": "ok"})
 
     async def metrics_page(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.REGISTRY),
+        body = b"".join(generate_latest(r) for r in (metrics.REGISTRY, *registries))
+        return web.Response(body=body,
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def asset(request: web.Request) -> web.Response:

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from gateway import errors
 from gateway.admin.auth import request_json, require
-from gateway.intake.review_gate import ReviewGate
+from gateway.gatekeeper.review_gate import ReviewGate
 from gateway.review import queue
 
 _KEY = "{bucket}/{key:.+}"

@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 
 from gateway.catalog.reindex import all_versions
-from gateway.intake.pipeline import RECORD_CONTENT_TYPE, recorded_key
+from gateway.storage.base import RECORD_CONTENT_TYPE, recorded_key
 from gateway.provenance import SidecarError, parse_sidecar
 from gateway.storage.base import (MAX_RECORD_BYTES, RECORD_STORE_LAYOUT, ObjectInfo,
                                   StorageBackend)

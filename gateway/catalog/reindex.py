@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.catalog.store import Catalog
-from gateway.intake.pipeline import history_json, record_parents
-from gateway.policy import AuditLog
+from gateway import kv
+from gateway.catalog.lineage import history_json, record_parents
 from gateway.provenance import SidecarError, document_id_for, instance_id_for, parse_sidecar
 from gateway.storage.base import ObjectInfo, StorageBackend
 
@@ -62,10 +62,15 @@ async def object_sha256(backend: StorageBackend, info: ObjectInfo) -> str:
 
 
 async def reindex(backend: StorageBackend, catalog: Catalog,
-                  progress: Callable[[ReindexReport, str], None] = lambda r, b: None) -> ReindexReport:
+                  progress: Callable[[ReindexReport, str], None] = lambda r, b: None,
+                  policy_warnings: dict[tuple[str, str, str], list[str]] | None = None
+                  ) -> ReindexReport:
+    """``policy_warnings``: ``rule: message`` of the intake warnings of each stored version
+    (bucket, key, version id), from the policy audit log: they are not part of the record,
+    and the review queue filters on them."""
     report = ReindexReport()
-    warnings = _policy_warnings(catalog)
-    catalog.clear()
+    warnings = policy_warnings or {}
+    await kv.offload(catalog.clear)
     for bucket_info in await backend.list_buckets():
         bucket = bucket_info.name
         report.buckets += 1
@@ -97,19 +102,19 @@ async def _index_asset(backend: StorageBackend, catalog: Catalog, bucket: str, k
         if mismatch:
             report.mismatched_records.append(f"{where}: {mismatch}")
             continue
-        catalog.add_version(bucket, key, version_id=info.version_id,
-                            document_id=document_id_for(bucket, key),
-                            instance_id=instance_id_for(bucket, key, info.version_id),
-                            record=parsed.record.to_dict(), committed=info.last_modified,
-                            parents=record_parents(parsed.record),
-                            history=history_json(parsed.history),
-                            policy_warnings=warnings.get((bucket, key, info.version_id), []))
+        await kv.offload(catalog.add_version, bucket, key, version_id=info.version_id,
+                         document_id=document_id_for(bucket, key),
+                         instance_id=instance_id_for(bucket, key, info.version_id),
+                         record=parsed.record.to_dict(), committed=info.last_modified,
+                         parents=record_parents(parsed.record),
+                         history=history_json(parsed.history),
+                         policy_warnings=warnings.get((bucket, key, info.version_id), []))
         report.versions += 1
         indexed = True
     if indexed:
         report.assets += 1
         if versions[0].delete_marker:
-            catalog.mark_deleted(bucket, key, versions[0].last_modified)
+            await kv.offload(catalog.mark_deleted, bucket, key, versions[0].last_modified)
 
 
 async def _mismatch(backend: StorageBackend, info: ObjectInfo, record) -> str | None:
@@ -125,14 +130,3 @@ async def _mismatch(backend: StorageBackend, info: ObjectInfo, record) -> str | 
         return f"the record names SHA-256 {record.sha256}, the bytes have {actual}"
     return None
 
-
-def _policy_warnings(catalog: Catalog) -> dict[tuple[str, str, str], list[str]]:
-    """``rule: message`` of every intake warning in the audit log, by stored version (the
-    warnings are not part of the record; a reindex keeps the audit log)."""
-    found: dict[tuple[str, str, str], list[str]] = {}
-    for entry in AuditLog(catalog.env).iter():
-        if (entry.get("kind") == "decision" and entry.get("stage") == "intake"
-                and entry.get("action") == "warn" and entry.get("version_id")):
-            found.setdefault((entry["bucket"], entry["key"], entry["version_id"]), []).append(
-                f"{entry.get('rule')}: {entry.get('message', '')}")
-    return found

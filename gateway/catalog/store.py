@@ -25,26 +25,25 @@ transaction as the tables above, so a search never sees a version the catalog la
 A catalog written before the indexes existed (or with an older INDEX_FORMAT) is indexed
 from its own tables when opened (``rebuild_indexes``).
 
-A part longer than MAX_PART bytes is shortened to its start plus a sha256 (``_part``).
+
+Keys and values are those of :mod:`gateway.kv`. Every method that writes syncs to disk:
+async callers run it through ``gateway.kv.offload``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import lmdb
-
+from gateway import kv
 from gateway.catalog import index as ix
 from gateway.catalog import search as searching
 from gateway.catalog.search import Page, Query
+from gateway.kv import SEP
 
-SEP = b"\x00"
 # Bumped when what is indexed changes: a catalog with another format is re-indexed on open.
 INDEX_FORMAT = b"1"
 
@@ -55,34 +54,13 @@ SUMMARY_FIELDS = ("prompt", "model", "generator", "campaign", "brand", "sku", "i
                   "door", "content_type", "size")
 
 
-# LMDB keys are at most 511 bytes, S3 keys up to 1024: a part longer than this is
-# stored as its start plus a digest of the whole (the full names live in the values).
-MAX_PART = 150
-
-
-def _part(text: str) -> bytes:
-    raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) <= MAX_PART:
-        return raw
-    return raw[:80] + b"#" + hashlib.sha256(raw).hexdigest().encode()
-
-
-def lmdb_key(*parts: str) -> bytes:
-    """An LMDB key from its parts, each bounded (see MAX_PART)."""
-    return SEP.join(_part(p) for p in parts)
-
-
 def posting_prefix(term) -> bytes:
     """Where the posting list of a term starts in ``ix_post`` (doc ids follow)."""
-    return lmdb_key(*term) + SEP
+    return kv.key(*term) + SEP
 
 
 def posting_key(term, doc: bytes) -> bytes:
     return posting_prefix(term) + doc
-
-
-def _dumps(doc) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
 
 
 @dataclass(frozen=True)
@@ -101,20 +79,16 @@ class Ref:
 
 class Catalog:
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.env = lmdb.open(str(path), map_size=1 << 40, max_dbs=16, sync=True, metasync=True)
-        self.assets = self.env.open_db(b"assets")
-        self.versions = self.env.open_db(b"versions")
-        self.by_vid = self.env.open_db(b"by_vid")
-        self.parents = self.env.open_db(b"parents")
-        self.children = self.env.open_db(b"children")
-        self.ix_docs = self.env.open_db(b"ix_docs")
-        self.ix_vdoc = self.env.open_db(b"ix_vdoc")
-        self.ix_post = self.env.open_db(b"ix_post")
-        self.ix_meta = self.env.open_db(b"ix_meta")
+        # Shared with the policy audit log: ``AuditLog(catalog.env)``.
+        self.env = kv.Store(path, max_dbs=24)
+        (self.assets, self.versions, self.by_vid, self.parents, self.children, self.ix_docs,
+         self.ix_vdoc, self.ix_post, self.ix_meta) = (
+            self.env.table(name) for name in ("assets", "versions", "by_vid", "parents",
+                                              "children", "ix_docs", "ix_vdoc", "ix_post",
+                                              "ix_meta"))
         self._lock = threading.Lock()
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             indexed = txn.get(b"format", db=self.ix_meta) == INDEX_FORMAT
         # Versions indexed by this open (a catalog older than its index format); doors
         # that have no log say so themselves.
@@ -141,17 +115,17 @@ class Catalog:
         re-added version had. Its ``review`` is the record's review state
         (``review_summary``).
         """
-        with self.env.begin(write=True) as txn:
-            asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {
+        with self.env.write() as txn:
+            asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {
                 "bucket": bucket, "key": key, "document_id": document_id, "next_seq": 0,
                 "created": committed}
-            existing = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            existing = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             entry = {"version_id": version_id, "instance_id": instance_id, "record": record,
                      "committed": committed, "history": list(history),
                      "review": review_summary(record)}
             if existing is not None:
                 seq = int(existing)
-                before = _get(txn, self.versions, lmdb_key(bucket, key, f"{seq:012d}")) or {}
+                before = kv.get(txn, self.versions, kv.key(bucket, key, f"{seq:012d}")) or {}
                 for kept in ("policy_warnings",):
                     if kept in before:
                         entry[kept] = before[kept]
@@ -162,9 +136,9 @@ class Catalog:
                 entry["policy_warnings"] = list(policy_warnings)
             previous = asset.get("current")
             asset.update(current=version_id, updated=committed, deleted=False)
-            txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
-            txn.put(lmdb_key(bucket, key, f"{seq:012d}"), _dumps(entry), db=self.versions)
-            txn.put(lmdb_key(bucket, key, version_id), str(seq).encode(), db=self.by_vid)
+            txn.put(kv.key(bucket, key), kv.dumps(asset), db=self.assets)
+            txn.put(kv.key(bucket, key, f"{seq:012d}"), kv.dumps(entry), db=self.versions)
+            txn.put(kv.key(bucket, key, version_id), str(seq).encode(), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, list(parents))
             if previous and previous != version_id:
                 self._mark_current(txn, bucket, key, previous, False)
@@ -178,15 +152,15 @@ class Catalog:
         """
         if not isinstance(review, dict) or not isinstance(review.get("status"), str):
             raise ValueError("review must be a dict with a 'status'")
-        with self.env.begin(write=True) as txn:
-            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+        with self.env.write() as txn:
+            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 raise KeyError(f"{bucket}/{key}?versionId={version_id}")
-            entry_key = lmdb_key(bucket, key, f"{int(seq):012d}")
-            entry = _get(txn, self.versions, entry_key)
+            entry_key = kv.key(bucket, key, f"{int(seq):012d}")
+            entry = kv.get(txn, self.versions, entry_key)
             entry["review"] = review
-            txn.put(entry_key, _dumps(entry), db=self.versions)
-            asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
+            txn.put(entry_key, kv.dumps(entry), db=self.versions)
+            asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {}
             self._index(txn, bucket, key, version_id, entry,
                         current=asset.get("current") == version_id)
 
@@ -194,33 +168,33 @@ class Catalog:
                        history: list[dict]) -> bool:
         """Replace the record and history of a stored version (a review decision, a
         comment), leaving which version is current alone; False if it is not catalogued."""
-        with self.env.begin(write=True) as txn:
-            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+        with self.env.write() as txn:
+            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 return False
-            where = lmdb_key(bucket, key, f"{int(seq):012d}")
-            doc = _get(txn, self.versions, where)
+            where = kv.key(bucket, key, f"{int(seq):012d}")
+            doc = kv.get(txn, self.versions, where)
             # The record's review state wins; what distribution keeps beside it (where
             # the copies went) stays.
             review = {**(doc.get("review") or {}), **review_summary(record)}
             doc.update(record=record, history=list(history), review=review)
-            txn.put(where, _dumps(doc), db=self.versions)
-            asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
+            txn.put(where, kv.dumps(doc), db=self.versions)
+            asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {}
             self._index(txn, bucket, key, version_id, doc,
                         current=asset.get("current") == version_id)
             return True
 
     def _set_parents(self, txn, bucket: str, key: str, version_id: str, parents: list[Ref]) -> None:
-        old = _get(txn, self.parents, lmdb_key(bucket, key, version_id)) or []
+        old = kv.get(txn, self.parents, kv.key(bucket, key, version_id)) or []
         for p in old:
-            txn.delete(lmdb_key(p["bucket"], p["key"], bucket, key, version_id), db=self.children)
+            txn.delete(kv.key(p["bucket"], p["key"], bucket, key, version_id), db=self.children)
         if parents:
-            txn.put(lmdb_key(bucket, key, version_id), _dumps([p.to_json() for p in parents]), db=self.parents)
+            txn.put(kv.key(bucket, key, version_id), kv.dumps([p.to_json() for p in parents]), db=self.parents)
         else:
-            txn.delete(lmdb_key(bucket, key, version_id), db=self.parents)
+            txn.delete(kv.key(bucket, key, version_id), db=self.parents)
         for p in parents:
-            txn.put(lmdb_key(p.bucket, p.key, bucket, key, version_id),
-                    _dumps({"bucket": bucket, "key": key, "version_id": version_id,
+            txn.put(kv.key(p.bucket, p.key, bucket, key, version_id),
+                    kv.dumps({"bucket": bucket, "key": key, "version_id": version_id,
                             "relation": p.relation, "parent_version_id": p.version_id}),
                     db=self.children)
 
@@ -229,67 +203,67 @@ class Catalog:
         """Read, change and write a version's review in one transaction (no decision
         recorded meanwhile is lost); ``change`` gets the current review (or None) and
         returns the new one, which is returned. KeyError: no such version."""
-        with self.env.begin(write=True) as txn:
-            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+        with self.env.write() as txn:
+            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 raise KeyError(f"{bucket}/{key} has no version {version_id}")
-            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
-            entry = _get(txn, self.versions, vkey)
+            vkey = kv.key(bucket, key, f"{int(seq):012d}")
+            entry = kv.get(txn, self.versions, vkey)
             entry["review"] = change(entry.get("review"))
-            txn.put(vkey, _dumps(entry), db=self.versions)
+            txn.put(vkey, kv.dumps(entry), db=self.versions)
             return entry["review"]
 
     def _update_version(self, bucket: str, key: str, version_id: str, **fields) -> None:
-        with self.env.begin(write=True) as txn:
-            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+        with self.env.write() as txn:
+            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 raise KeyError(f"{bucket}/{key} has no version {version_id}")
-            vkey = lmdb_key(bucket, key, f"{int(seq):012d}")
-            entry = _get(txn, self.versions, vkey)
+            vkey = kv.key(bucket, key, f"{int(seq):012d}")
+            entry = kv.get(txn, self.versions, vkey)
             entry.update(fields)
-            txn.put(vkey, _dumps(entry), db=self.versions)
+            txn.put(vkey, kv.dumps(entry), db=self.versions)
 
     def mark_deleted(self, bucket: str, key: str, when: float) -> None:
         """The key has no current version any more (S3 delete marker); history stays."""
-        with self.env.begin(write=True) as txn:
-            asset = _get(txn, self.assets, lmdb_key(bucket, key))
+        with self.env.write() as txn:
+            asset = kv.get(txn, self.assets, kv.key(bucket, key))
             if asset is not None:
                 if asset.get("current"):
                     self._mark_current(txn, bucket, key, asset["current"], False)
                 asset.update(current=None, deleted=True, updated=when)
-                txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
+                txn.put(kv.key(bucket, key), kv.dumps(asset), db=self.assets)
 
     def restore(self, bucket: str, key: str) -> None:
         """The key's delete marker was removed: its newest version is current again."""
-        with self.env.begin(write=True) as txn:
-            asset = _get(txn, self.assets, lmdb_key(bucket, key))
-            versions = list(self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP))
+        with self.env.write() as txn:
+            asset = kv.get(txn, self.assets, kv.key(bucket, key))
+            versions = list(kv.scan(txn, self.versions, kv.key(bucket, key) + SEP))
             if asset is not None and versions:
                 asset.update(current=versions[-1][1]["version_id"], deleted=False)
-                txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
+                txn.put(kv.key(bucket, key), kv.dumps(asset), db=self.assets)
                 self._mark_current(txn, bucket, key, asset["current"], True)
 
     def remove_version(self, bucket: str, key: str, version_id: str) -> None:
         """A version was permanently deleted from storage."""
-        with self.env.begin(write=True) as txn:
-            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+        with self.env.write() as txn:
+            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 return
-            txn.delete(lmdb_key(bucket, key, f"{int(seq):012d}"), db=self.versions)
-            txn.delete(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            txn.delete(kv.key(bucket, key, f"{int(seq):012d}"), db=self.versions)
+            txn.delete(kv.key(bucket, key, version_id), db=self.by_vid)
             self._set_parents(txn, bucket, key, version_id, [])
             self._unindex(txn, bucket, key, version_id)
-            asset = _get(txn, self.assets, lmdb_key(bucket, key))
-            remaining = list(self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP))
+            asset = kv.get(txn, self.assets, kv.key(bucket, key))
+            remaining = list(kv.scan(txn, self.versions, kv.key(bucket, key) + SEP))
             if not remaining:
-                txn.delete(lmdb_key(bucket, key), db=self.assets)
+                txn.delete(kv.key(bucket, key), db=self.assets)
             elif asset is not None and asset.get("current") == version_id:
                 asset["current"] = remaining[-1][1]["version_id"]
-                txn.put(lmdb_key(bucket, key), _dumps(asset), db=self.assets)
+                txn.put(kv.key(bucket, key), kv.dumps(asset), db=self.assets)
                 self._mark_current(txn, bucket, key, asset["current"], True)
 
     def clear(self) -> None:
-        with self.env.begin(write=True) as txn:
+        with self.env.write() as txn:
             for db in (self.assets, self.versions, self.by_vid, self.parents, self.children,
                        self.ix_docs, self.ix_vdoc, self.ix_post):
                 txn.drop(db, delete=False)
@@ -303,15 +277,15 @@ class Catalog:
         index it once).
         """
         count = 0
-        with self.env.begin(write=True) as txn:
+        with self.env.write() as txn:
             if if_stale and txn.get(b"format", db=self.ix_meta) == INDEX_FORMAT:
                 return 0
             for db in (self.ix_docs, self.ix_vdoc, self.ix_post):
                 txn.drop(db, delete=False)
             txn.delete(b"serial", db=self.ix_meta)
-            for _, asset in self._scan(txn, self.assets, b""):
+            for _, asset in kv.scan(txn, self.assets, b""):
                 bucket, key = asset["bucket"], asset["key"]
-                for _, entry in self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP):
+                for _, entry in kv.scan(txn, self.versions, kv.key(bucket, key) + SEP):
                     self._index(txn, bucket, key, entry["version_id"], entry,
                                 current=entry["version_id"] == asset.get("current"))
                     count += 1
@@ -327,23 +301,23 @@ class Catalog:
         terms = ix.version_terms(bucket, key, entry, current=current)
         for term in terms:
             txn.put(posting_key(term, doc), b"", db=self.ix_post)
-        txn.put(doc, _dumps({"bucket": bucket, "key": key, "version_id": version_id,
+        txn.put(doc, kv.dumps({"bucket": bucket, "key": key, "version_id": version_id,
                              "terms": terms}), db=self.ix_docs)
-        txn.put(lmdb_key(bucket, key, version_id), doc, db=self.ix_vdoc)
+        txn.put(kv.key(bucket, key, version_id), doc, db=self.ix_vdoc)
 
     def _unindex(self, txn, bucket: str, key: str, version_id: str) -> None:
-        doc = txn.get(lmdb_key(bucket, key, version_id), db=self.ix_vdoc)
+        doc = txn.get(kv.key(bucket, key, version_id), db=self.ix_vdoc)
         if doc is None:
             return
-        indexed = _get(txn, self.ix_docs, doc) or {"terms": []}
+        indexed = kv.get(txn, self.ix_docs, doc) or {"terms": []}
         for term in indexed["terms"]:
             txn.delete(posting_key(term, doc), db=self.ix_post)
         txn.delete(doc, db=self.ix_docs)
-        txn.delete(lmdb_key(bucket, key, version_id), db=self.ix_vdoc)
+        txn.delete(kv.key(bucket, key, version_id), db=self.ix_vdoc)
 
     def _mark_current(self, txn, bucket: str, key: str, version_id: str, current: bool) -> None:
-        doc = txn.get(lmdb_key(bucket, key, version_id), db=self.ix_vdoc)
-        indexed = None if doc is None else _get(txn, self.ix_docs, doc)
+        doc = txn.get(kv.key(bucket, key, version_id), db=self.ix_vdoc)
+        indexed = None if doc is None else kv.get(txn, self.ix_docs, doc)
         if indexed is None:
             return
         terms = [t for t in map(tuple, indexed["terms"]) if t != ix.CURRENT]
@@ -353,44 +327,44 @@ class Catalog:
         else:
             txn.delete(posting_key(ix.CURRENT, doc), db=self.ix_post)
         indexed["terms"] = terms
-        txn.put(doc, _dumps(indexed), db=self.ix_docs)
+        txn.put(doc, kv.dumps(indexed), db=self.ix_docs)
 
     # -- reading --------------------------------------------------------------------
     def asset(self, bucket: str, key: str) -> dict | None:
-        with self.env.begin() as txn:
-            asset = _get(txn, self.assets, lmdb_key(bucket, key))
+        with self.env.read() as txn:
+            asset = kv.get(txn, self.assets, kv.key(bucket, key))
             if asset is None:
                 return None
             asset = {k: v for k, v in asset.items() if k != "next_seq"}
-            asset["version_count"] = sum(1 for _ in self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP))
+            asset["version_count"] = sum(1 for _ in kv.scan(txn, self.versions, kv.key(bucket, key) + SEP))
             return asset
 
     def history(self, bucket: str, key: str) -> list[dict]:
         """Every version still stored, oldest first."""
-        with self.env.begin() as txn:
-            return [doc for _, doc in self._scan(txn, self.versions, lmdb_key(bucket, key) + SEP)]
+        with self.env.read() as txn:
+            return [doc for _, doc in kv.scan(txn, self.versions, kv.key(bucket, key) + SEP)]
 
     def version(self, bucket: str, key: str, version_id: str | None = None) -> dict | None:
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             if version_id is None:
-                asset = _get(txn, self.assets, lmdb_key(bucket, key))
+                asset = kv.get(txn, self.assets, kv.key(bucket, key))
                 if asset is None or asset.get("current") is None:
                     return None
                 version_id = asset["current"]
-            seq = txn.get(lmdb_key(bucket, key, version_id), db=self.by_vid)
+            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
                 return None
-            return _get(txn, self.versions, lmdb_key(bucket, key, f"{int(seq):012d}"))
+            return kv.get(txn, self.versions, kv.key(bucket, key, f"{int(seq):012d}"))
 
     def lineage(self, bucket: str, key: str, version_id: str | None = None) -> dict:
         """Direct parents of a version and every stored version derived from the asset."""
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             if version_id is None:
-                asset = _get(txn, self.assets, lmdb_key(bucket, key)) or {}
+                asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {}
                 version_id = asset.get("current")
-            parents = _get(txn, self.parents, lmdb_key(bucket, key, version_id or "")) or []
+            parents = kv.get(txn, self.parents, kv.key(bucket, key, version_id or "")) or []
             children = []
-            for _, doc in self._scan(txn, self.children, lmdb_key(bucket, key) + SEP):
+            for _, doc in kv.scan(txn, self.children, kv.key(bucket, key) + SEP):
                 children.append(doc)
             return {"bucket": bucket, "key": key, "version_id": version_id,
                     "parents": parents, "children": children}
@@ -408,7 +382,7 @@ class Catalog:
         """
         query = query or searching.build_query(**filters)
         limit = max(1, min(int(limit), searching.MAX_LIMIT))
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             return self._run(txn, query, limit, page, buckets)
 
     def queue(self, *, limit: int = searching.DEFAULT_LIMIT, page: str | None = None,
@@ -432,13 +406,13 @@ class Catalog:
         query = searching.build_query(review="pending", oldest_first=True,
                                       skip_buckets=skip_buckets)
         count, oldest = 0, None
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             clauses = self._clauses(txn, query, buckets)
             if clauses is None:
                 return {"count": 0, "oldest": None}
             for doc in searching.matching(clauses, 0, 0, searching.TOP, False):
                 raw = doc.to_bytes(16, "big")
-                if not self._wanted(query, _get(txn, self.ix_docs, raw)):
+                if not self._wanted(query, kv.get(txn, self.ix_docs, raw)):
                     continue
                 if oldest is None:
                     oldest = self._doc_entry(txn, raw)["committed"]
@@ -472,7 +446,7 @@ class Catalog:
         last = b""
         for doc in searching.matching(clauses, start, low, high, reverse):
             raw = doc.to_bytes(16, "big")
-            indexed = _get(txn, self.ix_docs, raw)
+            indexed = kv.get(txn, self.ix_docs, raw)
             if self._wanted(query, indexed):
                 if len(result.items) == limit:
                     result.next = searching.encode_token(query, last)
@@ -498,11 +472,11 @@ class Catalog:
         return True
 
     def _doc_entry(self, txn, raw: bytes) -> dict:
-        indexed = _get(txn, self.ix_docs, raw)
-        seq = txn.get(lmdb_key(indexed["bucket"], indexed["key"], indexed["version_id"]),
+        indexed = kv.get(txn, self.ix_docs, raw)
+        seq = txn.get(kv.key(indexed["bucket"], indexed["key"], indexed["version_id"]),
                       db=self.by_vid)
-        return _get(txn, self.versions,
-                    lmdb_key(indexed["bucket"], indexed["key"], f"{int(seq):012d}"))
+        return kv.get(txn, self.versions,
+                    kv.key(indexed["bucket"], indexed["key"], f"{int(seq):012d}"))
 
     def _hit(self, txn, raw: bytes, indexed: dict) -> dict:
         """A search result: where the version is and the record fields people look for."""
@@ -519,23 +493,12 @@ class Catalog:
 
     def iter_assets(self, bucket: str | None = None) -> Iterator[dict]:
         """Every asset (of one bucket, when given), in key order."""
-        with self.env.begin() as txn:
-            for _, doc in self._scan(txn, self.assets, b"" if bucket is None else lmdb_key(bucket) + SEP):
+        with self.env.read() as txn:
+            for _, doc in kv.scan(txn, self.assets, b"" if bucket is None else kv.key(bucket) + SEP):
                 yield {k: v for k, v in doc.items() if k != "next_seq"}
 
     def count_assets(self) -> int:
-        with self.env.begin() as txn:
-            return txn.stat(self.assets)["entries"]
-
-    @staticmethod
-    def _scan(txn, db, prefix: bytes) -> Iterator[tuple[bytes, dict]]:
-        cursor = txn.cursor(db=db)
-        if not cursor.set_range(prefix):
-            return
-        for raw_key, raw in cursor:
-            if not raw_key.startswith(prefix):
-                return
-            yield raw_key, json.loads(raw)
+        return self.env.entries(self.assets)
 
 
 def review_summary(record: dict) -> dict:
@@ -546,8 +509,3 @@ def review_summary(record: dict) -> dict:
             "decisions": list(review.get("decisions", [])),
             "comments": list(review.get("comments", [])),
             "rating": record.get("rating")}
-
-
-def _get(txn, db, key: bytes):
-    raw = txn.get(key, db=db)
-    return None if raw is None else json.loads(raw)

@@ -26,7 +26,7 @@ from gateway.catalog import Catalog
 from gateway.distribution.keys import licence_expired
 from gateway.distribution.queue import ACTIVE, Job, JobQueue
 from gateway.distribution.settings import DISTRIBUTION_IDENTITY, DistributionConfig
-from gateway.intake.pipeline import SOFTWARE_AGENT, iso_now
+from gateway.provenance.record import SOFTWARE_AGENT, iso_now
 from gateway.policy import build_context
 from gateway.provenance import HistoryEvent, ProvenanceRecord
 from gateway.provenance.record import Review

@@ -1,6 +1,6 @@
 """``[distribution]``, ``[targets.NAME]`` and ``[c2pa]``: where approved assets go and how.
 
-Loaded with the rest of the configuration (``gateway.config.load``) and as strictly: an
+Loaded right after the rest of the configuration (``gateway.cli._load``) and as strictly: an
 unknown key, a missing secret, a template naming a field the record does not have, or a
 webhook presigning as an identity that does not exist stops the process with a message
 naming the key — a typo in a target must never deliver to the wrong place or nowhere.
@@ -192,7 +192,7 @@ def _target(name: str, raw: object, identities: dict[str, Identity], server_list
     fields_ = template_fields(s.key_template, f"{label}.key_template", where)
     target = Target(name, s, template_fields=fields_)
     if s.kind == "s3":
-        from gateway.s3.routing import validate_bucket_name
+        from gateway.wire.names import validate_bucket_name
         if not re.match(r"https?://[^/]+/?$", s.endpoint):
             raise ConfigError(f"{where}: '{label}.endpoint' must be http(s)://host:port, got {s.endpoint!r}")
         if not (s.bucket and s.access_key and s.secret):

@@ -22,7 +22,7 @@ import aiohttp
 
 from gateway import errors
 from gateway.distribution.settings import Target
-from gateway.storage.s3.client import FileSection, S3Client
+from gateway.wire.client import FileSection, S3Client
 
 SIGNATURE_HEADER = "X-Provgate-Signature"     # "sha256=<hex HMAC of '<timestamp>.<body>'>"
 TIMESTAMP_HEADER = "X-Provgate-Timestamp"     # unix seconds the signature was made at

@@ -31,9 +31,9 @@ from gateway.distribution.queue import Job, JobQueue
 from gateway.distribution.settings import DISTRIBUTION_IDENTITY, DistributionConfig, Target
 from gateway.distribution.sign import Publication, SignError, sign_copy
 from gateway.distribution.targets import DeliveryError, open_destination
-from gateway.intake.pipeline import SOFTWARE_AGENT, iso_now
+from gateway.provenance.record import SOFTWARE_AGENT, iso_now
 from gateway.provenance import HistoryEvent, ProvenanceRecord, Review, instance_id_for
-from gateway.s3.auth.sigv4 import presign_url, uri_encode
+from gateway.wire.sigv4 import presign_url, uri_encode
 
 log = logging.getLogger("provgate.distribution")
 

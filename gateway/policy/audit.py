@@ -35,7 +35,6 @@ Entry (JSON)::
 from __future__ import annotations
 
 import datetime as dt
-import json
 import struct
 import threading
 from collections.abc import Iterator
@@ -44,7 +43,9 @@ from typing import Any
 
 import lmdb
 
-_DB = b"audit"
+from gateway import kv
+
+_DB = "audit"
 _SEQ = struct.Struct(">Q")
 
 
@@ -54,14 +55,17 @@ def _now() -> str:
 
 
 class AuditLog:
-    """Append-only log over an LMDB environment (the catalog's: ``AuditLog(catalog.env)``)."""
+    """Append-only log over an LMDB store (the catalog's: ``AuditLog(catalog.env)``).
 
-    def __init__(self, env: lmdb.Environment, *, readonly: bool = False) -> None:
+    Appending syncs to disk: async callers run ``record`` through ``gateway.kv.offload``.
+    """
+
+    def __init__(self, env: kv.Store, *, readonly: bool = False) -> None:
         self.env = env
         self._owned = False
         self._lock = threading.Lock()
         try:
-            self._db = env.open_db(_DB, create=not readonly)
+            self._db = env.table(_DB, create=not readonly)
         except lmdb.NotFoundError:
             self._db = None                    # read-only and never written: empty log
 
@@ -75,11 +79,7 @@ class AuditLog:
         path = Path(path)
         if readonly and not (path / "data.mdb").exists():
             raise FileNotFoundError(f"no catalog at {path}")
-        if not readonly:
-            path.mkdir(parents=True, exist_ok=True)
-        env = lmdb.open(str(path), map_size=1 << 40, max_dbs=16, readonly=readonly,
-                        sync=True, metasync=True)
-        log = cls(env, readonly=readonly)
+        log = cls(kv.Store(path, readonly=readonly), readonly=readonly)
         log._owned = True
         return log
 
@@ -127,21 +127,31 @@ class AuditLog:
             raise RuntimeError("audit log is read-only")
         when = _now()
         seqs = []
-        with self._lock, self.env.begin(write=True, db=self._db) as txn:
-            cursor = txn.cursor()
+        with self._lock, self.env.write() as txn:
+            cursor = txn.cursor(db=self._db)
             seq = _SEQ.unpack(cursor.key())[0] if cursor.last() else 0
             for doc in docs:
                 seq += 1
                 entry = {"seq": seq, "time": when, **doc}
                 # append=True: LMDB refuses a key that is not after the last one
-                if not txn.put(_SEQ.pack(seq), json.dumps(entry, ensure_ascii=False,
-                                                          separators=(",", ":")).encode(),
-                               append=True):
+                if not kv.put(txn, self._db, _SEQ.pack(seq), entry, append=True):
                     raise RuntimeError(f"audit sequence {seq} already used")
                 seqs.append(seq)
         return seqs
 
     # -- reading -----------------------------------------------------------------------
+    def intake_warnings(self) -> dict[tuple[str, str, str], list[str]]:
+        """``rule: message`` of every intake warning, by the version it was stored as
+        (bucket, key, version id): what a catalog rebuild gives back to the review queue,
+        since warnings are not part of the record."""
+        found: dict[tuple[str, str, str], list[str]] = {}
+        for entry in self.iter():
+            if (entry.get("kind") == "decision" and entry.get("stage") == "intake"
+                    and entry.get("action") == "warn" and entry.get("version_id")):
+                found.setdefault((entry["bucket"], entry["key"], entry["version_id"]),
+                                 []).append(f"{entry.get('rule')}: {entry.get('message', '')}")
+        return found
+
     def iter(self, since: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Entries with ``seq > since``, oldest first, at most ``limit`` of them.
 
@@ -162,12 +172,9 @@ class AuditLog:
 
     def _read(self, since: int, count: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        with self.env.begin(db=self._db) as txn:
-            cursor = txn.cursor()
-            if not cursor.set_range(_SEQ.pack(since + 1)):
-                return out
-            for _, raw in cursor:
-                out.append(json.loads(raw))
+        with self.env.read() as txn:
+            for _, entry in kv.scan(txn, self._db, _SEQ.pack(since + 1), b""):
+                out.append(entry)
                 if len(out) >= count:
                     break
         return out
@@ -175,12 +182,11 @@ class AuditLog:
     def last_seq(self) -> int:
         if self._db is None:
             return 0
-        with self.env.begin(db=self._db) as txn:
-            cursor = txn.cursor()
+        with self.env.read() as txn:
+            cursor = txn.cursor(db=self._db)
             return _SEQ.unpack(cursor.key())[0] if cursor.last() else 0
 
     def __len__(self) -> int:
         if self._db is None:
             return 0
-        with self.env.begin(db=self._db) as txn:
-            return txn.stat(self._db)["entries"]
+        return self.env.entries(self._db)

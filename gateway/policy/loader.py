@@ -23,13 +23,14 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.config import POLICY_MODES
 from gateway.policy.context import sample_contexts
 from gateway.policy.errors import PolicyError, Problem
 from gateway.policy.expressions import compile_expression
 from gateway.policy.locate import Locator, toml_error_line
 from gateway.policy.policyset import PolicySet, expr_id
 from gateway.policy.sandbox import Programs, Sandbox
-from gateway.policy.schema import (FILE_KEYS, MODES, Entry, FieldError, Route, Rule, SetRule,
+from gateway.policy.schema import (FILE_KEYS, Entry, FieldError, Route, Rule, SetRule,
                                    parse_entry)
 
 # What each expression key must return.
@@ -68,8 +69,8 @@ def load_policies(dirs: Sequence[str | os.PathLike], *, sandbox: Sandbox,
     ``mode`` is the default for files that set none; ``dry_run`` turns every
     enforce-mode rule into audit.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    if mode not in POLICY_MODES:
+        raise ValueError(f"mode must be one of {', '.join(POLICY_MODES)}")
     problems: list[Problem] = []
     for d in dirs:
         if not Path(d).is_dir():
@@ -124,8 +125,8 @@ def _parse_file(name: str, data: bytes, default_mode: str, problems: list[Proble
                                           f"{', '.join(FILE_KEYS)})",
                                     line=locator.key(None, 0, key) or _table_line(locator, key)))
     file_mode = doc.get("mode", default_mode)
-    if file_mode not in MODES:
-        problems.append(Problem(name, f"'mode' must be one of {', '.join(MODES)}, not "
+    if file_mode not in POLICY_MODES:
+        problems.append(Problem(name, f"'mode' must be one of {', '.join(POLICY_MODES)}, not "
                                       f"{file_mode!r}", line=locator.key(None, 0, "mode")))
         file_mode = default_mode
     if "description" in doc and not isinstance(doc["description"], str):

@@ -20,14 +20,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.config import POLICY_MODES
+
 STAGES = ("intake", "review", "distribute")
 # What a failing rule does when enforced. deny: refuse the write/transition (S3 403).
 # warn: allow, answer with a warning header. audit: allow, only record. quarantine:
 # store the write where ordinary readers cannot see it, for review (intake only).
 ACTIONS = ("deny", "warn", "audit", "quarantine")
-# How far a rule's action is carried out. enforce: the action as written. warn: deny and
+# How far a rule's action is carried out (``POLICY_MODES``, defined with the config
+# that also names them). enforce: the action as written. warn: deny and
 # quarantine become warn. audit: every action becomes audit (record only).
-MODES = ("enforce", "warn", "audit")
+
 # What a rule whose expression fails at run time does. fail: count as a failed rule, so
 # its action applies (a deny rule denies — fail closed). ignore: count as not matched.
 ON_ERROR = ("fail", "ignore")
@@ -172,7 +175,7 @@ def _rule(raw, index, ident, description, file, line, file_mode) -> Entry:
     if action == "quarantine" and set(stages) != {"intake"}:
         raise FieldError("action", "action 'quarantine' applies to stage 'intake' only "
                                    "(stored objects are blocked with 'deny')")
-    mode = _choice(raw, "mode", MODES, file_mode)
+    mode = _choice(raw, "mode", POLICY_MODES, file_mode)
     on_error = _choice(raw, "on_error", ON_ERROR, "fail")
     quorum = raw.get("quorum", False)
     if not isinstance(quorum, bool):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.provenance import fields
-from gateway.provenance.generators import Finding
+from gateway.provenance.generators.finding import Finding
 from gateway.provenance.headers import HeaderCapture
 from gateway.provenance.record import (ORIGIN_DEFAULT, ORIGIN_EMBEDDED, ORIGIN_HEADER,
                                        VALUE_FIELDS, C2paSummary, Generation, Notice,

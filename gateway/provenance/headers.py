@@ -44,18 +44,9 @@ from urllib.parse import unquote_to_bytes
 from gateway.provenance import fields
 from gateway.provenance.record import (VALUE_FIELDS, Generation, Notice, Source,
                                        record_field_names)
+from gateway.wire.provenance_headers import HEADER_TO_FIELD, PROVENANCE_HEADER
 
-PROVENANCE_HEADER = "provenance"
 MAX_PROVENANCE_JSON = 256 * 1024   # decoded bytes; the header itself is capped by the server
-
-# Header names of the vocabulary, as in DESIGN.md, -> record field.
-HEADER_TO_FIELD = {name.replace("_", "-"): name for name in (
-    "prompt", "negative_prompt", "prompt_author", "generator", "model", "model_version",
-    "seed", "steps", "sampler", "cfg_scale", "source_type", "derived_from", "job_id", "cost",
-    "creator", "copyright", "license", "license_url", "usage_terms", "licensor",
-    "license_expires", "model_release", "people", "data_mining",
-    "campaign", "brand", "sku", "channel",
-)}
 
 _PERCENT_ENCODED = re.compile(r"(?:[^%\s]|%[0-9A-Fa-f]{2})*")
 

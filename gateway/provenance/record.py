@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,15 @@ ORIGIN_CLIENT = "client"      # a DAM's edit of the sidecar, accepted by merge_c
 ORIGINS = (ORIGIN_HEADER, ORIGIN_EMBEDDED, ORIGIN_DEFAULT, ORIGIN_CLIENT)
 
 DOORS = ("s3", "sidecar")   # an S3 client; the folder sidecar (x-provgate-door)
+
+# Who the records name as the software that wrote an event.
+SOFTWARE_AGENT = "provgate 0.1.0"
+
+
+def iso_now(epoch: float | None = None) -> str:
+    """An ISO 8601 UTC time with milliseconds (now, or ``epoch``), as records write it."""
+    moment = time.time() if epoch is None else epoch
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment * 1000) % 1000:03d}Z"
 
 
 @dataclass

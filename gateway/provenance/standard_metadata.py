@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.provenance.generators import Finding
+from gateway.provenance.generators.finding import Finding
 from gateway.provenance.tags import Tags, as_list
 
 FORMAT = "xmp"

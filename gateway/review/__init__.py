@@ -1,7 +1,7 @@
 """Human review of object versions: states, decisions, quorum, comments, ratings.
 
 Each module does one thing, none of them stores anything (the gatekeeper,
-``gateway.intake.review_gate``, persists every change through ``write_record``):
+``gateway.gatekeeper.review_gate``, persists every change through ``write_record``):
 
 ``states``    the review states of a version and the decisions that move it
 ``inputs``    what a door may send (decision, note, comment, region, time range, rating),

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-from gateway.admin.client import AdminClient, ApiError
+from gateway.wire.admin_client import AdminClient, ApiError
 
 ACTIONS = {"approve": "approve", "reject": "reject", "request-changes": "request-changes"}
 

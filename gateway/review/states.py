@@ -67,3 +67,8 @@ def status_of(decisions: list[dict], *, quorum_reached: bool, previous: str = PE
 def approvals(decisions: list[dict]) -> list[dict]:
     """The approvals that stand, as the review rules see them: {identity, role, groups}."""
     return standing_approvals(decisions)
+
+
+# The object tag through which S3 clients make review decisions (``review=approved``).
+REVIEW_TAG = "review"
+REVIEW_TAG_VALUES = ("approved", "changes_requested", "rejected")

@@ -16,13 +16,14 @@ import time
 from aiohttp import web
 
 from gateway import errors, metrics
+from gateway.gatekeeper.gatekeeper import Access, Gatekeeper, QuarantineRefusal
+from gateway.identities import Identity
 from gateway.logs import log_request
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import S3Call, Services
 from gateway.s3.handlers import buckets, listing, multipart, objects, tagging
-from gateway.s3.quarantine import check_quarantine_access
 from gateway.s3.responses import error_response
-from gateway.s3.routing import parse_target
+from gateway.s3.routing import S3Target, parse_target
 
 log = logging.getLogger("provgate.s3")
 
@@ -54,6 +55,27 @@ HANDLERS = {
 }
 
 # The least role each operation needs (see gateway.identities.ROLES).
+def _access(operation: str) -> Access:
+    if operation == "CreateBucket":
+        return Access.CREATE_BUCKET
+    if operation in READ_OPERATIONS:
+        return Access.READ
+    return Access.DISCARD if operation in ("DeleteObject", "DeleteObjects") else Access.WRITE
+
+
+def _check_visibility(gatekeeper: Gatekeeper, identity: Identity, target: S3Target) -> None:
+    """The gatekeeper's visibility rules (the quarantine bucket), as S3 errors."""
+    refusal = gatekeeper.quarantine_refusal(identity, target.bucket, _access(target.operation))
+    if refusal is QuarantineRefusal.NAME_TAKEN:       # the name is taken, whoever asks
+        raise errors.BucketAlreadyExists(resource=f"/{target.bucket}", BucketName=target.bucket)
+    if refusal is QuarantineRefusal.HIDDEN:
+        raise errors.NoSuchBucket(resource=f"/{target.bucket}", BucketName=target.bucket)
+    if refusal is QuarantineRefusal.INTAKE_ONLY:
+        raise errors.AccessDenied(
+            f"The quarantine bucket is written only by policy intake; {target.operation} "
+            "is not allowed there", resource=f"/{target.bucket}")
+
+
 READ_OPERATIONS = {"ListBuckets", "HeadBucket", "GetBucketLocation", "GetBucketVersioning",
                    "ListObjects", "ListObjectsV2", "ListObjectVersions", "GetObject",
                    "HeadObject", "GetObjectTagging", "ListParts", "ListMultipartUploads"}
@@ -112,8 +134,8 @@ class S3Application:
         if not identity.has_role(required_role(target.operation)):
             raise errors.AccessDenied(
                 f"Identity '{identity.name}' ({identity.role}) may not {target.operation}")
-        if target.bucket and target.bucket == self.services.quarantine_bucket:
-            check_quarantine_access(identity, target, READ_OPERATIONS)
+        if target.bucket:
+            _check_visibility(self.services.gatekeeper, identity, target)
         if (target.operation in ("PutObject", "UploadPart")
                 and "x-amz-copy-source" not in request.headers):
             # Refused from the declared length, before 100 Continue and any body byte.

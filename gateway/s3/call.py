@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -10,12 +9,10 @@ from multidict import CIMultiDict
 
 from gateway import errors
 from gateway.identities import Identity
-from gateway.intake.pipeline import IntakePipeline
-from gateway.intake.review_gate import ReviewGate
+from gateway.gatekeeper.gatekeeper import Gatekeeper
 from gateway.provenance.record import DOORS
 from gateway.s3.auth import AuthContext, verified_body
 from gateway.s3.routing import S3Target
-from gateway.storage.base import StorageBackend
 
 
 # Not "expires": in a SigV2 presigned URL that parameter is the URL's own expiry.
@@ -27,14 +24,8 @@ _QUERY_OBJECT_FIELDS = {"content-type", "cache-control", "content-disposition",
 class Services:
     """What the S3 layer talks to; built once by the server."""
 
-    backend: StorageBackend
-    intake: IntakePipeline
+    gatekeeper: Gatekeeper           # every read and every change of stored data
     region: str
-    quarantine_bucket: str = ""      # written only by intake; reviewers and admins read it
-    reviews: ReviewGate | None = None  # decisions sent as S3 object tags
-    # x-amz-replication-status of a version (bucket, key, version_id) -> PENDING |
-    # COMPLETED | FAILED, or None when it is not routed (``Distributor.replication_status``)
-    replication_status: Callable[[str, str, str], str | None] | None = None
 
 
 @dataclass
@@ -96,8 +87,8 @@ class S3Call:
         return fields
 
     @property
-    def backend(self) -> StorageBackend:
-        return self.services.backend
+    def gatekeeper(self) -> Gatekeeper:
+        return self.services.gatekeeper
 
     def body(self):
         """The request body, decoded from its transfer framing and verified as read."""

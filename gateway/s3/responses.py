@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.identities import Identity
-from gateway.s3 import xml
+from gateway.wire import xml
 
 
 def xml_response(root: str, body: dict | list, status: int = 200,

@@ -8,17 +8,15 @@ treats ``+`` in a path as an encoded space; every SDK sends a literal plus as ``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from gateway import errors
 from gateway.storage.base import RECORD_SUFFIX
+from gateway.wire.names import MAX_KEY_BYTES, validate_bucket_name, validate_key
 
-MAX_KEY_BYTES = 1024
+# What may be done to the record served at ``<key>.xmp`` (read, edit, refused deletion).
 RECORD_OPERATIONS = ("GetObject", "HeadObject", "PutObject", "DeleteObject")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
 # Sub-resources that select an operation. Any other sub-resource names an S3 feature
 # provgate does not offer, answered 501 NotImplemented rather than mistaken for a GET.
@@ -39,13 +37,6 @@ class S3Target:
     key: str
     query: dict[str, str]
     operation: str
-
-
-def validate_bucket_name(bucket: str) -> None:
-    """S3's bucket naming rules (general purpose buckets)."""
-    if (not _BUCKET_RE.match(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket
-            or _IP_RE.match(bucket) or bucket.startswith("xn--") or bucket.endswith("-s3alias")):
-        raise errors.InvalidBucketName(resource=f"/{bucket}", BucketName=bucket)
 
 
 def _decode_path_segment(raw: str) -> str:
@@ -69,17 +60,15 @@ def parse_target(method: str, raw_path: str, host: str, domain: str) -> S3Target
     key = _decode_path_segment(key_part) if key_part else ""
     if bucket:
         validate_bucket_name(bucket)
-    if "\x00" in key:
-        raise errors.InvalidArgument("Object keys may not contain the NUL character",
-                                     ArgumentName="key")
     operation = _operation(method, bucket, key, query)
     size = len(key.encode("utf-8", "surrogatepass"))
-    # The record of a key of the full 1024 bytes is served at a longer name: such a name
-    # may be read, edited (PUT) or refused deletion, and is never an object (intake).
-    if size > MAX_KEY_BYTES and not (size <= MAX_KEY_BYTES + len(RECORD_SUFFIX)
-                                     and key.endswith(RECORD_SUFFIX)
-                                     and operation in RECORD_OPERATIONS):
-        raise errors.KeyTooLongError(Size=str(size), MaxSizeAllowed=str(MAX_KEY_BYTES))
+    if (MAX_KEY_BYTES < size <= MAX_KEY_BYTES + len(RECORD_SUFFIX)
+            and key.endswith(RECORD_SUFFIX) and operation in RECORD_OPERATIONS):
+        # The record of a key of the full 1024 bytes is served at a longer name: such a
+        # name may be read, edited (PUT) or refused deletion, and is never an object.
+        validate_key(key[: -len(RECORD_SUFFIX)])
+    else:
+        validate_key(key)
     return S3Target(bucket, key, query, operation)
 
 

@@ -2,7 +2,7 @@
 
 A backend stores buckets, objects (bytes + attributes), tags and multipart uploads. It
 knows nothing of S3 wire formats, provenance or policy: ``gateway.s3`` speaks the protocol,
-``gateway.intake`` decides what gets committed, and a backend only keeps what it is given.
+``gateway.gatekeeper`` decides what gets committed, and a backend only keeps what it is given.
 
 Writes reach a backend in two steps, so that intake can inspect a complete object before
 it becomes visible: the bytes are first *staged* (a local spool file for PUT and Copy, an
@@ -34,6 +34,7 @@ CONTENT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding",
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 NULL_VERSION = "null"          # the version id of an object stored before versioning
 RECORD_SUFFIX = ".xmp"         # an object's XMP record is served at <key>.xmp
+RECORD_CONTENT_TYPE = "application/rdf+xml"
 # What any version id looks like: S3 and its clones issue ids of these characters (AWS
 # uses base64-like ids, MinIO UUIDs, SeaweedFS hex), never path-like ones such as "../x".
 # Anything else is malformed (400).
@@ -463,3 +464,15 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     async def set_bucket_layout(self, bucket: str, layout: int) -> None:
         """Note that the bucket now has ``layout`` (after a migration)."""
+
+
+def record_name(key: str) -> str:
+    """Where the record of ``key`` is served: ``<key>.xmp``."""
+    return key + RECORD_SUFFIX
+
+
+def recorded_key(name: str) -> str | None:
+    """For ``<key>.xmp``, the key whose record that name serves; None otherwise."""
+    if name.endswith(RECORD_SUFFIX) and len(name) > len(RECORD_SUFFIX):
+        return name[: -len(RECORD_SUFFIX)]
+    return None

@@ -31,7 +31,7 @@ import json
 import re
 from typing import Any
 
-from gateway.provenance.generators import Finding
+from gateway.provenance.generators.finding import Finding
 from gateway.provenance.record import Source
 from gateway.provenance.tags import Tags
 

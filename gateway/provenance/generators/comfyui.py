@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from gateway.provenance.generators import Finding, load_json
+from gateway.provenance.generators.finding import Finding, load_json
 from gateway.provenance.record import Source
 from gateway.provenance.tags import Tags
 

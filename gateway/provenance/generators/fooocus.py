@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.provenance.generators import Finding, a1111, load_json, scalar
+from gateway.provenance.generators import a1111
+from gateway.provenance.generators.finding import Finding, load_json, scalar
 from gateway.provenance.tags import Tags
 
 FORMAT = "fooocus"

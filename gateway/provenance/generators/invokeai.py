@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.provenance.generators import Finding, load_json, scalar
+from gateway.provenance.generators.finding import Finding, load_json, scalar
 from gateway.provenance.record import Source
 from gateway.provenance.tags import Tags
 

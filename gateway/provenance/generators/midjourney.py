@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.provenance.generators import Finding
+from gateway.provenance.generators.finding import Finding
 from gateway.provenance.tags import Tags
 
 FORMAT = "midjourney"

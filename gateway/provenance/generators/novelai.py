@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.provenance.generators import Finding, load_json, scalar
+from gateway.provenance.generators.finding import Finding, load_json, scalar
 from gateway.provenance.record import Source
 from gateway.provenance.tags import Tags
 

@@ -8,7 +8,7 @@ requests::
     async for piece in body: spool(piece)         # raises on any verification failure
     commit(body.md5_hex, body.checksums)          # reached only for verified data
 
-Modules: ``sigv4`` / ``sigv2`` (signature math, plus the outbound :func:`sign_request`),
+The signature math (SigV4, SigV2) lives in :mod:`gateway.wire`. Modules:
 ``chunked`` (aws-chunked framing), ``checksums`` (CRC32/CRC32C/CRC64NVME/SHA1/SHA256/MD5),
 ``body`` (payload verification), ``authenticator`` (scheme dispatch).
 """
@@ -16,7 +16,6 @@ Modules: ``sigv4`` / ``sigv2`` (signature math, plus the outbound :func:`sign_re
 from .authenticator import AuthContext, Authenticator
 from .body import VerifiedBody, verified_body
 from .checksums import ChecksumSet, Hasher
-from .sigv4 import sign_request
 
 __all__ = ["AuthContext", "Authenticator", "ChecksumSet", "Hasher", "VerifiedBody",
-           "sign_request", "verified_body"]
+           "verified_body"]

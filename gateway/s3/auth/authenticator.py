@@ -19,7 +19,7 @@ from aiohttp import web
 from gateway import errors
 from gateway.identities import Identity, IdentityStore
 
-from . import sigv2, sigv4
+from gateway.wire import sigv2, sigv4
 from .body import PayloadSpec, parse_payload
 from .chunked import ChunkSigner
 

@@ -18,7 +18,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import errors
 
-from . import checksums, sigv4
+from gateway.wire import sigv4
+
+from . import checksums
 from .chunked import ChunkedDecoder, ChunkSigner
 
 PIECE_SIZE = 1 << 20

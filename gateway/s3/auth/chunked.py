@@ -28,7 +28,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import errors
 
-from . import sigv4
+from gateway.wire import sigv4
 
 MAX_LINE = 4096          # a chunk header is ~90 bytes; anything near this is hostile
 MAX_TRAILER_LINES = 16

@@ -6,17 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import errors
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
-from gateway.s3.quarantine import quarantine_hidden
 from gateway.s3.responses import owner, xml_response
 
 
 async def list_buckets(call: S3Call) -> web.Response:
-    quarantine = call.services.quarantine_bucket
-    buckets = [b for b in await call.backend.list_buckets()
-               if call.identity.may_access_bucket(b.name)
-               and not quarantine_hidden(call.identity, b.name, quarantine)]
+    buckets = await call.gatekeeper.list_buckets(call.identity)
     return xml_response("ListAllMyBucketsResult", {
         "Owner": owner(call.identity),
         "Buckets": {"Bucket": [{"Name": b.name, "CreationDate": xml.iso_time(b.created)}
@@ -33,22 +29,22 @@ async def create_bucket(call: S3Call) -> web.Response:
             raise errors.InvalidArgument(  # the error AWS gives: IllegalLocationConstraintException
                 f"The {region} location constraint is incompatible with the region "
                 f"this endpoint serves ({call.services.region}).", ArgumentName="LocationConstraint")
-    await call.backend.create_bucket(call.bucket)
+    await call.gatekeeper.create_bucket(call.bucket)
     return web.Response(status=200, headers={"Location": f"/{call.bucket}"})
 
 
 async def head_bucket(call: S3Call) -> web.Response:
-    await call.backend.head_bucket(call.bucket)
+    await call.gatekeeper.head_bucket(call.bucket)
     return web.Response(status=200, headers={"x-amz-bucket-region": call.services.region})
 
 
 async def delete_bucket(call: S3Call) -> web.Response:
-    await call.backend.delete_bucket(call.bucket)
+    await call.gatekeeper.delete_bucket(call.bucket)
     return web.Response(status=204)
 
 
 async def get_bucket_location(call: S3Call) -> web.Response:
-    await call.backend.head_bucket(call.bucket)
+    await call.gatekeeper.head_bucket(call.bucket)
     # us-east-1 is reported as an empty constraint, as S3 does; clients rely on it.
     region = "" if call.services.region == "us-east-1" else call.services.region
     body = xml.render("LocationConstraint", {})
@@ -57,7 +53,7 @@ async def get_bucket_location(call: S3Call) -> web.Response:
 
 
 async def get_bucket_versioning(call: S3Call) -> web.Response:
-    await call.backend.head_bucket(call.bucket)
+    await call.gatekeeper.head_bucket(call.bucket)
     # Every bucket keeps every version: provenance needs each object's history.
     return xml_response("VersioningConfiguration", {"Status": "Enabled"})
 
@@ -70,7 +66,7 @@ async def put_bucket_versioning(call: S3Call) -> web.Response:
     mfa_delete = xml.child_text(config, "MfaDelete")
     if status not in (None, "Enabled", "Suspended") or mfa_delete not in (None, "Enabled", "Disabled"):
         raise errors.MalformedXML("Status must be Enabled or Suspended, MfaDelete Enabled or Disabled")
-    await call.backend.head_bucket(call.bucket)
+    await call.gatekeeper.head_bucket(call.bucket)
     if status == "Suspended":
         raise errors.NotImplementedOperation(
             "provgate keeps every bucket versioned (provenance needs each object's history): "

@@ -8,7 +8,7 @@ import binascii
 from aiohttp import web
 
 from gateway import errors
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.headers import url_encode
 from gateway.s3.responses import owner, xml_response
@@ -62,13 +62,11 @@ def _entry(obj: ObjectInfo, encode: bool, with_owner: bool) -> dict:
 
 async def _page(call: S3Call, start_after: str, max_keys: int) -> ListPage:
     if max_keys == 0:
-        await call.backend.head_bucket(call.bucket)
+        await call.gatekeeper.head_bucket(call.bucket)
         return ListPage([], [], False, None)
     # An identity with xmp = "listed" sees each object's record as <key>.xmp as well.
-    lister = (call.services.intake.list_with_records if call.identity.xmp == "listed"
-              else call.backend.list_objects)
-    return await lister(
-        call.bucket, prefix=call.query.get("prefix", ""),
+    return await call.gatekeeper.list_objects(
+        call.bucket, with_records=call.identity.xmp == "listed", prefix=call.query.get("prefix", ""),
         delimiter=call.query.get("delimiter", ""), start_after=start_after, max_keys=max_keys)
 
 
@@ -128,10 +126,10 @@ async def list_object_versions(call: S3Call) -> web.Response:
         raise errors.InvalidArgument("A version-id marker cannot be specified without a key marker.",
                                      ArgumentName="version-id-marker", ArgumentValue=version_marker)
     if max_keys == 0:
-        await call.backend.head_bucket(call.bucket)
+        await call.gatekeeper.head_bucket(call.bucket)
         page = VersionPage([], [], False)
     else:
-        page = await call.backend.list_versions(
+        page = await call.gatekeeper.list_versions(
             call.bucket, prefix=call.query.get("prefix", ""),
             delimiter=call.query.get("delimiter", ""), key_marker=key_marker,
             version_id_marker=version_marker, max_keys=max_keys)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import errors
-from gateway.intake.pipeline import StreamBody, WriteRequest
+from gateway.gatekeeper.pipeline import StreamBody
 from gateway.s3 import headers as h
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.handlers.objects import open_copy_source, write_conditions, write_headers
 from gateway.s3.responses import owner, xml_response
@@ -19,7 +19,7 @@ MAX_LIST = 1000
 async def create_multipart_upload(call: S3Call) -> web.Response:
     attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
-    upload_id = await call.backend.create_upload(call.bucket, call.key, attributes,
+    upload_id = await call.gatekeeper.create_upload(call.bucket, call.key, attributes,
                                                  call.identity.name)
     headers = {}
     algorithm = call.headers.get("x-amz-checksum-algorithm")
@@ -52,7 +52,7 @@ async def upload_part(call: S3Call) -> web.Response:
     upload_id = call.query["uploadId"]
     if "x-amz-copy-source" in call.headers:
         return await _upload_part_copy(call, number, upload_id)
-    part = await call.backend.upload_part(call.bucket, call.key, upload_id, number, call.body())
+    part = await call.gatekeeper.upload_part(call.bucket, call.key, upload_id, number, call.body())
     headers = {"ETag": f'"{part.etag}"'}
     for algorithm, value in part.checksums.items():
         headers[f"x-amz-checksum-{algorithm.lower()}"] = value
@@ -60,14 +60,14 @@ async def upload_part(call: S3Call) -> web.Response:
 
 
 async def _upload_part_copy(call: S3Call, number: int, upload_id: str) -> web.Response:
-    await call.backend.get_upload(call.bucket, call.key, upload_id)
+    await call.gatekeeper.get_upload(call.bucket, call.key, upload_id)
     byte_range = _copy_range(call.headers.get("x-amz-copy-source-range"))
     _, _, stream = await open_copy_source(call, byte_range)
     try:
         if byte_range is not None and (byte_range.last >= stream.info.size):
             raise errors.InvalidRange(ActualObjectSize=str(stream.info.size))
         length = (stream.span[1] - stream.span[0] + 1) if stream.span else stream.info.size
-        part = await call.backend.upload_part(call.bucket, call.key, upload_id, number,
+        part = await call.gatekeeper.upload_part(call.bucket, call.key, upload_id, number,
                                               StreamBody(stream.body, length))
     finally:
         await stream.close()
@@ -94,19 +94,10 @@ async def complete_multipart_upload(call: S3Call) -> web.Response:
     parts = _completion_parts(await call.small_body(xml.MAX_REQUEST_XML))
     if_match, if_none_match = write_conditions(call)
     door = call.door
-    upload = await call.backend.get_upload(call.bucket, call.key, upload_id)
-    staged = await call.backend.assemble_upload(call.bucket, call.key, upload_id, parts)
-    try:
-        result = await call.services.intake.ingest(WriteRequest(
-            call.bucket, call.key, staged, upload.attributes, call.identity, door=door,
-            if_match=if_match, if_none_match=if_none_match))
-    except errors.PolicyDenied:
-        # The policy judged the assembled bytes and the upload's metadata, neither of
-        # which a retry can change: the parts go, as nothing of a denied write is kept.
-        await call.backend.abort_upload(call.bucket, call.key, upload_id)
-        raise
+    result = await call.gatekeeper.complete_upload(
+        call.bucket, call.key, upload_id, parts, call.identity, door=door,
+        if_match=if_match, if_none_match=if_none_match)
     info = result.info
-    await call.backend.finish_upload(call.bucket, call.key, upload_id)
     host = call.request.host
     return xml_response("CompleteMultipartUploadResult", {
         "Location": f"{call.request.scheme}://{host}/{call.bucket}/{call.key}",
@@ -115,7 +106,7 @@ async def complete_multipart_upload(call: S3Call) -> web.Response:
 
 
 async def abort_multipart_upload(call: S3Call) -> web.Response:
-    await call.backend.abort_upload(call.bucket, call.key, call.query["uploadId"])
+    await call.gatekeeper.abort_upload(call.bucket, call.key, call.query["uploadId"])
     return web.Response(status=204)
 
 
@@ -129,10 +120,10 @@ def _bounded_int(call: S3Call, name: str, default: int, upper: int) -> int:
 
 async def list_parts(call: S3Call) -> web.Response:
     upload_id = call.query["uploadId"]
-    upload = await call.backend.get_upload(call.bucket, call.key, upload_id)
+    upload = await call.gatekeeper.get_upload(call.bucket, call.key, upload_id)
     marker = _bounded_int(call, "part-number-marker", 0, MAX_PARTS)
     max_parts = _bounded_int(call, "max-parts", MAX_LIST, MAX_LIST)
-    remaining = [p for p in await call.backend.list_parts(call.bucket, call.key, upload_id)
+    remaining = [p for p in await call.gatekeeper.list_parts(call.bucket, call.key, upload_id)
                  if p.number > marker]
     page = remaining[:max_parts]
     truncated = len(remaining) > len(page)
@@ -161,7 +152,7 @@ async def list_multipart_uploads(call: S3Call) -> web.Response:
     # order: the upload-id marker is passed by position, never compared as a string.
     before_id_marker = bool(key_marker and id_marker)
     last_marker: tuple[str, str] | None = None  # (key or common prefix, upload id or "")
-    for upload in await call.backend.list_uploads(call.bucket, prefix):
+    for upload in await call.gatekeeper.list_uploads(call.bucket, prefix):
         if key_marker and upload.key < key_marker:
             continue
         if key_marker and upload.key == key_marker:

@@ -8,14 +8,13 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from gateway import errors
-from gateway.intake.pipeline import IngestResult, StreamBody, WriteRequest, recorded_key
+from gateway.gatekeeper.pipeline import IngestResult, StreamBody, WriteRequest
 from gateway.s3 import headers as h
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
-from gateway.s3.quarantine import check_quarantine_read
 from gateway.s3.responses import xml_response
-from gateway.s3.routing import validate_bucket_name
-from gateway.storage.base import DeleteOutcome, ObjectStream
+from gateway.wire.names import validate_bucket_name
+from gateway.storage.base import DeleteOutcome
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
@@ -68,36 +67,15 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     door = call.door
     attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
-    staged = await call.services.intake.spool(call.body())
-    result = await call.services.intake.ingest(WriteRequest(
+    staged = await call.gatekeeper.spool(call.body())
+    result = await call.gatekeeper.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity, door=door,
         if_match=if_match, if_none_match=if_none_match))
     return web.Response(status=200, headers=write_headers(result))
 
 
-async def _open(call: S3Call, byte_range=None) -> ObjectStream:
-    """The object at the key, or else the XMP record served there (``<key>.xmp``): a
-    real object of that name always wins."""
-    try:
-        return await call.backend.open_object(call.bucket, call.key, byte_range,
-                                              version_id=call.version_id)
-    except (errors.NoSuchKey, errors.NoSuchVersion) as missing:
-        if recorded_key(call.key) is None:
-            raise
-        try:
-            return await call.services.intake.open_record(call.bucket, call.key, byte_range,
-                                                          version_id=call.version_id)
-        except errors.NoSuchKey:
-            raise missing from None
-
-
 async def head_object(call: S3Call) -> web.StreamResponse:
-    if recorded_key(call.key) is None:
-        info = await call.backend.head_object(call.bucket, call.key, call.version_id)
-    else:
-        stream = await _open(call)
-        await stream.close()
-        info = stream.info
+    info = await call.gatekeeper.head_object(call.bucket, call.key, call.version_id)
     h.check_read_conditions(call.headers, info)
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
     headers.update(review_header(call, info.version_id))
@@ -114,15 +92,14 @@ async def head_object(call: S3Call) -> web.StreamResponse:
 
 def review_header(call: S3Call, version_id: str) -> dict[str, str]:
     """``x-provgate-review``: the review status of the version read (catalogued ones)."""
-    status = call.services.intake.review_state(call.bucket, call.key, version_id)
+    status = call.gatekeeper.review_state(call.bucket, call.key, version_id)
     return {"x-provgate-review": status} if status else {}
 
 
 def _add_replication_status(call: S3Call, info, headers) -> None:
     """``x-amz-replication-status`` for a version that a ``[[route]]`` sends somewhere."""
-    lookup = call.services.replication_status
-    if lookup is not None and info.version_id:
-        status = lookup(call.bucket, call.key, info.version_id)
+    if info.version_id:
+        status = call.gatekeeper.replication_status(call.bucket, call.key, info.version_id)
         if status is not None:
             headers["x-amz-replication-status"] = status
 
@@ -133,7 +110,8 @@ def _wants_checksums(call: S3Call) -> bool:
 
 async def get_object(call: S3Call) -> web.StreamResponse:
     byte_range = h.parse_range(call.headers.get("Range"))
-    stream = await _open(call, byte_range)
+    stream = await call.gatekeeper.open_object(call.bucket, call.key, byte_range,
+                                            version_id=call.version_id)
     try:
         h.check_read_conditions(call.headers, stream.info)
         info = stream.info
@@ -167,7 +145,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
 
 
 async def delete_object(call: S3Call) -> web.Response:
-    outcome = await call.services.intake.delete(call.bucket, call.key, call.version_id)
+    outcome = await call.gatekeeper.delete(call.bucket, call.key, call.version_id)
     return web.Response(status=204, headers=delete_headers(outcome))
 
 
@@ -201,11 +179,11 @@ async def open_copy_source(call: S3Call, byte_range=None):
     """The source of a copy: its bucket, key and open stream (the stream's info names
     the version read, for ``x-amz-copy-source-version-id``)."""
     bucket, key, version_id = parse_copy_source(call.headers["x-amz-copy-source"])
-    check_quarantine_read(call.identity, bucket, call.services.quarantine_bucket)
+    call.gatekeeper.require_visible(call.identity, bucket)
     if not call.identity.may_access_bucket(bucket):
         raise errors.AccessDenied(resource=f"/{bucket}/{key}")
     try:
-        stream = await call.backend.open_object(bucket, key, byte_range, version_id=version_id)
+        stream = await call.gatekeeper.open_object(bucket, key, byte_range, version_id=version_id)
     except errors.MethodNotAllowed:
         raise errors.InvalidRequest("The source of a copy request may not specifically refer "
                                     "to a delete marker by version id.") from None
@@ -238,11 +216,11 @@ async def copy_object(call: S3Call) -> web.Response:
         attributes.tags = (h.parse_tagging(call.headers.get("x-amz-tagging", ""))
                            if tag_directive == "REPLACE" else dict(source.attributes.tags))
         attributes.owner = call.identity.name
-        staged = await call.services.intake.spool(StreamBody(stream.body, source.size))
+        staged = await call.gatekeeper.spool(StreamBody(stream.body, source.size))
     finally:
         await stream.close()
     staged.checksums = {} if source.parts_count else dict(source.checksums)
-    result = await call.services.intake.ingest(WriteRequest(
+    result = await call.gatekeeper.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity, door=door,
         if_match=if_match, if_none_match=if_none_match))
     info = result.info
@@ -259,13 +237,13 @@ async def delete_objects(call: S3Call) -> web.Response:
     entries = xml.children(root, "Object")
     if not entries or len(entries) > MAX_DELETE_KEYS:
         raise errors.MalformedXML(f"Delete names between 1 and {MAX_DELETE_KEYS} objects")
-    await call.backend.head_bucket(call.bucket)
+    await call.gatekeeper.head_bucket(call.bucket)
     deleted, failed = [], []
     for entry in entries:
         key = xml.child_text(entry, "Key", required=True)
         version = xml.child_text(entry, "VersionId")
         try:
-            outcome = await call.services.intake.delete(call.bucket, key, version)
+            outcome = await call.gatekeeper.delete(call.bucket, key, version)
         except errors.GatewayError as exc:
             failed.append({"Key": key, "VersionId": version, "Code": exc.code,
                            "Message": exc.message})

@@ -5,14 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import errors
-from gateway.s3 import xml
+from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.headers import validate_tags
 from gateway.s3.responses import xml_response
 
 
 async def get_object_tagging(call: S3Call) -> web.Response:
-    info = await call.backend.head_object(call.bucket, call.key, call.version_id)
+    info = await call.gatekeeper.head_object(call.bucket, call.key, call.version_id)
     return xml_response("Tagging", {"TagSet": {"Tag": [
         {"Key": k, "Value": v} for k, v in info.attributes.tags.items()]}},
         headers={"x-amz-version-id": info.version_id})
@@ -34,36 +34,17 @@ def parse_tag_document(body: bytes) -> dict[str, str]:
     return tags
 
 
-# The tag through which S3 clients make review decisions (``review=approved``).
-REVIEW_TAG = "review"
-REVIEW_TAG_VALUES = ("approved", "changes_requested", "rejected")
-
-
 async def put_object_tagging(call: S3Call) -> web.Response:
     """Replace the tag set. A ``review`` tag whose value differs from the version's is a
     review decision: only an identity with the reviewer role may make it (others get
     403 and the tag set stays as it was), and it goes through the review gate (rules,
     record, audit) before the tags are stored."""
     tags = parse_tag_document(await call.small_body(64 * 1024))
-    decision = tags.get(REVIEW_TAG)
-    if decision is not None:
-        if decision not in REVIEW_TAG_VALUES:
-            raise errors.InvalidTag(f"the {REVIEW_TAG} tag must be one of "
-                                    f"{', '.join(REVIEW_TAG_VALUES)}")
-        current = await call.backend.head_object(call.bucket, call.key, call.version_id)
-        if current.attributes.tags.get(REVIEW_TAG) != decision:
-            if call.services.reviews is None:
-                raise errors.NotImplementedOperation("review decisions are not enabled")
-            await call.services.reviews.decide(call.bucket, call.key, current.version_id,
-                                               decision, call.identity,
-                                               note="decided by S3 object tagging")
-        version_id = current.version_id     # the version decided on, even if a newer came
-    else:
-        version_id = call.version_id
-    info = await call.backend.set_tags(call.bucket, call.key, tags, version_id)
+    info = await call.gatekeeper.set_tags(call.bucket, call.key, tags, call.version_id,
+                                          identity=call.identity)
     return web.Response(status=200, headers={"x-amz-version-id": info.version_id})
 
 
 async def delete_object_tagging(call: S3Call) -> web.Response:
-    info = await call.backend.set_tags(call.bucket, call.key, {}, call.version_id)
+    info = await call.gatekeeper.set_tags(call.bucket, call.key, {}, call.version_id)
     return web.Response(status=204, headers={"x-amz-version-id": info.version_id})

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from gateway import errors
+from gateway import errors, kv
 from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectStream,
@@ -45,12 +45,12 @@ from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   multipart_etag, no_such_version, validate_completion)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key, record_key
-from gateway.storage.staged import LocalStagedFile, adopt_spool_file, fsync_dir
+from gateway.storage.staged import LocalStagedFile, SpoolDirStaging, fsync_dir, spool_to_file
 
 CHUNK = 1 << 20
 
 
-class FsBackend(StorageBackend):
+class FsBackend(SpoolDirStaging, StorageBackend):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.meta = root / ".provgate"
@@ -105,7 +105,7 @@ class FsBackend(StorageBackend):
             # Every version's blob, noncurrent ones included (delete markers have none).
             live_blobs = {record["blob"] for record in self.index.all_object_records(txn)
                           if "blob" in record}
-            live_parts = {json.loads(raw)["file"] for _, raw in txn.cursor(db=self.index.parts)}
+            live_parts = {doc["file"] for _, doc in kv.scan(txn, self.index.parts, b"")}
         for sub in os.scandir(self.blob_dir):
             for entry in os.scandir(sub.path):
                 if entry.name not in live_blobs:
@@ -121,31 +121,37 @@ class FsBackend(StorageBackend):
     async def list_buckets(self) -> list[BucketInfo]:
         with self.index.read() as txn:
             return [BucketInfo(k.decode(), doc["created"])
-                    for k, doc in Index.scan(txn, self.index.buckets, b"", b"")]
+                    for k, doc in kv.scan(txn, self.index.buckets, b"", b"")]
 
     async def create_bucket(self, bucket: str) -> None:
+        await kv.offload(self._create_bucket, bucket)
+
+    def _create_bucket(self, bucket: str) -> None:
         with self.index.write() as txn:
-            if Index.get(txn, self.index.buckets, bucket.encode()) is not None:
+            if kv.get(txn, self.index.buckets, bucket.encode()) is not None:
                 raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
-            Index.put(txn, self.index.buckets, bucket.encode(),
-                      {"created": time.time(), "layout": RECORD_STORE_LAYOUT})
+            kv.put(txn, self.index.buckets, bucket.encode(),
+                   {"created": time.time(), "layout": RECORD_STORE_LAYOUT})
 
     async def bucket_layout(self, bucket: str) -> int:
         with self.index.read() as txn:
             return self._bucket(txn, bucket).get("layout", OBJECT_RECORDS_LAYOUT)
 
     async def set_bucket_layout(self, bucket: str, layout: int) -> None:
+        await kv.offload(self._set_bucket_layout, bucket, layout)
+
+    def _set_bucket_layout(self, bucket: str, layout: int) -> None:
         with self.index.write() as txn:
             doc = self._bucket(txn, bucket)
             doc["layout"] = layout
-            Index.put(txn, self.index.buckets, bucket.encode(), doc)
+            kv.put(txn, self.index.buckets, bucket.encode(), doc)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         with self.index.read() as txn:
             return BucketInfo(bucket, self._bucket(txn, bucket)["created"])
 
     def _bucket(self, txn, bucket: str) -> dict:
-        doc = Index.get(txn, self.index.buckets, bucket.encode())
+        doc = kv.get(txn, self.index.buckets, bucket.encode())
         if doc is None:
             raise errors.NoSuchBucket(resource=f"/{bucket}", BucketName=bucket)
         return doc
@@ -176,10 +182,6 @@ class FsBackend(StorageBackend):
         return files
 
     # -- objects --------------------------------------------------------------------
-    async def stage_file(self, path: Path, size: int, md5_hex: str,
-                         checksums: dict[str, str]) -> StagedObject:
-        return await adopt_spool_file(self.spool_dir, path, size, md5_hex, checksums)
-
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
                      if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:
@@ -305,6 +307,10 @@ class FsBackend(StorageBackend):
 
     async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
                        version_id: str | None = None) -> ObjectInfo:
+        return await kv.offload(self._set_tags, bucket, key, tags, version_id)
+
+    def _set_tags(self, bucket: str, key: str, tags: dict[str, str],
+                  version_id: str | None) -> ObjectInfo:
         with self.index.write() as txn:
             record, is_latest = self._version(txn, bucket, key, version_id)
             record["attrs"]["tags"] = tags
@@ -315,19 +321,23 @@ class FsBackend(StorageBackend):
     async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
                             owner: str) -> str:
         upload_id = uuid.uuid4().hex
+        await kv.offload(self._create_upload, bucket, key, upload_id, attributes, owner)
+        return upload_id
+
+    def _create_upload(self, bucket: str, key: str, upload_id: str,
+                       attributes: ObjectAttributes, owner: str) -> None:
         with self.index.write() as txn:
             self._bucket(txn, bucket)
-            Index.put(txn, self.index.uploads, upload_id.encode(),
-                      {"bucket": bucket, "key": key, "initiated": time.time(),
-                       "attrs": attributes.to_json(), "owner": owner})
-        return upload_id
+            kv.put(txn, self.index.uploads, upload_id.encode(),
+                   {"bucket": bucket, "key": key, "initiated": time.time(),
+                    "attrs": attributes.to_json(), "owner": owner})
 
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
         with self.index.read() as txn:
             return self._upload(txn, bucket, key, upload_id)
 
     def _upload(self, txn, bucket: str, key: str, upload_id: str) -> UploadInfo:
-        doc = Index.get(txn, self.index.uploads, upload_id.encode()) if upload_id else None
+        doc = kv.get(txn, self.index.uploads, upload_id.encode()) if upload_id else None
         if doc is None or doc["bucket"] != bucket or doc["key"] != key:
             self._bucket(txn, bucket)
             raise errors.NoSuchUpload(resource=f"/{bucket}/{key}", UploadId=upload_id)
@@ -335,7 +345,7 @@ class FsBackend(StorageBackend):
 
     def _uploads(self, txn, bucket: str, prefix: str) -> list[UploadInfo]:
         found = [_upload_info(k.decode(), doc)
-                 for k, doc in Index.scan(txn, self.index.uploads, b"", b"")
+                 for k, doc in kv.scan(txn, self.index.uploads, b"", b"")
                  if doc["bucket"] == bucket and doc["key"].startswith(prefix)]
         return sorted(found, key=lambda u: (u.key.encode(), u.initiated))
 
@@ -344,13 +354,8 @@ class FsBackend(StorageBackend):
         await self.get_upload(bucket, key, upload_id)
         name = uuid.uuid4().hex
         tmp = self.spool_dir / name
-        size = 0
+        size = await spool_to_file(body, tmp, sync=True)
         try:
-            with open(tmp, "wb") as fh:
-                async for chunk in body:
-                    size += len(chunk)
-                    await asyncio.to_thread(fh.write, chunk)
-                await asyncio.to_thread(_flush_and_sync, fh)
             part = {"file": name, "etag": body.md5_hex, "size": size,
                     "mtime": time.time(), "checksums": dict(body.checksums)}
             previous = await asyncio.to_thread(self._publish_part, bucket, key, upload_id,
@@ -365,17 +370,17 @@ class FsBackend(StorageBackend):
     def _publish_part(self, bucket, key, upload_id, number, tmp: Path, part: dict):
         with self.index.write() as txn:
             self._upload(txn, bucket, key, upload_id)  # aborted meanwhile → NoSuchUpload
-            previous = Index.get(txn, self.index.parts, part_key(upload_id, number))
+            previous = kv.get(txn, self.index.parts, part_key(upload_id, number))
             os.rename(tmp, self.part_dir / part["file"])
             fsync_dir(self.part_dir)
-            Index.put(txn, self.index.parts, part_key(upload_id, number), part)
+            kv.put(txn, self.index.parts, part_key(upload_id, number), part)
         return previous
 
     async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
         with self.index.read() as txn:
             self._upload(txn, bucket, key, upload_id)
             return [_part_info(int(k.rsplit(SEP, 1)[1]), doc) for k, doc in
-                    Index.scan(txn, self.index.parts, upload_id.encode() + SEP,
+                    kv.scan(txn, self.index.parts, upload_id.encode() + SEP,
                                upload_id.encode() + SEP)]
 
     async def list_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
@@ -391,14 +396,17 @@ class FsBackend(StorageBackend):
         await self._drop_upload(upload_id)
 
     async def _drop_upload(self, upload_id: str) -> None:
-        with self.index.write() as txn:
-            files = self._forget_upload(txn, upload_id)
+        files = await kv.offload(self._drop_upload_records, upload_id)
         await asyncio.to_thread(_unlink_all, [self.part_dir / name for name in files])
+
+    def _drop_upload_records(self, upload_id: str) -> list[str]:
+        with self.index.write() as txn:
+            return self._forget_upload(txn, upload_id)
 
     def _forget_upload(self, txn, upload_id: str) -> list[str]:
         """Remove an upload and its parts from the index; return the part file names."""
         prefix = upload_id.encode() + SEP
-        files = [doc["file"] for _, doc in Index.scan(txn, self.index.parts, prefix, prefix)]
+        files = [doc["file"] for _, doc in kv.scan(txn, self.index.parts, prefix, prefix)]
         _delete_prefix(txn, self.index.parts, prefix)
         txn.delete(upload_id.encode(), db=self.index.uploads)
         return files
@@ -408,7 +416,7 @@ class FsBackend(StorageBackend):
         stored = {p.number: p for p in await self.list_parts(bucket, key, upload_id)}
         chosen = validate_completion(parts, stored)
         with self.index.read() as txn:
-            files = [Index.get(txn, self.index.parts, part_key(upload_id, p.number))["file"]
+            files = [kv.get(txn, self.index.parts, part_key(upload_id, p.number))["file"]
                      for p in chosen]
         target = self.spool_dir / uuid.uuid4().hex
         await asyncio.to_thread(_concatenate, [self.part_dir / f for f in files], target)
@@ -506,11 +514,6 @@ def _concatenate(sources: list[Path], target: Path) -> None:
         for src in sources:
             with open(src, "rb") as fh:
                 shutil.copyfileobj(fh, out, CHUNK)
-
-
-def _flush_and_sync(fh) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
 
 
 def _fsync_file(path: Path) -> None:

@@ -25,13 +25,13 @@ fixed-size prefix whatever the key's length, and version ids sort newest first (
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import lmdb
 
-SEP = b"\x00"  # bucket names cannot contain NUL, so it cleanly ends the bucket part
+from gateway import kv
+from gateway.kv import SEP  # bucket names cannot contain NUL, so it cleanly ends the bucket part
 
 
 KEY_ROOM = 400  # key bytes kept in an LMDB key; longer keys go to a group record
@@ -82,44 +82,34 @@ def key_after_prefix(prefix: bytes) -> bytes:
 
 
 class Index:
-    """Typed access to the LMDB tables: buckets, objects, versions, uploads, parts."""
+    """Typed access to the LMDB tables: buckets, objects, versions, uploads, parts.
+
+    Values are :mod:`gateway.kv` JSON; ``write()`` transactions sync to disk, so the
+    backend's async methods run them in a worker thread (``kv.offload``).
+    """
 
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        # map_size is address space, not disk: 1 TiB is plenty for records of ~1 KiB.
-        self.env = lmdb.open(str(path), map_size=1 << 40, max_dbs=8, subdir=True,
-                             sync=True, metasync=True, lock=True)
-        self.buckets = self.env.open_db(b"buckets")
-        self.objects = self.env.open_db(b"objects")
-        self.versions = self.env.open_db(b"versions")
-        self.uploads = self.env.open_db(b"uploads")
-        self.parts = self.env.open_db(b"parts")
+        self.store = kv.Store(path, max_dbs=8)
+        self.buckets, self.objects, self.versions, self.uploads, self.parts = (
+            self.store.table(name) for name in ("buckets", "objects", "versions", "uploads",
+                                                "parts"))
         # XMP records, by bucket NUL <16-byte hash of the key> <object version id>
         # (``record_key``): outside the objects table, so no S3 key can reach them.
-        self.records = self.env.open_db(b"records")
+        self.records = self.store.table("records")
 
     def close(self) -> None:
-        self.env.close()
+        self.store.close()
 
     def read(self) -> lmdb.Transaction:
-        return self.env.begin()
+        return self.store.read()
 
     def write(self) -> lmdb.Transaction:
-        return self.env.begin(write=True)
-
-    @staticmethod
-    def get(txn: lmdb.Transaction, db, key: bytes) -> dict | None:
-        raw = txn.get(key, db=db)
-        return None if raw is None else json.loads(raw)
-
-    @staticmethod
-    def put(txn: lmdb.Transaction, db, key: bytes, doc: dict) -> None:
-        txn.put(key, json.dumps(doc, separators=(",", ":")).encode(), db=db)
+        return self.store.write()
 
     # -- the objects table, keyed by full ordering keys (see object_key) ----------------
     def get_object(self, txn: lmdb.Transaction, full: bytes) -> dict | None:
         slot, grouped = _slot(full)
-        doc = self.get(txn, self.objects, slot)
+        doc = kv.get(txn, self.objects, slot)
         if doc is None or not grouped:
             return doc
         return doc["long"].get(_key_text(full))
@@ -127,16 +117,16 @@ class Index:
     def put_object(self, txn: lmdb.Transaction, full: bytes, record: dict) -> None:
         slot, grouped = _slot(full)
         if not grouped:
-            self.put(txn, self.objects, slot, record)
+            kv.put(txn, self.objects, slot, record)
             return
-        doc = self.get(txn, self.objects, slot) or {"long": {}}
+        doc = kv.get(txn, self.objects, slot) or {"long": {}}
         doc["long"][_key_text(full)] = record
-        self.put(txn, self.objects, slot, doc)
+        kv.put(txn, self.objects, slot, doc)
 
     def delete_object(self, txn: lmdb.Transaction, full: bytes) -> dict | None:
         """Remove a record; return it (None when there was none)."""
         slot, grouped = _slot(full)
-        doc = self.get(txn, self.objects, slot)
+        doc = kv.get(txn, self.objects, slot)
         if doc is None:
             return None
         if not grouped:
@@ -144,7 +134,7 @@ class Index:
             return doc
         previous = doc["long"].pop(_key_text(full), None)
         if doc["long"]:
-            self.put(txn, self.objects, slot, doc)
+            kv.put(txn, self.objects, slot, doc)
         else:
             txn.delete(slot, db=self.objects)
         return previous
@@ -162,7 +152,7 @@ class Index:
         for raw_key, raw in cursor:
             if not raw_key.startswith(base):
                 return
-            doc = json.loads(raw)
+            doc = kv.loads(raw)
             if raw_key.endswith(SEP):  # a group of long keys
                 for encoded, key in _sorted_group(doc):
                     full = base + encoded
@@ -180,37 +170,26 @@ class Index:
     def all_object_records(self, txn: lmdb.Transaction) -> Iterator[dict]:
         """Every version record: current ones, then noncurrent ones."""
         for raw_key, raw in txn.cursor(db=self.objects):
-            doc = json.loads(raw)
+            doc = kv.loads(raw)
             if raw_key.endswith(SEP):
                 yield from doc["long"].values()
             else:
                 yield doc
         for _, raw in txn.cursor(db=self.versions):
-            yield json.loads(raw)
+            yield kv.loads(raw)
 
     # -- the versions table: noncurrent versions, by key hash and version id -------------
     def noncurrent(self, txn: lmdb.Transaction, full: bytes) -> Iterator[dict]:
         """A key's noncurrent version records, in version id order (newest first)."""
         prefix = history_prefix(full)
-        for _, doc in self.scan(txn, self.versions, prefix, prefix):
+        for _, doc in kv.scan(txn, self.versions, prefix, prefix):
             yield doc
 
     def get_noncurrent(self, txn: lmdb.Transaction, full: bytes, version_id: str) -> dict | None:
-        return self.get(txn, self.versions, history_prefix(full) + version_id.encode())
+        return kv.get(txn, self.versions, history_prefix(full) + version_id.encode())
 
     def put_noncurrent(self, txn: lmdb.Transaction, full: bytes, record: dict) -> None:
-        self.put(txn, self.versions, history_prefix(full) + record["vid"].encode(), record)
+        kv.put(txn, self.versions, history_prefix(full) + record["vid"].encode(), record)
 
     def delete_noncurrent(self, txn: lmdb.Transaction, full: bytes, version_id: str) -> None:
         txn.delete(history_prefix(full) + version_id.encode(), db=self.versions)
-
-    @staticmethod
-    def scan(txn: lmdb.Transaction, db, start: bytes, prefix: bytes) -> Iterator[tuple[bytes, dict]]:
-        """Records whose key starts with ``prefix``, from the first key >= ``start``."""
-        cursor = txn.cursor(db=db)
-        if not cursor.set_range(start):
-            return
-        for raw_key, raw in cursor:
-            if not raw_key.startswith(prefix):
-                return
-            yield raw_key, json.loads(raw)

@@ -67,13 +67,14 @@ from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
                                   check_version_id)
-from gateway.storage.s3 import keys, listing, walk, xmldoc
-from gateway.storage.s3.client import FileSection, Reply, S3Client
+from gateway.storage.s3 import keys, listing, walk
+from gateway.wire import xmldoc
+from gateway.wire.client import FileSection, Reply, S3Client
 from gateway.storage.s3.metadata import SystemFields, read_headers, write_headers
 from gateway.storage.s3.staging import UploadStaged
 from gateway.storage.s3.uploads import Uploads
 from gateway.storage.s3.versioning import Versioning, version_of
-from gateway.storage.staged import LocalStagedFile, adopt_spool_file
+from gateway.storage.staged import LocalStagedFile, SpoolDirStaging
 
 log = logging.getLogger("provgate.storage.s3")
 
@@ -83,7 +84,7 @@ MAX_COPY = 5 * GiB            # S3's limit for CopyObject and for one part
 MAX_PARTS = 10000
 
 
-class S3Backend(StorageBackend):
+class S3Backend(SpoolDirStaging, StorageBackend):
     def __init__(self, config: StorageConfig, spool_dir: Path | None = None, *,
                  multipart_threshold: int = 5 * GiB, part_size: int = 64 * MiB,
                  copy_limit: int = MAX_COPY) -> None:
@@ -216,10 +217,6 @@ class S3Backend(StorageBackend):
                                    query={"versionId": listed.version_id}, subject=(bucket, ""))
 
     # -- writing objects ------------------------------------------------------------------
-    async def stage_file(self, path: Path, size: int, md5_hex: str,
-                         checksums: dict[str, str]) -> StagedObject:
-        return await adopt_spool_file(self.spool_dir, path, size, md5_hex, checksums)
-
     async def commit(self, bucket: str, key: str, staged: StagedObject,
                      attributes: ObjectAttributes, *, if_match: str | None = None,
                      if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from gateway import errors
 from gateway.storage.base import ListPage, ObjectAttributes, ObjectInfo, VersionPage
 from gateway.storage.s3 import keys, walk
-from gateway.storage.s3.client import S3Client
+from gateway.wire.client import S3Client
 from gateway.storage.s3.metadata import SYSTEM_HEADER, SystemFields
-from gateway.storage.s3.xmldoc import ListedVersion
+from gateway.wire.xmldoc import ListedVersion
 
 
 @dataclass

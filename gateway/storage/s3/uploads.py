@@ -25,7 +25,6 @@ leaves behind is therefore deleted with all its versions (``listing.purge``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -38,11 +37,13 @@ from pathlib import Path
 from gateway import errors
 from gateway.storage.base import (ObjectAttributes, PartBody, PartInfo, UploadInfo,
                                   multipart_etag, validate_completion)
-from gateway.storage.s3 import keys, listing, xmldoc
-from gateway.storage.s3.client import FileSection, S3Client, StreamSection
+from gateway.storage.s3 import keys, listing
+from gateway.wire import xmldoc
+from gateway.wire.client import FileSection, S3Client, StreamSection
 from gateway.storage.s3.listing import bounded
 from gateway.storage.s3.keys import BucketNames
 from gateway.storage.s3.staging import AssembledPart, UploadStaged
+from gateway.storage.staged import spool_to_file
 
 log = logging.getLogger("provgate.storage.s3")
 
@@ -228,16 +229,7 @@ class Uploads:
 
     async def _spool(self, body: PartBody) -> tuple[Path, int]:
         path = self._spool_dir() / f"part-{uuid.uuid4().hex}"
-        size = 0
-        try:
-            with open(path, "wb") as fh:
-                async for chunk in body:
-                    size += len(chunk)
-                    await asyncio.to_thread(fh.write, chunk)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return path, size
+        return path, await spool_to_file(body, path)
 
     async def _stored_parts(self, bucket: str, record: UploadRecord) -> list[_StoredPart]:
         """The upload's current parts: an upstream part counts once its record names it

@@ -22,8 +22,9 @@ from contextlib import aclosing
 from gateway import errors
 from gateway.storage.base import (NULL_VERSION, delete_marker_addressed, deleted_key,
                                   no_such_version)
-from gateway.storage.s3 import walk, xmldoc
-from gateway.storage.s3.client import S3Client
+from gateway.storage.s3 import walk
+from gateway.wire import xmldoc
+from gateway.wire.client import S3Client
 
 
 def version_of(headers: Mapping[str, str]) -> str:

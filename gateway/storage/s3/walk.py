@@ -37,9 +37,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from gateway import errors
-from gateway.storage.s3 import xmldoc
-from gateway.storage.s3.client import S3Client
-from gateway.storage.s3.xmldoc import ListedVersion
+from gateway.wire import xmldoc
+from gateway.wire.client import S3Client
+from gateway.wire.xmldoc import ListedVersion
 
 UPSTREAM_PAGE = 1000
 VERSIONS_DIR = ".versions"          # SeaweedFS: the directory holding a name's versions

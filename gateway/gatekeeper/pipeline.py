@@ -52,27 +52,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from gateway import errors, metrics
-from gateway.catalog import Catalog, Ref
+from gateway import errors, kv, metrics
+from gateway.catalog import Catalog
+from gateway.catalog.lineage import history_json, record_parents
 from gateway.identities import Identity
-from gateway.intake.policy_gate import PolicyGate
+from gateway.gatekeeper.policy_gate import PolicyGate
+from gateway.provenance.record import SOFTWARE_AGENT, iso_now
 from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, SidecarError,
                                 document_id_for, instance_id_for, merge_client_edit,
                                 render_sidecar)
-from gateway.s3.routing import MAX_KEY_BYTES
-from gateway.storage.base import (MAX_RECORD_BYTES, RECORD_SUFFIX, ByteRange, DeleteOutcome, ListPage,
+from gateway.wire.names import MAX_KEY_BYTES
+from gateway.storage.base import (MAX_RECORD_BYTES, RECORD_CONTENT_TYPE,
+                                  record_name, recorded_key, ByteRange, DeleteOutcome, ListPage,
                                   ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
                                   RecordInfo, StagedObject, StorageBackend, StoredRecord,
                                   check_version_id)
-from gateway.storage.staged import LocalStagedFile
+from gateway.storage.staged import LocalStagedFile, spool_to_file
 
-RECORD_CONTENT_TYPE = "application/rdf+xml"
 RECORD_OWNER = "provgate"          # the owner listings show for a record
-SOFTWARE_AGENT = "provgate 0.1.0"
-
-# Spooled bytes are handed to a worker thread for writing in batches of about this
-# size (a thread hop per network read costs more than the write itself).
-SPOOL_BATCH = 1 << 20
 
 T = TypeVar("T")
 log = logging.getLogger("provgate.intake")
@@ -102,29 +99,12 @@ class IngestResult:
     quarantined: str | None = None   # "rule: message" when kept in quarantine, not the key
 
 
-def record_name(key: str) -> str:
-    """Where the record of ``key`` is served: ``<key>.xmp``."""
-    return key + RECORD_SUFFIX
-
-
-def recorded_key(name: str) -> str | None:
-    """For ``<key>.xmp``, the key whose record that name serves; None otherwise."""
-    if name.endswith(RECORD_SUFFIX) and len(name) > len(RECORD_SUFFIX):
-        return name[: -len(RECORD_SUFFIX)]
-    return None
-
-
 def records_kept(bucket: str, name: str) -> errors.GatewayError:
     """The answer to deleting a served record."""
     return errors.AccessDenied(
         f"{name} is the provenance record of an object; records are kept with their "
         f"object (and after it, as its history) and cannot be deleted",
         resource=f"/{bucket}/{name}")
-
-
-def iso_now(epoch: float | None = None) -> str:
-    moment = time.time() if epoch is None else epoch
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment * 1000) % 1000:03d}Z"
 
 
 class IntakePipeline:
@@ -145,23 +125,8 @@ class IntakePipeline:
         removed if the body fails part-way (a bad signature, a short body).
         """
         path = self.backend.spool_dir / uuid.uuid4().hex
-        size = 0
-        pending: list[bytes] = []   # pieces not yet written: one thread hop per SPOOL_BATCH
-        pending_bytes = 0
-        try:
-            with metrics.INTAKE_STAGE_SECONDS.labels("spool").time(), open(path, "wb") as fh:
-                async for chunk in body:
-                    size += len(chunk)
-                    pending.append(chunk)
-                    pending_bytes += len(chunk)
-                    if pending_bytes >= SPOOL_BATCH:
-                        await asyncio.to_thread(fh.writelines, pending)
-                        pending, pending_bytes = [], 0
-                if pending:
-                    await asyncio.to_thread(fh.writelines, pending)
-        except BaseException:
-            _remove(path)
-            raise
+        with metrics.INTAKE_STAGE_SECONDS.labels("spool").time():
+            size = await spool_to_file(body, path)
         staged = await self.backend.stage_file(path, size, body.md5_hex, dict(body.checksums))
         staged.sha256_hex = body.sha256_hex
         return staged
@@ -208,7 +173,7 @@ class IntakePipeline:
             identity=write.identity, record=record)
         refusal = verdict.refusal()
         if refusal is not None:
-            self.policy.record(verdict, version_id=None, identity=write.identity.name)
+            await self.policy.record(verdict, version_id=None, identity=write.identity.name)
             raise refusal
         version_id = None
         try:
@@ -216,7 +181,7 @@ class IntakePipeline:
                                       verdict.warnings)
             version_id = info.version_id
         finally:
-            self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
+            await self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
         return IngestResult(info, record, [n.message for n in record.notices
                                            if n.severity == "error"] + verdict.warnings,
                             quarantined=verdict.quarantined)
@@ -556,12 +521,12 @@ class IntakePipeline:
         async with self.key_lock(bucket, key):
             outcome = await self.backend.delete_object(bucket, key, version_id)
             if version_id is None:
-                self.catalog.mark_deleted(bucket, key, time.time())
+                await kv.offload(self.catalog.mark_deleted, bucket, key, time.time())
             elif outcome.delete_marker:
                 if await self._exists(bucket, key):
-                    self.catalog.restore(bucket, key)
+                    await kv.offload(self.catalog.restore, bucket, key)
             else:
-                self.catalog.remove_version(bucket, key, version_id)
+                await kv.offload(self.catalog.remove_version, bucket, key, version_id)
         return outcome
 
     async def _serves_record(self, bucket: str, name: str, annotated: str,
@@ -664,36 +629,14 @@ class _LocalCopy:
     async def __aenter__(self) -> str:
         if isinstance(self.staged, LocalStagedFile):
             return str(self.staged.path)
-        self.temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
-        with open(self.temp, "wb") as fh:
-            async for chunk in self.staged.read():
-                await asyncio.to_thread(fh.write, chunk)
-        return str(self.temp)
+        temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
+        await spool_to_file(self.staged.read(), temp)
+        self.temp = temp
+        return str(temp)
 
     async def __aexit__(self, *exc) -> None:
         if self.temp is not None:
             _remove(self.temp)
-
-
-EXTERNAL = ""  # the "bucket" of an input that is not a provgate object
-
-
-def record_parents(record: ProvenanceRecord) -> list[Ref]:
-    """Lineage edges: declared parents, and every input the file names (C2PA
-    ingredients, img2img / ControlNet / LoadImage inputs). An input that is a provgate
-    object points at it; any other is an external parent named as the tool named it."""
-    refs = [Ref(p.bucket, p.key, p.version_id, "derived-from") for p in record.derived_from]
-    for source in record.sources:
-        if source.ref is not None:
-            refs.append(Ref(source.ref.bucket, source.ref.key, source.ref.version_id,
-                            source.role))
-        elif source.name or source.instance_id:
-            refs.append(Ref(EXTERNAL, source.name or source.instance_id, None, source.role))
-    return refs
-
-
-def history_json(events: list[HistoryEvent]) -> list[dict]:
-    return [{k: v for k, v in vars(e).items() if v is not None} for e in events]
 
 
 class StreamBody:

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from gateway import errors, metrics
 from gateway.identities import Identity
-from gateway.intake.pipeline import (IntakePipeline, StreamBody, WriteRequest, iso_now)
+from gateway.gatekeeper.pipeline import IntakePipeline, StreamBody, WriteRequest
+from gateway.provenance.record import iso_now
 from gateway.provenance import HistoryEvent, ProvenanceRecord
 from gateway.provenance.record import ReviewComment, ReviewDecision
 from gateway.review import inputs, ledger, states

@@ -32,12 +32,18 @@ import aiohttp
 import yarl
 
 from gateway import errors
-from gateway.s3.auth.sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, sign_request, uri_encode
-from gateway.storage.s3 import xmldoc
+from gateway.wire import xmldoc
+from gateway.wire.sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, sign_request, uri_encode
 
 log = logging.getLogger("provgate.storage.s3")
 
 CHUNK = 1 << 20
+
+# What a caller of ``S3Client.send`` catches: ``Unreachable`` when the other end did not
+# answer (connect failure, stall, 5xx), ``Failure`` for every typed error the client
+# raises (``Unreachable`` included, and a file that changed while it was sent).
+Unreachable = errors.ServiceUnavailable
+Failure = errors.GatewayError
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 # Upstream error codes that mean the same to provgate's clients as to ours.

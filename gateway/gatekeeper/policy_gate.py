@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from gateway import errors, metrics
+from gateway import errors, kv, metrics
 from gateway.policy import AuditLog, Decision, PolicyStore, build_context
 from gateway.provenance import ProvenanceRecord
 from gateway.provenance.assemble import apply_defaults
-from gateway.s3.routing import MAX_KEY_BYTES
+from gateway.wire.names import MAX_KEY_BYTES
 
 
 @dataclass
@@ -85,7 +85,8 @@ class PolicyGate:
             return verdict
         return Verdict(decision, bucket, key)
 
-    def record(self, verdict: Verdict, *, version_id: str | None, identity: str) -> None:
-        """Append the decision to the audit log (version_id None: nothing was stored)."""
-        self.audit.record(verdict.decision, bucket=verdict.bucket, key=verdict.key,
-                          version_id=version_id, identity=identity)
+    async def record(self, verdict: Verdict, *, version_id: str | None, identity: str) -> None:
+        """Append the decision to the audit log (version_id None: nothing was stored);
+        the append syncs to disk, so it runs in a worker thread."""
+        await kv.offload(self.audit.record, verdict.decision, bucket=verdict.bucket,
+                         key=verdict.key, version_id=version_id, identity=identity)

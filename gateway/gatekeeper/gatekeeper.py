@@ -1,0 +1,237 @@
+"""The gatekeeper: the one object every door holds, and the only code that changes
+stored data.
+
+The S3 handlers (and, as they come, the CLI, the admin API and the review UI) hold a
+``Gatekeeper`` and nothing else: no storage backend, no catalog.  Every change to
+stored data is one of its methods — writing an object (PutObject, CopyObject,
+CompleteMultipartUpload, an XMP edit; all through :class:`IntakePipeline`, which runs
+extraction and the policy stages and commits), deleting one, creating and deleting
+buckets, tagging, and the multipart bookkeeping (create, upload part, abort).  Reads go
+through it too, so a rule about what someone may see lives in one place: today, who sees
+the quarantine bucket.
+
+The gatekeeper speaks in typed errors (:mod:`gateway.errors`) and plain outcomes; how an
+outcome looks on the wire is the door's business.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from gateway import errors
+from gateway.gatekeeper.pipeline import (IngestResult, IntakePipeline, WriteRequest,
+                                         recorded_key)
+from gateway.gatekeeper.review_gate import ReviewGate
+from gateway.identities import Identity
+from gateway.review.states import REVIEW_TAG, REVIEW_TAG_VALUES
+from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
+                                  ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
+                                  PartInfo, StagedObject, StorageBackend, UploadInfo,
+                                  VersionPage)
+
+# The least role that sees the quarantine bucket: it reads it and discards from it.
+QUARANTINE_ROLE = "reviewer"
+
+
+class Access(enum.Enum):
+    """What a caller means to do with a bucket, as far as visibility rules care."""
+
+    READ = "read"
+    DISCARD = "discard"              # delete objects
+    WRITE = "write"                  # anything else that changes the bucket or its objects
+    CREATE_BUCKET = "create-bucket"
+
+
+class QuarantineRefusal(enum.Enum):
+    """Why the quarantine bucket is not available to a caller (see ``quarantine_refusal``)."""
+
+    NAME_TAKEN = "name-taken"        # creating a bucket of that name: it exists, for anyone
+    HIDDEN = "hidden"                # the caller may not know it exists
+    INTAKE_ONLY = "intake-only"      # the caller sees it, but only intake writes into it
+
+
+class Gatekeeper:
+    """``backend``            the storage backend (the gatekeeper's alone)
+    ``intake``             the write-committing pipeline over the same backend
+    ``quarantine_bucket``  where intake keeps writes a policy quarantined ("" = none)
+    """
+
+    def __init__(self, backend: StorageBackend, intake: IntakePipeline, *,
+                 quarantine_bucket: str = "", reviews: ReviewGate | None = None,
+                 replication_status: Callable[[str, str, str], str | None] | None = None
+                 ) -> None:
+        """``reviews``: the review stage (decisions sent as S3 object tags go there);
+        ``replication_status(bucket, key, version_id)``: PENDING | COMPLETED | FAILED of a
+        routed version, None when no route sends it anywhere."""
+        self.backend = backend
+        self.intake = intake
+        self.quarantine_bucket = quarantine_bucket
+        self.reviews = reviews
+        self._replication_status = replication_status
+
+    # -- who sees what --------------------------------------------------------------------
+    def quarantine_refusal(self, identity: Identity, bucket: str,
+                           access: Access) -> QuarantineRefusal | None:
+        """Whether ``identity`` may do ``access`` on ``bucket``, as far as the quarantine
+        bucket is concerned (None: nothing against it).
+
+        For readers and writers the quarantine bucket does not exist, so a quarantined
+        object is invisible to them under any name.  Reviewers and admins read it like
+        any bucket (``<quarantine bucket>/<bucket>/<key>``) and may discard from it;
+        nobody writes into it but intake.
+        """
+        if not self.quarantine_bucket or bucket != self.quarantine_bucket:
+            return None
+        if access is Access.CREATE_BUCKET:
+            return QuarantineRefusal.NAME_TAKEN
+        if not identity.has_role(QUARANTINE_ROLE):
+            return QuarantineRefusal.HIDDEN
+        if access not in (Access.READ, Access.DISCARD):
+            return QuarantineRefusal.INTAKE_ONLY
+        return None
+
+    def require_visible(self, identity: Identity, bucket: str) -> None:
+        """NoSuchBucket when ``bucket`` is the quarantine bucket and ``identity`` may not
+        know it exists: the one check for reads that name a bucket besides the request's
+        own (the source of CopyObject and UploadPartCopy, and their conditions)."""
+        if self.quarantine_refusal(identity, bucket, Access.READ) is QuarantineRefusal.HIDDEN:
+            raise errors.NoSuchBucket(resource=f"/{bucket}", BucketName=bucket)
+
+    # -- reading ------------------------------------------------------------------------
+    async def list_buckets(self, identity: Identity) -> list[BucketInfo]:
+        """The buckets ``identity`` may see: its bucket scope, without the quarantine
+        bucket unless it may read that."""
+        return [b for b in await self.backend.list_buckets()
+                if identity.may_access_bucket(b.name)
+                and self.quarantine_refusal(identity, b.name, Access.READ) is None]
+
+    async def head_bucket(self, bucket: str) -> BucketInfo:
+        return await self.backend.head_bucket(bucket)
+
+    async def list_objects(self, bucket: str, *, with_records: bool = False, **page) -> ListPage:
+        """Current objects; ``with_records`` (identities with ``xmp = "listed"``) also
+        lists each live object's XMP record as ``<key>.xmp``, read-only."""
+        if with_records:
+            return await self.intake.list_with_records(bucket, **page)
+        return await self.backend.list_objects(bucket, **page)
+
+    async def list_versions(self, bucket: str, **page) -> VersionPage:
+        return await self.backend.list_versions(bucket, **page)
+
+    async def head_object(self, bucket: str, key: str,
+                          version_id: str | None = None) -> ObjectInfo:
+        """The object at the key, or else the XMP record served there (see ``open_object``)."""
+        if recorded_key(key) is None:
+            return await self.backend.head_object(bucket, key, version_id)
+        stream = await self.open_object(bucket, key, version_id=version_id)
+        await stream.close()
+        return stream.info
+
+    async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None, *,
+                          version_id: str | None = None) -> ObjectStream:
+        """The object at the key, or else the XMP record served there (``<key>.xmp``, of
+        the current version of ``<key>`` or of its version ``version_id``): a real object
+        of that name always wins."""
+        try:
+            return await self.backend.open_object(bucket, key, byte_range, version_id=version_id)
+        except (errors.NoSuchKey, errors.NoSuchVersion) as missing:
+            if recorded_key(key) is None:
+                raise
+            try:
+                return await self.intake.open_record(bucket, key, byte_range,
+                                                     version_id=version_id)
+            except errors.NoSuchKey:
+                raise missing from None
+
+    def review_state(self, bucket: str, key: str, version_id: str) -> str | None:
+        """The review status of a catalogued version (None: not catalogued)."""
+        return self.intake.review_state(bucket, key, version_id)
+
+    def replication_status(self, bucket: str, key: str, version_id: str) -> str | None:
+        if self._replication_status is None:
+            return None
+        return self._replication_status(bucket, key, version_id)
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        return await self.backend.get_upload(bucket, key, upload_id)
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        return await self.backend.list_parts(bucket, key, upload_id)
+
+    async def list_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
+        return await self.backend.list_uploads(bucket, prefix)
+
+    # -- buckets --------------------------------------------------------------------------
+    async def create_bucket(self, bucket: str) -> None:
+        await self.backend.create_bucket(bucket)
+
+    async def delete_bucket(self, bucket: str) -> None:
+        await self.backend.delete_bucket(bucket)
+
+    # -- objects --------------------------------------------------------------------------
+    async def spool(self, body: PartBody) -> StagedObject:
+        """Receive a body (hashing it) before anything is decided; see ``ingest``."""
+        return await self.intake.spool(body)
+
+    async def ingest(self, write: WriteRequest) -> IngestResult:
+        """Extract, judge and commit a write (an object or an XMP edit)."""
+        return await self.intake.ingest(write)
+
+    async def delete(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
+        return await self.intake.delete(bucket, key, version_id)
+
+    async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
+                       version_id: str | None = None, *,
+                       identity: Identity | None = None) -> ObjectInfo:
+        """Replace an object version's tag set (an empty one removes the tags).
+
+        A ``review`` tag (approved | rejected | changes_requested) is a review decision
+        by ``identity`` on the version it lands on, judged by the review stage before any
+        tag is stored: a caller who may not decide gets AccessDenied and the tag set stays
+        as it was. Setting the tag the version already carries decides nothing again."""
+        decision = tags.get(REVIEW_TAG)
+        if decision is not None:
+            if decision not in REVIEW_TAG_VALUES:
+                raise errors.InvalidTag(f"the {REVIEW_TAG} tag must be one of "
+                                        f"{', '.join(REVIEW_TAG_VALUES)}")
+            current = await self.backend.head_object(bucket, key, version_id)
+            if current.attributes.tags.get(REVIEW_TAG) != decision:
+                if self.reviews is None or identity is None:
+                    raise errors.NotImplementedOperation("review decisions are not enabled")
+                await self.reviews.decide(bucket, key, current.version_id, decision, identity,
+                                          note="decided by S3 object tagging")
+            version_id = current.version_id  # the version decided on, even if a newer came
+        return await self.backend.set_tags(bucket, key, tags, version_id)
+
+    # -- multipart uploads ------------------------------------------------------------------
+    async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
+                            owner: str) -> str:
+        return await self.backend.create_upload(bucket, key, attributes, owner)
+
+    async def upload_part(self, bucket: str, key: str, upload_id: str, number: int,
+                          body: PartBody) -> PartInfo:
+        return await self.backend.upload_part(bucket, key, upload_id, number, body)
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.backend.abort_upload(bucket, key, upload_id)
+
+    async def complete_upload(self, bucket: str, key: str, upload_id: str,
+                              parts: list[tuple[int, str]], identity: Identity, *, door: str,
+                              if_match: str | None = None,
+                              if_none_match: bool = False) -> IngestResult:
+        """Assemble the named parts and ingest them as one write, with the metadata the
+        upload was created with; the upload is finished once the object is committed."""
+        upload = await self.backend.get_upload(bucket, key, upload_id)
+        staged = await self.backend.assemble_upload(bucket, key, upload_id, parts)
+        try:
+            result = await self.intake.ingest(WriteRequest(
+                bucket, key, staged, upload.attributes, identity, door=door,
+                if_match=if_match, if_none_match=if_none_match))
+        except errors.PolicyDenied:
+            # The policy judged the assembled bytes and the upload's metadata, neither of
+            # which a retry can change: the parts go, as nothing of a denied write is kept.
+            await self.backend.abort_upload(bucket, key, upload_id)
+            raise
+        await self.backend.finish_upload(bucket, key, upload_id)
+        return result
