@@ -790,16 +790,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also superseded and deleted versions")
     found.set_defaults(func=cmd_asset_search)
 
-    review = sub.add_parser("review", help="human review of stored versions",
-                            description="Human review of stored asset versions.")
-    review_sub = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")
-    waiting = review_sub.add_parser(
-        "queue", help="versions waiting for review, oldest first",
-        description="Current versions whose review is pending, oldest first, optionally "
-                    "filtered (every filter given must hold). Quarantined writes are not "
-                    "queued: they are released or discarded.")
-    _page_options(waiting, _QUEUE_OPTIONS)
-    waiting.set_defaults(func=cmd_review_queue)
 
     rebuild = sub.add_parser("reindex", help="rebuild the catalog from storage",
                              description="Drop the catalog and rebuild it from the objects "
@@ -859,7 +849,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(func=cmd_policy_explain)
 
     from gateway.review import commands as review_commands
-    review_commands.add_parser(sub, DEFAULT_CONFIG)
+    review_actions = review_commands.add_parser(sub, DEFAULT_CONFIG)
+    waiting = review_actions.add_parser(
+        "queue", help="versions waiting for review, oldest first",
+        description="Current versions whose review is pending, oldest first, optionally "
+                    "filtered (every filter given must hold), read from the catalog. "
+                    "Quarantined writes are not queued: they are released or discarded.")
+    _page_options(waiting, _QUEUE_OPTIONS)
+    waiting.set_defaults(func=cmd_review_queue)
 
     audit = sub.add_parser("audit", help="print the policy audit log",
                            description="Print the append-only policy audit log kept in the "

@@ -9,6 +9,7 @@ import logging
 import shutil
 import warnings
 import ssl
+import time
 
 from aiohttp import web
 
@@ -30,7 +31,6 @@ from gateway.gatekeeper.review_gate import ReviewGate
 from gateway.policy import AuditLog, PolicyError, PolicyStore
 from gateway.policy.recheck import Recheck
 from gateway.provenance import Extractor
-from gateway.review import queue as review_queue
 from gateway.s3.app import S3Application
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import Services
@@ -252,8 +252,7 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     add_search_routes(admin_app, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket)
     add_review_routes(admin_app, reviews)
-    metrics.watch_review_queue(lambda: review_queue.figures(
-        catalog, skip_buckets=(config.policies.quarantine_bucket,)))
+    metrics.watch_review_queue(lambda: _queue_figures(catalog, config.policies.quarantine_bucket))
     add_distribution_routes(admin_app, distributor)
     admin_runner, admin_url = await _open_site(admin_app, config.admin.listen, "admin listener")
     stack.push_async_callback(admin_runner.cleanup)
@@ -278,3 +277,10 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
         log.warning("stopping: requests still running after %.0fs are cut off", SHUTDOWN_TIMEOUT)
     # The exit stack closes the rest in reverse order: listeners, distribution, re-check, ExifTool,
     # backend, policies, catalog.
+
+
+def _queue_figures(catalog: Catalog, quarantine_bucket: str) -> tuple[int, float]:
+    """(pending versions, age in seconds of the oldest) for the review queue gauges."""
+    summary = catalog.queue_summary(skip_buckets=(quarantine_bucket,))
+    oldest = summary["oldest"]
+    return summary["count"], (max(0.0, time.time() - oldest) if oldest is not None else 0.0)

@@ -162,7 +162,7 @@ def test_a_full_review_round(server, bucket, tmp_path):
     name = key()
     v1 = put(server, bucket, name)
     assert review_header(server, bucket, name) == "pending"
-    status, queue = api(server, "GET", f"/api/v1/reviews?bucket={bucket}")
+    status, queue = api(server, "GET", f"/api/v1/reviews/queue?bucket={bucket}")
     assert status == 200 and name in [i["key"] for i in queue["items"]]
 
     status, state = api(server, "POST", f"/api/v1/reviews/{bucket}/{name}/comments",
@@ -187,7 +187,7 @@ def test_a_full_review_round(server, bucket, tmp_path):
     assert state["version_id"] == v2
     assert review_header(server, bucket, name) == "approved"
     assert review_header(server, bucket, name, v1) == "changes_requested"
-    status, queue = api(server, "GET", f"/api/v1/reviews?bucket={bucket}")
+    status, queue = api(server, "GET", f"/api/v1/reviews/queue?bucket={bucket}")
     assert name not in [i["key"] for i in queue["items"]]
 
     status, shown = api(server, "GET", f"/api/v1/reviews/{bucket}/{name}")
@@ -224,7 +224,9 @@ def test_a_full_review_round(server, bucket, tmp_path):
 def test_a_full_round_through_the_cli(server, bucket):
     name = key()
     put(server, bucket, name)
-    done = review_cli(server, BOB, "queue", "--bucket", bucket, "--json")
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "review", "queue", "--bucket",
+                           bucket, "--json", "--config", str(server.config_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert name in [i["key"] for i in json.loads(done.stdout)["items"]]
     done = review_cli(server, BOB, "comment", f"{bucket}/{name}", "the sky flickers",
@@ -326,7 +328,7 @@ def test_an_unknown_review_tag_value_is_refused(server, bucket):
 def test_a_reader_sees_the_queue_but_cannot_decide_or_comment(server, bucket):
     name = key()
     put(server, bucket, name)
-    assert api(server, "GET", f"/api/v1/reviews?bucket={bucket}", identity=READER)[0] == 200
+    assert api(server, "GET", f"/api/v1/reviews/queue?bucket={bucket}", identity=READER)[0] == 200
     assert decide(server, bucket, name, "reject", READER)[0] == 403
     status, _ = api(server, "POST", f"/api/v1/reviews/{bucket}/{name}/comments",
                     {"text": "hi"}, READER)

@@ -26,6 +26,7 @@ from gateway.admin.search_api import add_search_routes
 from gateway.catalog import Catalog
 from gateway.identities import Identity
 from tests.conftest import client, storage_section
+from tests.support.admin import admin_call
 from tests.support.media import a1111_png, a_png
 from tests.support.policies import write
 from tests.support.server import ROOT, WRITER, ProvgateServer
@@ -94,12 +95,9 @@ def cli_json(server, *args: str) -> dict:
 
 
 def api(server, path: str, **params) -> tuple[int, dict]:
-    url = f"{server.admin}{path}" + (f"?{urlencode(params)}" if params else "")
-    try:
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    """GET an admin API path as the admin identity (the API authenticates every caller)."""
+    status, doc, _ = admin_call(server, "GET", f"{path}?{urlencode(params)}" if params else path)
+    return status, doc
 
 
 def where(items: list[dict]) -> list[tuple[str, str]]:

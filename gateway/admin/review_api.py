@@ -23,14 +23,12 @@ that refuses an approval answers 403 with ``error.rule`` and header
 
 from __future__ import annotations
 
-import asyncio
 
 from aiohttp import web
 
 from gateway import errors
 from gateway.admin.auth import request_json, require
 from gateway.gatekeeper.review_gate import ReviewGate
-from gateway.review import queue
 
 _KEY = "{bucket}/{key:.+}"
 
@@ -47,16 +45,6 @@ def _target(request: web.Request) -> tuple[str, str]:
 
 
 def add_review_routes(app: web.Application, gate: ReviewGate) -> None:
-    async def review_queue(request: web.Request) -> web.Response:
-        identity = require(request, role="reader")
-        bucket = request.query.get("bucket")
-        if bucket is not None:
-            require(request, bucket=bucket)
-        items = await asyncio.to_thread(
-            queue.pending, gate.catalog, skip_buckets=(gate.quarantine_bucket,),
-            visible=identity.may_access_bucket, bucket=bucket)
-        return web.json_response({"items": items, "count": len(items)})
-
     async def show(request: web.Request) -> web.Response:
         bucket, key = _target(request)
         require(request, role="reviewer" if bucket == gate.quarantine_bucket else "reader",
@@ -108,7 +96,6 @@ def add_review_routes(app: web.Application, gate: ReviewGate) -> None:
         return web.json_response(await gate.discard(bucket, key, request["identity"],
                                                     doc.get("note")))
 
-    app.router.add_get("/api/v1/reviews", review_queue)
     app.router.add_post(f"/api/v1/reviews/{_KEY}/decisions", decide)
     app.router.add_post(f"/api/v1/reviews/{_KEY}/comments/{{comment}}/resolve", resolve)
     app.router.add_post(f"/api/v1/reviews/{_KEY}/comments", comment)

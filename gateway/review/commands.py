@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 from gateway.wire.admin_client import AdminClient, ApiError
 
@@ -46,7 +45,10 @@ def _floats(count: int, names: str):
     return parse
 
 
-def add_parser(sub, default_config: str) -> None:
+def add_parser(sub, default_config: str):
+    """``provgate review`` and its actions that act through the admin API; returns the
+    actions' subparsers so the command line adds the ones that read the local catalog
+    (``queue``)."""
     review = sub.add_parser("review", help="the review queue and decisions (admin API)",
                             description="The review queue and decisions, through the admin "
                                         "API with your identity's credentials (roles, "
@@ -66,9 +68,6 @@ def add_parser(sub, default_config: str) -> None:
             parser.add_argument("--json", action="store_true", help="print JSON")
         parser.set_defaults(func=run)
 
-    queue = actions.add_parser("queue", help="versions waiting for a decision, oldest first")
-    queue.add_argument("--bucket", help="only this bucket")
-    common(queue)
     show = actions.add_parser("show", help="the review of a version and of every version")
     show.add_argument("target", type=_target, metavar="BUCKET/KEY")
     show.add_argument("--version-id", help="a specific version (default: current)")
@@ -105,6 +104,7 @@ def add_parser(sub, default_config: str) -> None:
                             help="where the write was sent")
         action.add_argument("--note", help="why (kept in the record)")
         common(action)
+    return actions
 
 
 def _client(args: argparse.Namespace) -> AdminClient:
@@ -126,8 +126,6 @@ def _client(args: argparse.Namespace) -> AdminClient:
 def _request(args: argparse.Namespace) -> tuple[str, str, dict | None, dict | None]:
     """(method, path, body, query) of the API call a command makes."""
     command = args.review_command
-    if command == "queue":
-        return "GET", "/api/v1/reviews", None, {"bucket": args.bucket}
     bucket, key = args.target
     base = f"/api/v1/reviews/{bucket}/{key}"
     version = {"version_id": args.version_id} if getattr(args, "version_id", None) else {}
@@ -158,19 +156,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
-    elif args.review_command == "queue":
-        _render_queue(data)
     else:
         _render_state(data)
     return 0
-
-
-def _render_queue(data: dict) -> None:
-    print(f"{data['count']} version(s) waiting for review, oldest first")
-    for item in data["items"]:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item["committed"]))
-        print(f"  {when}  {item['bucket']}/{item['key']}  {item['version_id']}  "
-              f"approvals {len(item['approvals'])}  comments {item['comments']}")
 
 
 def _render_state(data: dict) -> None:
