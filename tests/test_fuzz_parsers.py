@@ -28,8 +28,9 @@ from gateway.provenance.client_edit import EDITABLE, merge_client_edit
 from gateway.provenance.record import ProvenanceRecord
 from gateway.provenance.tags import Tags
 from gateway.provenance.xmp import SidecarError, render_sidecar
-from gateway.s3 import xml as s3xml
-from gateway.s3.auth import Authenticator, sigv4
+from gateway.wire import xml as s3xml
+from gateway.s3.auth import Authenticator
+from gateway.wire import sigv4
 from gateway.s3.auth.chunked import ChunkedDecoder
 from gateway.s3.headers import parse_range
 

@@ -26,7 +26,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from gateway.catalog.store import SEP, _dumps, lmdb_key
+from gateway import kv
+from gateway.kv import SEP
 
 ACTIVE = ("queued", "retrying")
 FINISHED = ("done", "dead", "blocked", "cancelled")
@@ -57,7 +58,7 @@ class Job:
 
     @property
     def id(self) -> bytes:
-        return lmdb_key(self.bucket, self.key, self.version_id, self.target, self.op)
+        return kv.key(self.bucket, self.key, self.version_id, self.target, self.op)
 
     @property
     def name(self) -> str:
@@ -80,8 +81,8 @@ class JobQueue:
     def __init__(self, env, *, max_attempts: int = 8, backoff_initial: float = 1.0,
                  backoff_max: float = 300.0) -> None:
         self.env = env
-        self.jobs = env.open_db(b"dist_jobs")
-        self.due_db = env.open_db(b"dist_due")
+        self.jobs = env.table("dist_jobs")
+        self.due_db = env.table("dist_due")
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -97,7 +98,7 @@ class JobQueue:
         stored and whether it was (re)queued.
         """
         now = time.time()
-        with self.env.begin(write=True) as txn:
+        with self.env.write() as txn:
             if supersedes is not None:
                 old = self._get(txn, supersedes)
                 if old is not None and old.state not in ACTIVE:
@@ -113,7 +114,7 @@ class JobQueue:
             if job.state in ACTIVE:
                 job.next_at = now
                 txn.put(_due_key(job), b"", db=self.due_db)
-            txn.put(job.id, _dumps(job.to_json()), db=self.jobs)
+            txn.put(job.id, kv.dumps(job.to_json()), db=self.jobs)
             return job, True
 
     def complete(self, job: Job, *, location: str = "", dest_key: str = "",
@@ -156,7 +157,7 @@ class JobQueue:
         return out
 
     def _update(self, job: Job, change) -> Job:
-        with self.env.begin(write=True) as txn:
+        with self.env.write() as txn:
             current = self._get(txn, job.id) or job
             if current.state in ACTIVE:
                 txn.delete(_due_key(current), db=self.due_db)
@@ -164,7 +165,7 @@ class JobQueue:
             current.updated = time.time()
             if current.state in ACTIVE:
                 txn.put(_due_key(current), b"", db=self.due_db)
-            txn.put(current.id, _dumps(current.to_json()), db=self.jobs)
+            txn.put(current.id, kv.dumps(current.to_json()), db=self.jobs)
             job.__dict__.update(current.__dict__)
             return current
 
@@ -172,7 +173,7 @@ class JobQueue:
     def due(self, now: float, limit: int, skip: set[bytes] = frozenset()) -> list[Job]:
         """Active jobs whose time has come, oldest first (``skip``: already running)."""
         out: list[Job] = []
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             cursor = txn.cursor(db=self.due_db)
             if not cursor.first():
                 return out
@@ -190,26 +191,26 @@ class JobQueue:
         return out
 
     def next_due(self) -> float | None:
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             cursor = txn.cursor(db=self.due_db)
             if not cursor.first():
                 return None
             return float(cursor.key().partition(SEP)[0])
 
     def get(self, job_id: bytes) -> Job | None:
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             return self._get(txn, job_id)
 
     def for_version(self, bucket: str, key: str, version_id: str) -> list[Job]:
-        with self.env.begin() as txn:
-            return list(self._scan(txn, lmdb_key(bucket, key, version_id) + SEP))
+        with self.env.read() as txn:
+            return list(self._scan(txn, kv.key(bucket, key, version_id) + SEP))
 
     def iter_jobs(self, *, target: str | None = None, bucket: str | None = None,
                   key: str | None = None, state: str | None = None) -> Iterator[Job]:
         prefix = b""
         if bucket is not None:
-            prefix = lmdb_key(bucket) + SEP if key is None else lmdb_key(bucket, key) + SEP
-        with self.env.begin() as txn:
+            prefix = kv.key(bucket) + SEP if key is None else kv.key(bucket, key) + SEP
+        with self.env.read() as txn:
             for job in self._scan(txn, prefix):
                 if target is not None and job.target != target:
                     continue
@@ -253,7 +254,7 @@ class JobQueue:
         need, without walking every job ever done)."""
         now = time.time() if now is None else now
         out: dict[str, dict] = {}
-        with self.env.begin() as txn:
+        with self.env.read() as txn:
             for raw_key, _ in txn.cursor(db=self.due_db):
                 job = self._get(txn, raw_key.partition(SEP)[2])
                 if job is None:
