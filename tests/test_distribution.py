@@ -364,7 +364,7 @@ def test_licence_expiry_takes_copies_down(make_server, tmp_path, receiver):
     s3 = client(server.endpoint)
     bucket = f"t-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
-    ends = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=20)
+    ends = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
     version = s3.put_object(Bucket=bucket, Key="hero.png", Body=b"licensed pixels",
                             ContentType="image/png",
                             Metadata={**META, "license-expires": ends.strftime("%Y-%m-%dT%H:%M:%SZ")}
