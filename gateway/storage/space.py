@@ -39,7 +39,12 @@ class FreeSpace:
             return None
         short = []
         for directory in self.dirs:
-            stats = os.statvfs(directory)
+            try:
+                # Looked up again each time: a directory may be removed and recreated.
+                stats = os.statvfs(_existing(directory))
+            except OSError as exc:
+                short.append(f"free space of {directory} cannot be read: {exc.strerror or exc}")
+                continue
             free = stats.f_bavail * stats.f_frsize
             if free < self.min_free_bytes:
                 short.append(f"{directory} has {free} bytes free "
