@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -44,6 +46,7 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extrac
                                   "exiftool": "ok"})
 
     async def metrics_page(request: web.Request) -> web.Response:
+        await asyncio.to_thread(metrics.refresh_review_queue)
         return web.Response(body=generate_latest(metrics.REGISTRY),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
