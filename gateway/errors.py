@@ -57,7 +57,6 @@ InvalidEncryptionAlgorithmError = _error("InvalidEncryptionAlgorithmError", 400,
 RequestHeaderSectionTooLarge = _error("RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size.")
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 NoSuchUpload = _error("NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.")
-NotAcceptable = _error("NotAcceptable", 400, "The request was understood but its content is not acceptable.")
 RequestTimeout = _error("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period.")
 # --- 401 (admin listener only: S3 answers unauthenticated requests with 403) ---------
 Unauthorized = _error("Unauthorized", 401, "Authentication required: HTTP Basic (access key : secret) or a SigV4 signature.")

@@ -99,19 +99,26 @@ REVIEW_PENDING_OLDEST = Gauge(
     registry=REGISTRY)
 
 
-def watch_review_queue(figures, max_age: float = 1.0) -> None:
-    """Point the queue gauges at ``figures() -> (count, oldest age)``, read once per
-    scrape (both gauges share one walk of the catalog)."""
-    cache = {"at": float("-inf"), "value": (0, 0.0)}
+# The review queue's figures walk every pending version in the catalog's index, so
+# it runs in a thread before a scrape is rendered (``refresh_review_queue``), at most once
+# per ``max_age`` seconds, and the gauges read the result.
+_review_queue = {"figures": None, "max_age": 5.0, "at": float("-inf"), "value": (0, 0.0)}
 
-    def read(index: int) -> float:
-        now = time.monotonic()
-        if now - cache["at"] > max_age:
-            cache["value"], cache["at"] = figures(), now
-        return cache["value"][index]
 
-    REVIEW_PENDING.set_function(lambda: read(0))
-    REVIEW_PENDING_OLDEST.set_function(lambda: read(1))
+def watch_review_queue(figures, max_age: float = 5.0) -> None:
+    """Export ``figures() -> (pending count, oldest age in seconds)`` as the two gauges."""
+    _review_queue.update(figures=figures, max_age=max_age)
+    REVIEW_PENDING.set_function(lambda: _review_queue["value"][0])
+    REVIEW_PENDING_OLDEST.set_function(lambda: _review_queue["value"][1])
+
+
+def refresh_review_queue() -> None:
+    """Recompute the queue figures if they are older than ``max_age`` (blocking: call it
+    from a worker thread)."""
+    figures = _review_queue["figures"]
+    now = time.monotonic()
+    if figures is not None and now - _review_queue["at"] > _review_queue["max_age"]:
+        _review_queue["value"], _review_queue["at"] = figures(), now
 
 
 def watch_runtime(*, catalog, pool) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -556,8 +557,14 @@ def test_decisions_are_counted_and_the_queue_is_measured(server, bucket):
                     decision="rejected") or 0
     name = key()
     put(server, bucket, name)
-    metrics = scrape(server.admin)
-    assert metric(metrics, "provgate_review_pending_versions") >= 1
+    # The queue gauges are recomputed at most every few seconds: poll with a deadline.
+    deadline = time.monotonic() + 30
+    while True:
+        metrics = scrape(server.admin)
+        if metric(metrics, "provgate_review_pending_versions") >= 1:
+            break
+        assert time.monotonic() < deadline, "the pending gauge never counted the new version"
+        time.sleep(0.5)
     assert metric(metrics, "provgate_review_pending_oldest_age_seconds") >= 0
     decide(server, bucket, name, "reject", BOB)
     after = metric(scrape(server.admin), "provgate_review_decisions_total", decision="rejected")
