@@ -34,7 +34,7 @@ from aiohttp import web
 from gateway import errors
 from gateway.identities import Identity, IdentityStore
 from gateway.s3.auth import Authenticator, verified_body
-from gateway.s3.auth import sigv4
+from gateway.wire import sigv4
 
 log = logging.getLogger("provgate.admin")
 
