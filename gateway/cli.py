@@ -370,7 +370,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         backend = open_backend(config)
         # No crash recovery: a gateway may be running on the same data beside us.
         await backend.start(recover=False)
-        catalog = _open_catalog(config)
+        catalog = await asyncio.to_thread(_open_catalog, config)
         try:
             return await reindex(backend, catalog, progress,
                                  AuditLog(catalog.env).intake_warnings())

@@ -20,7 +20,7 @@ from gateway.admin.policy_api import add_policy_routes
 from gateway.admin.search_api import add_search_routes
 from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
-from gateway import errors, metrics
+from gateway import errors, kv, metrics
 from gateway.config import Config
 from gateway.distribution import Distributor
 from gateway.identities import Identity, IdentityStore
@@ -192,7 +192,8 @@ async def serve(config: Config, *, secret_env: dict[str, str] | None = None) -> 
 async def _serve(config: Config, stack: contextlib.AsyncExitStack,
                  secret_env: dict[str, str] | None) -> None:
     stop = stop_signal_event()
-    catalog = Catalog(config.resolve(config.catalog.path))
+    # Opening may index an older catalog (a syncing write): not on the event loop.
+    catalog = await kv.offload(Catalog, config.resolve(config.catalog.path))
     stack.callback(catalog.close)
     audit = AuditLog(catalog.env)
     policies = await asyncio.to_thread(_policy_store, config, audit)
