@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import client, storage_section
+from tests.support.admin import admin_call
 from tests.support.hostile import assert_error, leftover_files, send, sign_v4, spool_dir
 from tests.support.server import readiness
 
@@ -69,13 +70,15 @@ def put(server, bucket: str, key: str, data: bytes):
 def stored(server, s3, bucket: str, key: str) -> dict[str, bool]:
     versions = s3.list_object_versions(Bucket=bucket, Prefix=key)
     listed = [v["Key"] for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])]
+    status = admin_call(server, "GET", f"/api/v1/assets/{bucket}/{key}")[0]
+    assert status in (200, 404), status
     try:
-        urllib.request.urlopen(f"{server.admin}/api/v1/assets/{bucket}/{key}", timeout=10)
-        cataloged = True
-    except urllib.error.HTTPError as exc:
-        assert exc.code == 404
-        cataloged = False
-    return {"object": key in listed, "record": key + ".xmp" in listed, "catalog": cataloged}
+        s3.head_object(Bucket=bucket, Key=key + ".xmp")     # the record served there
+        record = True
+    except ClientError as exc:
+        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 404, exc.response
+        record = False
+    return {"object": key in listed, "record": record, "catalog": status == 200}
 
 
 def probe_files(server) -> list[str]:

@@ -47,7 +47,7 @@ def _absent(s3, bucket: str, key: str) -> None:
     assert client_error(lambda: s3.head_object(Bucket=bucket, Key=key))[0] == 404
 
 
-def test_presigned_put_with_unsigned_copy_source_is_refused(gateway, s3, guard, secret_object):
+def test_presigned_put_with_unsigned_copy_source_is_refused(gateway, s3, secret_object, guard):
     source_bucket, source_key = secret_object
     key = unique("target")
     target = presign_v4(gateway, "PUT", f"/{guard.bucket}/{key}")
@@ -133,7 +133,7 @@ def test_host_must_be_signed(gateway, guard):
     guard.check()
 
 
-def test_sigv2_presigned_put_with_added_copy_source_is_refused(gateway, s3, guard, secret_object):
+def test_sigv2_presigned_put_with_added_copy_source_is_refused(gateway, s3, secret_object, guard):
     source_bucket, source_key = secret_object
     key = unique()
     target = presign_v2(gateway, "PUT", f"/{guard.bucket}/{key}")
