@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import urllib.error
 import uuid
 from pathlib import Path
 
