@@ -136,6 +136,10 @@ class Store:
         raise RuntimeError("a syncing LMDB write on the event loop; "
                            "await gateway.kv.offload(...) instead")
 
+    def generation(self) -> int:
+        """LMDB's last write transaction id: it changes whenever anything was written."""
+        return self.env.info()["last_txnid"]
+
     def entries(self, db) -> int:
         with self.env.begin() as txn:
             return txn.stat(db)["entries"]

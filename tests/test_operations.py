@@ -178,7 +178,7 @@ def test_sigterm_finishes_in_flight_upload(make_server):
              30, "the upload to reach the server", interval=0.01)
     server.process.send_signal(signal.SIGTERM)
     thread.join(60)
-    assert server.process.wait(60) == 0
+    assert server.process.wait(60) == 0, server.log()[-3000:]
     assert "error" not in result, result
     restarted = server.start()
     stored = client(restarted.endpoint).get_object(Bucket=name, Key="slow.bin")["Body"].read()

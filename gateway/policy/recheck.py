@@ -64,7 +64,7 @@ class Recheck:
 
     def _catalog_generation(self) -> int:
         """LMDB's last write transaction id: changes whenever anything was written."""
-        return self.catalog.env.info()["last_txnid"]
+        return self.catalog.env.generation()
 
     async def _watch(self) -> None:
         checked = None
