@@ -21,7 +21,7 @@ import json
 
 from aiohttp import web
 
-from gateway import errors
+from gateway import errors, kv
 from gateway.distribution import Distributor
 
 
@@ -83,8 +83,8 @@ def add_distribution_routes(app: web.Application, distributor: Distributor) -> N
 
     async def retry(request: web.Request) -> web.Response:
         async def run(doc):
-            return distributor.retry(target=doc.get("target"), bucket=doc.get("bucket"),
-                                     key=doc.get("key"))
+            return await kv.offload(distributor.retry, target=doc.get("target"),
+                                    bucket=doc.get("bucket"), key=doc.get("key"))
         return await act(request, ("target", "bucket", "key"), run)
 
     async def resync(request: web.Request) -> web.Response:

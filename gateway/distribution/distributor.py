@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gateway import errors
+from gateway import errors, kv
 from gateway.catalog import Catalog
 from gateway.distribution.keys import licence_expired
 from gateway.distribution.queue import ACTIVE, Job, JobQueue
@@ -112,7 +112,7 @@ class Distributor:
             return []
         decision = await policies.evaluate_async("distribute", context)
         if self.audit is not None and decision.matched:
-            self.audit.record(decision, bucket=bucket, key=key, version_id=version_id,
+            await kv.offload(self.audit.record, decision, bucket=bucket, key=key, version_id=version_id,
                               identity=review.get("by"))
         denial = decision.denial
         jobs = []

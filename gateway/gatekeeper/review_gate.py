@@ -17,7 +17,7 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable
 
-from gateway import errors, metrics
+from gateway import errors, kv, metrics
 from gateway.identities import Identity
 from gateway.gatekeeper.pipeline import IntakePipeline, StreamBody, WriteRequest
 from gateway.provenance.record import iso_now
@@ -126,7 +126,7 @@ class ReviewGate:
                 ledger.REVIEWED, made.at, entry["instance_id"],
                 ledger.decision_words(made, status)), identity)
         metrics.REVIEW_DECISIONS.labels(decision).inc()
-        self.audit.append_review("decided", bucket=bucket, key=key, version_id=version_id,
+        await kv.offload(self.audit.append_review, "decided", bucket=bucket, key=key, version_id=version_id,
                                  identity=identity.name, decision=decision, status=status,
                                  note=note, waiting_for=extra.get("waiting_for") or None)
         if self.on_decision is not None:
@@ -146,7 +146,7 @@ class ReviewGate:
         verdict = await judge_approval(
             self.policies.current, bucket=bucket, key=key, record=record, identity=identity,
             status=review.status, approvals=states.approvals(decisions))
-        self.audit.record(verdict.decision, bucket=bucket, key=key,
+        await kv.offload(self.audit.record, verdict.decision, bucket=bucket, key=key,
                           version_id=record.version_id, identity=identity.name)
         if verdict.refusal is not None:
             metrics.REVIEW_DECISIONS.labels("refused").inc()
@@ -184,7 +184,7 @@ class ReviewGate:
                 ledger.COMMENTED, made.at, entry["instance_id"],
                 f"comment {made.id} by {identity.name}"
                 + (f" in reply to {reply_to}" if reply_to else "") + where), identity)
-        self.audit.append_review("commented", bucket=bucket, key=key, version_id=version_id,
+        await kv.offload(self.audit.append_review, "commented", bucket=bucket, key=key, version_id=version_id,
                                  identity=identity.name, comment=made.id, reply_to=reply_to)
         return self._state(bucket, key, stored, comment=vars(made))
 
@@ -204,7 +204,7 @@ class ReviewGate:
             stored = await self._store(bucket, key, entry, record, ledger.event(
                 ledger.COMMENTED, found.resolved_at, entry["instance_id"],
                 f"comment {comment_id} resolved by {identity.name}"), identity)
-        self.audit.append_review("resolved", bucket=bucket, key=key, version_id=version_id,
+        await kv.offload(self.audit.append_review, "resolved", bucket=bucket, key=key, version_id=version_id,
                                  identity=identity.name, comment=comment_id)
         return self._state(bucket, key, stored)
 
@@ -222,7 +222,7 @@ class ReviewGate:
             stored = await self._store(bucket, key, entry, record, ledger.event(
                 ledger.REVIEWED, when, entry["instance_id"],
                 f"rated {rating} by {identity.name}"), identity)
-        self.audit.append_review("rated", bucket=bucket, key=key, version_id=version_id,
+        await kv.offload(self.audit.append_review, "rated", bucket=bucket, key=key, version_id=version_id,
                                  identity=identity.name, rating=rating)
         return self._state(bucket, key, stored)
 
@@ -262,7 +262,7 @@ class ReviewGate:
                 identity)
             await self.pipeline.delete(self.quarantine_bucket, held_key)
         metrics.REVIEW_DECISIONS.labels(states.APPROVED).inc()
-        self.audit.append_review("released", bucket=bucket, key=key,
+        await kv.offload(self.audit.append_review, "released", bucket=bucket, key=key,
                                  version_id=info.version_id, identity=identity.name,
                                  status=status, note=note,
                                  source=f"{self.quarantine_bucket}/{held_key}"
@@ -306,7 +306,7 @@ class ReviewGate:
                 identity)
             await self.pipeline.delete(self.quarantine_bucket, held_key)
         metrics.REVIEW_DECISIONS.labels(states.REJECTED).inc()
-        self.audit.append_review("discarded", bucket=bucket, key=key,
+        await kv.offload(self.audit.append_review, "discarded", bucket=bucket, key=key,
                                  version_id=entry["version_id"], identity=identity.name,
                                  note=note, source=f"{self.quarantine_bucket}/{held_key}")
         return {"bucket": bucket, "key": key, "discarded": {
