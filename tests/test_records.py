@@ -471,11 +471,14 @@ async def _forget_layout(backend, bucket: str) -> None:
     """Make a new bucket look like one created before buckets noted their layout."""
     from gateway.storage.fs import FsBackend
     if isinstance(backend, FsBackend):
-        from gateway.storage.fs.index import Index
-        with backend.index.write() as txn:
-            doc = Index.get(txn, backend.index.buckets, bucket.encode())
-            doc.pop("layout")
-            Index.put(txn, backend.index.buckets, bucket.encode(), doc)
+        from gateway import kv
+
+        def forget() -> None:
+            with backend.index.write() as txn:
+                doc = kv.get(txn, backend.index.buckets, bucket.encode())
+                doc.pop("layout")
+                kv.put(txn, backend.index.buckets, bucket.encode(), doc)
+        await kv.offload(forget)
         return
     from gateway.storage.s3 import keys, listing
     await listing.purge(backend.client, backend.names.upstream(bucket), keys.LAYOUT_NAME)
