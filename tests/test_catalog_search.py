@@ -115,7 +115,7 @@ def test_a_replaced_record_is_found_by_its_new_words_only(catalog):
     assert found(catalog.search(prompt="harbour", brand="new")) == [("r", "a.png", "v1")]
 
 
-def test_review_state_is_indexed_and_survives_a_record_update(catalog):
+def test_review_state_is_indexed_and_follows_the_record_on_update(catalog):
     put(catalog, "r", "a.png", "v1", T0, prompt="x")
     put(catalog, "r", "b.png", "v1", T0 + 1, prompt="x")
     assert len(catalog.search(review="pending").items) == 2
@@ -123,7 +123,10 @@ def test_review_state_is_indexed_and_survives_a_record_update(catalog):
         {"by": "rita", "decision": "approved"}]})
     assert found(catalog.search(review="approved")) == [("r", "a.png", "v1")]
     assert found(catalog.search(review="pending")) == [("r", "b.png", "v1")]
-    put(catalog, "r", "a.png", "v1", T0, prompt="x edited")   # same version re-recorded
+    # The same version re-recorded: its record carries the review state (the XMP is the
+    # durable review record), and the catalog indexes what the record says.
+    put(catalog, "r", "a.png", "v1", T0, prompt="x edited", review={
+        "status": "approved", "decisions": [{"by": "rita", "decision": "approved"}]})
     assert found(catalog.search(review="approved")) == [("r", "a.png", "v1")]
     assert catalog.version("r", "a.png")["review"]["decisions"][0]["by"] == "rita"
     put(catalog, "r", "a.png", "v2", T0 + 5, prompt="x")       # a new version starts pending
@@ -301,7 +304,7 @@ def test_a_catalog_without_indexes_is_indexed_when_opened(tmp_path):
     old = Catalog(path)
     put(old, "r", "a.png", "1", T0, prompt="moon")
     put(old, "r", "b.png", "1", T0 + 1, prompt="moon")
-    with old.env.begin(write=True) as txn:   # as a catalog written before the indexes
+    with old.env.write() as txn:   # as a catalog written before the indexes
         for db in (old.ix_docs, old.ix_vdoc, old.ix_post, old.ix_meta):
             txn.drop(db, delete=False)
     assert found(old.search(prompt="moon")) == []

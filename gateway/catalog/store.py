@@ -152,37 +152,49 @@ class Catalog:
         """
         if not isinstance(review, dict) or not isinstance(review.get("status"), str):
             raise ValueError("review must be a dict with a 'status'")
-        with self.env.write() as txn:
-            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
-            if seq is None:
-                raise KeyError(f"{bucket}/{key}?versionId={version_id}")
-            entry_key = kv.key(bucket, key, f"{int(seq):012d}")
-            entry = kv.get(txn, self.versions, entry_key)
-            entry["review"] = review
-            txn.put(entry_key, kv.dumps(entry), db=self.versions)
-            asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {}
-            self._index(txn, bucket, key, version_id, entry,
-                        current=asset.get("current") == version_id)
+        if self._change_entry(bucket, key, version_id,
+                              lambda entry: entry.__setitem__("review", review)) is None:
+            raise KeyError(f"{bucket}/{key}?versionId={version_id}")
 
     def update_version(self, bucket: str, key: str, version_id: str, *, record: dict,
                        history: list[dict]) -> bool:
         """Replace the record and history of a stored version (a review decision, a
         comment), leaving which version is current alone; False if it is not catalogued."""
+        def change(entry: dict) -> None:
+            # The record's review state wins; what distribution keeps beside it (where
+            # the copies went) stays.
+            entry.update(record=record, history=list(history),
+                         review={**(entry.get("review") or {}), **review_summary(record)})
+        return self._change_entry(bucket, key, version_id, change) is not None
+
+    def change_review(self, bucket: str, key: str, version_id: str,
+                      change: Callable[[dict | None], dict]) -> dict:
+        """Read, change and write a version's review in one transaction (no decision
+        recorded meanwhile is lost); ``change`` gets the current review (or None) and
+        returns the new one, which is returned. KeyError: no such version."""
+        entry = self._change_entry(
+            bucket, key, version_id,
+            lambda entry: entry.__setitem__("review", change(entry.get("review"))))
+        if entry is None:
+            raise KeyError(f"{bucket}/{key} has no version {version_id}")
+        return entry["review"]
+
+    def _change_entry(self, bucket: str, key: str, version_id: str,
+                      change: Callable[[dict], None]) -> dict | None:
+        """Change one version's catalog entry in place (``change`` mutates it) and its
+        search terms, in one write transaction; the entry, or None if not catalogued."""
         with self.env.write() as txn:
             seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
-                return False
+                return None
             where = kv.key(bucket, key, f"{int(seq):012d}")
-            doc = kv.get(txn, self.versions, where)
-            # The record's review state wins; what distribution keeps beside it (where
-            # the copies went) stays.
-            review = {**(doc.get("review") or {}), **review_summary(record)}
-            doc.update(record=record, history=list(history), review=review)
-            txn.put(where, kv.dumps(doc), db=self.versions)
+            entry = kv.get(txn, self.versions, where)
+            change(entry)
+            txn.put(where, kv.dumps(entry), db=self.versions)
             asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {}
-            self._index(txn, bucket, key, version_id, doc,
+            self._index(txn, bucket, key, version_id, entry,
                         current=asset.get("current") == version_id)
-            return True
+            return entry
 
     def _set_parents(self, txn, bucket: str, key: str, version_id: str, parents: list[Ref]) -> None:
         old = kv.get(txn, self.parents, kv.key(bucket, key, version_id)) or []
@@ -197,31 +209,6 @@ class Catalog:
                     kv.dumps({"bucket": bucket, "key": key, "version_id": version_id,
                             "relation": p.relation, "parent_version_id": p.version_id}),
                     db=self.children)
-
-    def change_review(self, bucket: str, key: str, version_id: str,
-                      change: Callable[[dict | None], dict]) -> dict:
-        """Read, change and write a version's review in one transaction (no decision
-        recorded meanwhile is lost); ``change`` gets the current review (or None) and
-        returns the new one, which is returned. KeyError: no such version."""
-        with self.env.write() as txn:
-            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
-            if seq is None:
-                raise KeyError(f"{bucket}/{key} has no version {version_id}")
-            vkey = kv.key(bucket, key, f"{int(seq):012d}")
-            entry = kv.get(txn, self.versions, vkey)
-            entry["review"] = change(entry.get("review"))
-            txn.put(vkey, kv.dumps(entry), db=self.versions)
-            return entry["review"]
-
-    def _update_version(self, bucket: str, key: str, version_id: str, **fields) -> None:
-        with self.env.write() as txn:
-            seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
-            if seq is None:
-                raise KeyError(f"{bucket}/{key} has no version {version_id}")
-            vkey = kv.key(bucket, key, f"{int(seq):012d}")
-            entry = kv.get(txn, self.versions, vkey)
-            entry.update(fields)
-            txn.put(vkey, kv.dumps(entry), db=self.versions)
 
     def mark_deleted(self, bucket: str, key: str, when: float) -> None:
         """The key has no current version any more (S3 delete marker); history stays."""
