@@ -21,7 +21,6 @@ permanently: a 4xx from a webhook, a key template naming an empty field), ``bloc
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -265,14 +264,9 @@ class JobQueue:
         return out
 
     def _scan(self, txn, prefix: bytes) -> Iterator[Job]:
-        cursor = txn.cursor(db=self.jobs)
-        if not cursor.set_range(prefix):
-            return
-        for raw_key, raw in cursor:
-            if not raw_key.startswith(prefix):
-                return
-            yield Job(**json.loads(raw))
+        for _, doc in kv.scan(txn, self.jobs, prefix):
+            yield Job(**doc)
 
     def _get(self, txn, job_id: bytes) -> Job | None:
-        raw = txn.get(job_id, db=self.jobs)
-        return None if raw is None else Job(**json.loads(raw))
+        doc = kv.get(txn, self.jobs, job_id)
+        return None if doc is None else Job(**doc)
