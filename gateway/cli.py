@@ -20,14 +20,12 @@ DEFAULT_CONFIG = "config.example.toml"
 def _load(path: str) -> config_module.Config:
     """The whole configuration, the folder sidecar's ``[sidecar]`` included, so that a
     mistake anywhere stops every command before it starts."""
-    from gateway.distribution.settings import load_distribution
+    from gateway.distribution.settings import distribution_of
     from sidecar.settings import load_sidecar
     try:
         config = config_module.load(path)
         config.sidecar = load_sidecar(config)
-        config.distribution = load_distribution(config.distribution_tables, config.identities,
-                                                config.server.listen, config.base_dir,
-                                                config.where)
+        config.distribution = distribution_of(config)
         return config
     except config_module.ConfigError as exc:
         print(f"provgate: configuration error: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ from gateway import config as config_module
 from gateway.catalog import Catalog
 from gateway.distribution.keys import licence_expired, render_key
 from gateway.distribution.queue import Job, JobQueue, backoff
-from gateway.distribution.settings import Target, TargetSettings
+from gateway.distribution.settings import Target, TargetSettings, distribution_of
 from gateway.distribution.targets import DeliveryError, FolderDestination, webhook_signature
 
 BASE = """
@@ -42,7 +42,9 @@ def load(tmp_path, text: str):
     path = tmp_path / "provgate.toml"
     top, _, rest = text.rpartition("TOP\n")     # keys that must come before any table
     path.write_text(top + BASE.format(root=tmp_path) + rest)
-    return config_module.load(path)
+    config = config_module.load(path)
+    config.distribution = distribution_of(config)     # as every command loads it
+    return config
 
 
 def test_targets_load(tmp_path, monkeypatch):

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.config import ConfigError, _section, _secret_from_env
+from gateway.config import Config, ConfigError, _section, _secret_from_env
 from gateway.identities import Identity
 
 # Who the record names for the changes distribution makes (published, taken down, expired).
@@ -134,6 +134,13 @@ def template_fields(template: str, label: str, where: str) -> tuple[str, ...]:
         raise ConfigError(f"{where}: '{label}' must contain a placeholder such as {{key}}: "
                           f"every copy would land on the same key")
     return tuple(names)
+
+
+def distribution_of(config: Config) -> DistributionConfig:
+    """The ``[distribution]``, ``[targets.NAME]`` and ``[c2pa]`` tables of a loaded
+    configuration, validated (``ConfigError`` names the file and the key)."""
+    return load_distribution(config.distribution_tables, config.identities,
+                             config.server.listen, config.base_dir, config.where)
 
 
 def load_distribution(doc: dict, identities: list[Identity], server_listen: str,
