@@ -12,7 +12,8 @@
 # answer is not the expected one (exit status 1). Settings, from the environment:
 #
 #     PROVGATE_ENDPOINT   the S3 endpoint                (default http://127.0.0.1:9000)
-#     PROVGATE_ADMIN      the admin listener ([admin] listen; default http://127.0.0.1:9001)
+#     PROVGATE_ADMIN_ENDPOINT                            (default http://127.0.0.1:9001)
+#                         the admin listener ([admin] listen), as for `provgate review`
 #     PROVGATE_CONFIG     the config the server runs     (default config.example.toml)
 #     PROVGATE_PUBLISHED  the folder of its [targets.www] (default: published/ beside the
 #                         config, as config.example.toml's path = "./published")
@@ -29,7 +30,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 endpoint=${PROVGATE_ENDPOINT:-http://127.0.0.1:9000}
-admin=${PROVGATE_ADMIN:-http://127.0.0.1:9001}
+admin=${PROVGATE_ADMIN_ENDPOINT:-http://127.0.0.1:9001}
 config=${PROVGATE_CONFIG:-config.example.toml}
 published=${PROVGATE_PUBLISHED:-$(dirname "$config")/published}
 wait_seconds=${PROVGATE_WAIT:-60}
@@ -130,7 +131,11 @@ grep -o '"warnings": *\[[^]]*\]' "$scratch/body" | sed 's/^/   /' || true
   || fail "the version is $review_status after the approval, not approved"
 status=$(s3 HEAD "/$bucket/$key" -I)
 [[ $status == 200 ]] || fail "HEAD $key answered $status"
-echo "   HEAD: x-provgate-review: $(header x-provgate-review)"
+# "published" once the copy of step 6 is out (it may be quicker than this HEAD)
+review_header=$(header x-provgate-review)
+[[ $review_header == approved || $review_header == published ]] \
+  || fail "HEAD answered x-provgate-review: ${review_header:-none} after the approval"
+echo "   HEAD: x-provgate-review: $review_header"
 version=$(header x-amz-version-id)
 
 step "6. distribution: the route renders-to-www (policies/routes.toml) copies it to [targets.www]"
