@@ -25,6 +25,7 @@ import pytest
 import tomlkit
 
 from gateway import config as config_module
+from sidecar.settings import load_sidecar
 from tests.conftest import client
 from tests.support.admin import admin_call
 from tests.support.polling import wait_for
@@ -289,7 +290,7 @@ def test_init_writes_a_config_that_serves_with_a_fresh_admin(tmp_path):
     loaded = config_module.load(str(config_path))
     admin, = loaded.identities
     assert (admin.access_key, admin.secret, admin.role) == (key, secret, "admin")
-    assert loaded.sidecar.shares[0].path == target / "inbox"
+    assert load_sidecar(loaded).shares[0].path == target / "inbox"
 
     again = provgate("init", str(target))
     assert again.returncode == 1 and "exists already" in again.stderr
