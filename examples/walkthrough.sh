@@ -68,7 +68,8 @@ s3() {
 }
 header() { grep -i "^$1:" "$scratch/headers" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
 
-# put FILE CONTENT-TYPE [x-amz-meta-NAME: VALUE ...]: upload examples/FILE, expect 200.
+# put FILE CONTENT-TYPE [x-amz-meta-NAME: VALUE ...]: upload examples/FILE, expect 200;
+# the new version's id is left in $stored_version.
 put() {
   local file=$1 type=$2; shift 2
   local args=(-H "Content-Type: $type" --data-binary "@$here/$file")
@@ -78,7 +79,8 @@ put() {
   echo "PUT s3://$bucket/$prefix/$file ($shown)"
   local status; status=$(s3 PUT "/$bucket/$prefix/$file" "${args[@]}")
   [[ $status == 200 ]] || fail "PUT $file answered $status: $(cat "$scratch/body")"
-  echo "   200, version $(header x-amz-version-id)$( w=$(header x-provgate-warning); [[ -n $w ]] && echo "; warning: $w")"
+  stored_version=$(header x-amz-version-id)
+  echo "   200, version $stored_version$( w=$(header x-provgate-warning); [[ -n $w ]] && echo "; warning: $w")"
 }
 
 step "1. a bucket for generator output (the shipped policies restrict 'renders' to PNG, JPEG, WebP and MP4)"
@@ -93,6 +95,7 @@ step "2. put: four files; provgate reads what each carries, headers add the rest
 put a1111.png image/png "x-amz-meta-license: LicenseRef-ExampleBrand-Internal"
                                   # prompt, model, seed... from the PNG; the licence
                                   # distribution needs (policies/distribution.toml), by header
+a1111_version=$stored_version     # the version steps 5 and 6 approve and publish
 put comfyui.png image/png                                # ComfyUI graph in the PNG
 put c2pa-signed.jpg image/jpeg "x-amz-meta-prompt: a purple origami crane on white paper"
 put clip.mp4 video/mp4 "x-amz-meta-prompt: drone shot over a misty forest" \
@@ -117,10 +120,12 @@ status=$(s3 HEAD "/$bucket/$prefix/brief.txt" -I)
 echo "   nothing was stored (HEAD: 404)"
 
 key=$prefix/a1111.png
-step "5. review: approve the new version of $bucket/$key through the admin API"
-echo "POST $admin/api/v1/reviews/$bucket/$key/decisions {\"decision\": \"approve\"}"
+version=$a1111_version
+step "5. review: approve the version of $bucket/$key put in step 2, through the admin API"
+decision="{\"decision\": \"approve\", \"version_id\": \"$version\", \"note\": \"walk-through\"}"
+echo "POST $admin/api/v1/reviews/$bucket/$key/decisions $decision"
 status=$(api POST "/api/v1/reviews/$bucket/$key/decisions" \
-         -H "Content-Type: application/json" --data '{"decision": "approve", "note": "walk-through"}')
+         -H "Content-Type: application/json" --data "$decision")
 [[ $status == 200 ]] || fail "the approval answered $status: $(cat "$scratch/body")"
 review_status=$(json_field status)
 echo "   200, review status: $review_status"
@@ -129,14 +134,13 @@ echo "   200, review status: $review_status"
 grep -o '"warnings": *\[[^]]*\]' "$scratch/body" | sed 's/^/   /' || true
 [[ $review_status == approved || $review_status == published ]] \
   || fail "the version is $review_status after the approval, not approved"
-status=$(s3 HEAD "/$bucket/$key" -I)
+status=$(s3 HEAD "/$bucket/$key?versionId=$version" -I)
 [[ $status == 200 ]] || fail "HEAD $key answered $status"
 # "published" once the copy of step 6 is out (it may be quicker than this HEAD)
 review_header=$(header x-provgate-review)
 [[ $review_header == approved || $review_header == published ]] \
   || fail "HEAD answered x-provgate-review: ${review_header:-none} after the approval"
 echo "   HEAD: x-provgate-review: $review_header"
-version=$(header x-amz-version-id)
 
 step "6. distribution: the route renders-to-www (policies/routes.toml) copies it to [targets.www]"
 copy="$published/$key"
