@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import time
@@ -24,7 +25,9 @@ import pytest
 import tomlkit
 
 from gateway import config as config_module
+from sidecar.settings import load_sidecar
 from tests.conftest import client
+from tests.support.admin import admin_call
 from tests.support.polling import wait_for
 from tests.support.media import exiftool_write
 from tests.support.server import ADMIN, ROOT, ProvgateProcess
@@ -93,6 +96,23 @@ def stored_examples(server, *keys: str):
     return s3
 
 
+def png_chunks_apart_from_xmp(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+    """The (type, data) chunks of a PNG in order, without its XMP packet (the iTXt chunk
+    with keyword XML:com.adobe.xmp), and that packet (None when there is none)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    chunks, xmp, at = [], None, 8
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        body = data[at + 8:at + 8 + length]
+        at += 12 + length
+        if kind == b"iTXt" and body.startswith(b"XML:com.adobe.xmp\0"):
+            assert xmp is None, "two XMP packets"
+            xmp = body
+        else:
+            chunks.append((kind, body))
+    return chunks, xmp
+
+
 def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
     server, config = example_server
     banner = server.log()
@@ -105,12 +125,38 @@ def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
     run = subprocess.run(["bash", str(EXAMPLES / "walkthrough.sh")], cwd=ROOT,
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PROVGATE_ENDPOINT": server.endpoint,
+                              "PROVGATE_ADMIN_ENDPOINT": server.admin,
                               "PROVGATE_CONFIG": str(config),
                               "PROVGATE": str(Path(sys.executable).with_name("provgate"))})
     assert run.returncode == 0, run.stdout + run.stderr + server.log()
     out = run.stdout
     assert re.search(r"^\s+prompt\s+a red fox in fresh snow", out, re.M)
     assert "403, rule bucket-content-types" in out and "nothing was stored" in out
+    # 5. review: one approval is enough while review-two-approvals is in warn mode.
+    assert "review status: approved" in out and "review-two-approvals" in out
+    # (published already, if the copy was quicker than the HEAD)
+    assert re.search(r"HEAD: x-provgate-review: (approved|published)$", out, re.M)
+    # 6. distribution: what the script printed, and what a client and the folder show.
+    assert "x-amz-replication-status: COMPLETED" in out
+    s3 = client(server.endpoint, DEV)
+    head = s3.head_object(Bucket="renders", Key="examples/a1111.png")
+    assert head["ReplicationStatus"] == "COMPLETED"
+    wait_for(lambda: s3.head_object(Bucket="renders", Key="examples/a1111.png")
+             ["ResponseMetadata"]["HTTPHeaders"].get("x-provgate-review") == "published",
+             what="review state published once the copy is out", log=server.log)
+    stored = s3.get_object(Bucket="renders", Key="examples/a1111.png")["Body"].read()
+    assert stored == (EXAMPLES / "a1111.png").read_bytes()
+    copy = tmp_path / "published" / "examples" / "a1111.png"    # [targets.www] ./published
+    chunks, xmp = png_chunks_apart_from_xmp(copy.read_bytes())
+    assert chunks == png_chunks_apart_from_xmp(stored)[0]        # only the XMP was added
+    assert xmp is not None
+    tags = json.loads(subprocess.run(["exiftool", "-j", "-G1", str(copy)], check=True,
+                                     capture_output=True, text=True).stdout)[0]
+    assert tags["XMP-iptcExt:DigitalSourceType"] == \
+        "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+    assert tags["XMP-iptcExt:AIPromptInformation"].startswith("a red fox in fresh snow")
+    assert tags["XMP-plus:LicenseID"] == "LicenseRef-ExampleBrand-Internal"
+    assert tags["PNG:Parameters"].startswith("a red fox in fresh snow")  # the webui's own
 
     # What the README says of ./inbox: files land in renders/inbox/<path>, XMP beside them.
     dropped = tmp_path / "inbox" / "acme" / "spring" / "hero.png"
@@ -121,6 +167,37 @@ def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
     s3 = client(server.endpoint, DEV)
     head = s3.head_object(Bucket="renders", Key="inbox/acme/spring/hero.png")
     assert head["ContentLength"] == dropped.stat().st_size
+
+
+def test_shipped_route_on_a_config_without_its_target_blocks_with_a_reason(tmp_path):
+    """policies/routes.toml names target www: a config that lacks it still serves, and an
+    approved render is held with a message saying so, not lost or half-delivered."""
+    config = example_config(tmp_path)
+    doc = tomlkit.parse(config.read_text())
+    del doc["targets"]["www"]
+    config.write_text(tomlkit.dumps(doc))
+    server = Served().serve(config)
+    try:
+        s3 = client(server.endpoint, DEV)
+        s3.create_bucket(Bucket="renders")
+        version = s3.put_object(Bucket="renders", Key="x/fox.png", ContentType="image/png",
+                                Body=(EXAMPLES / "a1111.png").read_bytes(),
+                                Metadata={"license": "CC-BY-4.0"})["VersionId"]
+        code, answer, _ = admin_call(server, "POST", "/api/v1/reviews/renders/x/fox.png/decisions",
+                                     {"decision": "approve"}, identity=DEV)
+        assert (code, answer["status"]) == (200, "approved"), answer
+        wait_for(lambda: s3.head_object(Bucket="renders", Key="x/fox.png").get(
+            "ReplicationStatus") == "FAILED", what="the routed version marked FAILED",
+            log=server.log)
+        shown = provgate("distribute", "status", "renders/x/fox.png", "--json",
+                         "--config", str(config))
+        assert shown.returncode == 0, shown.stderr
+        job, = json.loads(shown.stdout)["jobs"]
+        assert (job["target"], job["state"], job["version_id"]) == ("www", "blocked", version)
+        assert job["reason"] == "target 'www' is not configured"
+        assert not (tmp_path / "published").exists()
+    finally:
+        server.stop()
 
 
 def test_asset_show_aligns_labels_and_shows_a_dam_edit(example_server, tmp_path):
@@ -213,7 +290,7 @@ def test_init_writes_a_config_that_serves_with_a_fresh_admin(tmp_path):
     loaded = config_module.load(str(config_path))
     admin, = loaded.identities
     assert (admin.access_key, admin.secret, admin.role) == (key, secret, "admin")
-    assert loaded.sidecar.shares[0].path == target / "inbox"
+    assert load_sidecar(loaded).shares[0].path == target / "inbox"
 
     again = provgate("init", str(target))
     assert again.returncode == 1 and "exists already" in again.stderr
