@@ -102,8 +102,9 @@ def replication_status(s3, bucket: str, key: str, version_id: str) -> str | None
 
 
 def actions_of(events: list[dict], action: str) -> list[str]:
-    """The ``stEvt:parameters`` of the history events with ``action``."""
-    return [e.get("parameters", "") for e in events if e.get("action") == action]
+    """The ``stEvt:parameters`` of the record's history events (as ``record_events``
+    reads them with ExifTool) whose ``stEvt:action`` is ``action``."""
+    return [e.get("Parameters", "") for e in events if e.get("Action") == action]
 
 
 def route_policy(directory, targets: list[str], extra: str = "") -> None:
@@ -300,8 +301,6 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))
     by_name = {a["action"]: a for a in actions["data"]["actions"]}
     assert set(by_name) == {"c2pa.opened", "c2pa.published"}
-    # the published action names the review decision: who approved
-    assert "approved by reviewer" in by_name["c2pa.published"]["parameters"]["review"]
     assert by_name["c2pa.published"]["digitalSourceType"].endswith("/trainedAlgorithmicMedia")
     # signed after embedding: the XMP is inside the signed bytes
     assert _exiftool_json(signed / "a/forge.jpg")["XMP-iptcExt:AIPromptInformation"].startswith(
@@ -322,6 +321,9 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     assert "C2PA" in signed_job["last_error"] and signed_job["attempts"] == 1
     assert replication_status(s3, bucket, "a/brief.txt", v_txt) == "FAILED"
     assert not (signed / "a/brief.txt").exists()
+
+    # the published action names the review decision: what, by whom
+    assert "approved by reviewer" in by_name["c2pa.published"]["parameters"]["review"]
 
 
 def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
