@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.error
 import urllib.request
 import uuid
 
