@@ -8,20 +8,19 @@ the CDN origin target (``kind = "s3"``, key template ``{brand}/{sku}/{channel}/{
 no embedding: the copy is the stored bytes). Objects are 1 MiB PNGs with generator
 parameters, written through provgate (full intake) before any clock runs.
 
-Latency: one approval at a time — ``Catalog.set_review`` then
-``POST /api/v1/distribution/resync`` with the version (what the review code's
-``on_review_change`` call amounts to) — and the clock runs until HEAD of the version
-answers ``x-amz-replication-status: COMPLETED`` (polled every 5 ms).
-Drain: N versions approved in one catalog transaction and one resync of the bucket; the
-clock runs until the status API counts N jobs done.
+Latency: one approval at a time — a reviewer's ``POST
+/api/v1/reviews/{bucket}/{key}/decisions`` (the review stage records the decision in the
+record, then hands the version to the distributor) — and the clock runs until HEAD of the
+version answers ``x-amz-replication-status: COMPLETED`` (polled every 5 ms).
+Drain: N versions approved through the same API, 8 reviewers' calls at a time; the clock
+runs from the first approval until the status API counts every job done ("approved in s"
+is how long the N decisions took to record and queue).
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,10 +29,13 @@ import boto3
 from botocore.config import Config
 
 from bench.workloads import png_body
-from gateway.catalog import Catalog
 from tests.support.seaweedfs import SeaweedFS
-from tests.support.server import ADMIN, ProvgateServer
+from tests.support.admin import admin_call
+from tests.support.server import ADMIN, IDENTITIES, ProvgateServer
 
+# The reviewer whose approvals are timed (the server's other identities are the tests').
+REVIEWER = {"name": "bench-reviewer", "access_key": "AKIABENCHREVIEWER",
+            "secret": "bench-reviewer-secret", "role": "reviewer"}
 META = {"brand": "acme", "channel": "web", "prompt": "a red fox in snow",
         "source-type": "trainedAlgorithmicMedia"}
 
@@ -44,16 +46,21 @@ def _client(endpoint: str, access_key: str, secret: str):
                         config=Config(retries={"max_attempts": 2}, max_pool_connections=16))
 
 
-def _post(server: ProvgateServer, path: str, body: dict) -> dict:
-    request = urllib.request.Request(server.admin + path, data=json.dumps(body).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read())
+def _approve(server: ProvgateServer, bucket: str, key: str, version_id: str) -> None:
+    """A reviewer's approval through the admin API; returns once it is recorded and the
+    version's deliveries are queued."""
+    code, answer, _ = admin_call(server, "POST", f"/api/v1/reviews/{bucket}/{key}/decisions",
+                                 {"decision": "approve", "version_id": version_id},
+                                 identity=REVIEWER)
+    if code != 200 or answer["status"] != "approved":
+        raise RuntimeError(f"{key}: approval answered {code} {answer}")
 
 
 def _get(server: ProvgateServer, path: str) -> dict:
-    with urllib.request.urlopen(server.admin + path, timeout=120) as response:
-        return json.loads(response.read())
+    code, answer, _ = admin_call(server, "GET", path)
+    if code != 200:
+        raise RuntimeError(f"GET {path} answered {code} {answer}")
+    return answer
 
 
 def _upload(s3, bucket: str, body: bytes, count: int, prefix: str) -> dict[str, str]:
@@ -79,7 +86,7 @@ def run(workdir: Path, approvals: int, drain: int) -> None:
         "kind": "s3", "endpoint": origin.endpoint, "region": origin.region,
         "access_key": origin.access_key, "secret": origin.secret,
         "spool_dir": str(workdir / "spool"), "bucket_prefix": "bd-"},
-        policies={"dirs": [str(policies)]}, sections={
+        policies={"dirs": [str(policies)]}, identities=[*IDENTITIES, REVIEWER], sections={
             "distribution": {"workers": 8, "poll_interval": 0.5},
             "targets": {"cdn": {"kind": "s3", "endpoint": cdn.endpoint,
                                 "access_key": cdn.access_key, "secret": cdn.secret,
@@ -91,7 +98,6 @@ def run(workdir: Path, approvals: int, drain: int) -> None:
         bucket = f"dist-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
         body = png_body(1 << 20)
-        catalog_path = server.workdir / "catalog"
 
         print(f"\n## approve to COMPLETED, one at a time ({approvals} approvals, "
               f"{len(body) / 2**20:.2f} MiB PNG, s3 target)\n")
@@ -99,13 +105,7 @@ def run(workdir: Path, approvals: int, drain: int) -> None:
         latencies = []
         for key, version in timed.items():
             started = time.perf_counter()
-            catalog = Catalog(catalog_path)
-            try:
-                catalog.set_review(bucket, key, version, {"status": "approved", "by": "bench"})
-            finally:
-                catalog.close()
-            _post(server, "/api/v1/distribution/resync",
-                  {"bucket": bucket, "key": key, "version_id": version})
+            _approve(server, bucket, key, version)
             while True:
                 head = s3.head_object(Bucket=bucket, Key=key, VersionId=version)
                 status = head["ResponseMetadata"]["HTTPHeaders"].get("x-amz-replication-status")
@@ -126,14 +126,9 @@ def run(workdir: Path, approvals: int, drain: int) -> None:
         started = time.perf_counter()
         batch = _upload(s3, bucket, body, drain, "drain")
         print(f"(uploaded {drain} through intake in {time.perf_counter() - started:.0f} s)")
-        catalog = Catalog(catalog_path)
-        try:
-            started = time.perf_counter()
-            for key, version in batch.items():
-                catalog.set_review(bucket, key, version, {"status": "approved", "by": "bench"})
-        finally:
-            catalog.close()
-        _post(server, "/api/v1/distribution/resync", {"bucket": bucket})
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda item: _approve(server, bucket, *item), batch.items()))
         queued = time.perf_counter() - started
         while True:
             done = _get(server, "/api/v1/distribution/status?target=cdn")["targets"]["cdn"][
@@ -142,7 +137,7 @@ def run(workdir: Path, approvals: int, drain: int) -> None:
                 break
             time.sleep(0.25)
         seconds = time.perf_counter() - started
-        print("| approvals | queued in s | drained in s | deliveries/s | MiB/s |")
+        print("| approvals | approved in s | drained in s | deliveries/s | MiB/s |")
         print("|---|---|---|---|---|")
         print(f"| {drain} | {queued:.1f} | {seconds:.1f} | {drain / seconds:.1f} | "
               f"{drain * len(body) / 2**20 / seconds:.1f} |")

@@ -1,33 +1,45 @@
 """Distribution: approved versions copied to an S3 target (a second SeaweedFS as the CDN
 origin), a folder and a webhook; status on the object; takedown on rejection.
 
-Approvals: until the review branch's decisions land, a test approves a version the way
-the review code will — ``Catalog.set_review`` on the server's catalog, then
-``Distributor.on_review_change`` in the server (through ``POST
-/api/v1/distribution/resync`` with the version id). ``approve`` below is that one place.
+Approvals are real review decisions: a reviewer identity POSTs
+``/api/v1/reviews/{bucket}/{key}/decisions`` (or tags the object ``review=approved``
+over S3), and the review stage records the decision and hands the version to
+distribution before it answers. The test servers load only the policy files each test
+writes: no review rule holds an approval unless a test adds one (the first test adds a
+two-approvals quorum and approves with two reviewers).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 import urllib.request
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
-from gateway.catalog import Catalog
 from tests.conftest import client
+from tests.support.admin import admin_call
 from tests.support.polling import wait_for
 from tests.support.seaweedfs import SeaweedFS
+from tests.support.server import IDENTITIES
 from tests.support.webhook import WebhookReceiver
+from tests.test_review import record_events
 
 HOOK_SECRET = "hook-signing-secret"
 TEMPLATE = "{brand}/{sku}/{channel}/{basename}"
 META = {"prompt": "a red sneaker on white", "brand": "acme", "sku": "SKU-42",
         "channel": "web", "source-type": "trainedAlgorithmicMedia",
         "copyright": "(c) Acme Corp"}
+REVIEWER = {"name": "reviewer", "access_key": "AKIADISTREVIEWER",
+            "secret": "dist-reviewer-secret", "role": "reviewer"}
+SECOND_REVIEWER = {"name": "rosa", "access_key": "AKIADISTROSA", "secret": "dist-rosa-secret",
+                   "role": "reviewer"}
+TEAM = [*IDENTITIES, REVIEWER, SECOND_REVIEWER]
+TWO_APPROVALS = ("\n[[rule]]\nid = \"two-approvals\"\nstage = \"review\"\nquorum = true\n"
+                 "validate = 'size(review.approvals) >= 2'\n"
+                 "message = \"two approvals are needed\"\naction = \"deny\"\n")
 
 
 @pytest.fixture(scope="module")
@@ -46,41 +58,39 @@ def receiver():
     hook.stop()
 
 
-def admin_call(server, method: str, path: str, body: dict | None = None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.admin + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+def distribution_server(make_server, policies, sections: dict):
+    """A provgate with the test's policy directory only, and the reviewers of TEAM."""
+    return make_server(policies={"dirs": [str(policies)]}, identities=TEAM, sections=sections)
 
 
-def approve(server, bucket: str, key: str, version_id: str, status: str = "approved") -> dict:
-    """Record a review decision and tell the distributor (see the module docstring)."""
-    catalog = Catalog(server.workdir / "catalog")
-    try:
-        catalog.set_review(bucket, key, version_id, {"status": status, "by": "reviewer",
-                                                     "at": "2026-12-06T12:00:00Z"})
-    finally:
-        catalog.close()
-    code, answer = admin_call(server, "POST", "/api/v1/distribution/resync",
-                              {"bucket": bucket, "key": key, "version_id": version_id})
+def decide(server, bucket: str, key: str, version_id: str, decision: str = "approve",
+           reviewer: dict = REVIEWER) -> dict:
+    """A reviewer's decision through the admin API: the answer comes once the review
+    stage has recorded it and distribution has queued what the new state asks for."""
+    code, answer, _ = admin_call(server, "POST", f"/api/v1/reviews/{bucket}/{key}/decisions",
+                                 {"decision": decision, "version_id": version_id},
+                                 identity=reviewer)
     assert code == 200, answer
     return answer
 
 
 def catalog_entry(server, bucket: str, key: str, version_id: str) -> dict:
-    catalog = Catalog(server.workdir / "catalog")
-    try:
-        return catalog.version(bucket, key, version_id)
-    finally:
-        catalog.close()
+    """The version's entry (record, history, review) as the admin API shows it."""
+    code, answer, _ = admin_call(server, "GET", f"/api/v1/assets/{bucket}/{key}"
+                                 f"?versionId={version_id}")
+    assert code == 200, answer
+    return answer
+
+
+def entry_once(server, bucket: str, key: str, version_id: str, ready, what: str) -> dict:
+    """Poll the version's entry until ``ready(entry)`` holds; the entry."""
+    return wait_for(lambda: (lambda e: e if ready(e) else None)(
+        catalog_entry(server, bucket, key, version_id)), what=what)
 
 
 def jobs_of(server, bucket: str, key: str) -> list[dict]:
-    code, answer = admin_call(server, "GET", f"/api/v1/distribution/status?bucket={bucket}&key={key}")
+    code, answer, _ = admin_call(server, "GET",
+                                 f"/api/v1/distribution/status?bucket={bucket}&key={key}")
     assert code == 200, answer
     return answer["jobs"]
 
@@ -88,6 +98,12 @@ def jobs_of(server, bucket: str, key: str) -> list[dict]:
 def replication_status(s3, bucket: str, key: str, version_id: str) -> str | None:
     head = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
     return head["ResponseMetadata"]["HTTPHeaders"].get("x-amz-replication-status")
+
+
+def actions_of(events: list[dict], action: str) -> list[str]:
+    """The ``stEvt:parameters`` of the record's history events (as ``record_events``
+    reads them with ExifTool) whose ``stEvt:action`` is ``action``."""
+    return [e.get("Parameters", "") for e in events if e.get("Action") == action]
 
 
 def route_policy(directory, targets: list[str], extra: str = "") -> None:
@@ -116,8 +132,8 @@ def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp
     cdn_bucket = f"cdn-{uuid.uuid4().hex[:10]}"       # does not exist yet: created on demand
     folder = tmp_path / "www"
     policies = tmp_path / "policies"
-    route_policy(policies, ["cdn", "folder", "hook"])
-    server = make_server(policies={"dirs": [str(policies)]}, sections={
+    route_policy(policies, ["cdn", "folder", "hook"], extra=TWO_APPROVALS)
+    server = distribution_server(make_server, policies, {
         "distribution": FAST_QUEUE,
         "targets": {"cdn": s3_target(target_weed, cdn_bucket, timeout=20.0),
                     "folder": {"kind": "fs", "path": str(folder), "key_template": TEMPLATE},
@@ -135,18 +151,29 @@ def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp
                              ContentType="image/png", Metadata={"prompt": "no sku"})
     assert replication_status(s3, bucket, "shoots/hero.png", version) is None
 
+    # one approval of two: the version stays pending and goes nowhere
+    first = decide(server, bucket, "shoots/hero.png", version)
+    assert first["status"] == "pending"
+    assert [w["rule"] for w in first["waiting_for"]] == ["two-approvals"]
+    assert jobs_of(server, bucket, "shoots/hero.png") == []
+    assert replication_status(s3, bucket, "shoots/hero.png", version) is None
+
     target_weed.pause()          # the CDN origin hangs: its copy stays pending meanwhile
     try:
-        approve(server, bucket, "shoots/hero.png", version)
+        second = decide(server, bucket, "shoots/hero.png", version, reviewer=SECOND_REVIEWER)
+        assert second["status"] == "approved" and second["waiting_for"] == []
         assert replication_status(s3, bucket, "shoots/hero.png", version) == "PENDING"
         got = s3.get_object(Bucket=bucket, Key="shoots/hero.png", VersionId=version)
         assert got["ResponseMetadata"]["HTTPHeaders"]["x-amz-replication-status"] == "PENDING"
     finally:
         target_weed.resume()
-    approve(server, bucket, "shoots/other.png", unrouted["VersionId"])
+    for reviewer in (REVIEWER, SECOND_REVIEWER):
+        other = decide(server, bucket, "shoots/other.png", unrouted["VersionId"],
+                       reviewer=reviewer)
+    assert other["status"] == "approved"
 
     wait_for(lambda: replication_status(s3, bucket, "shoots/hero.png", version) == "COMPLETED",
-               what="replication status COMPLETED")
+             what="replication status COMPLETED")
     dest = "acme/SKU-42/web/hero.png"
     cdn = target_client(target_weed)
     copy = cdn.get_object(Bucket=cdn_bucket, Key=dest)
@@ -159,42 +186,57 @@ def test_approval_copies_to_every_target(make_server, target_weed, receiver, tmp
     [event] = receiver.of("published")
     assert event["key"] == "shoots/hero.png" and event["version_id"] == version
     assert event["target_key"] == dest and event["record"]["prompt"] == META["prompt"]
+    assert event["review"]["status"] in ("approved", "published")
     with urllib.request.urlopen(event["url"], timeout=30) as response:   # the presigned GET
         assert response.read() == body
     assert receiver.rejected == []
 
-    entry = wait_for(lambda: (lambda e: e if e["review"]["status"] == "published" else None)(
-        catalog_entry(server, bucket, "shoots/hero.png", version)), what="review state published")
+    entry = entry_once(server, bucket, "shoots/hero.png", version,
+                       lambda e: e["review"]["status"] == "published", "review state published")
     published = [e for e in entry["history"] if e["action"] == "published"]
     assert sorted(e["parameters"].split(":")[0] for e in published) == ["cdn", "folder", "hook"]
     assert any(f"s3://{cdn_bucket}/{dest}" in e["parameters"] for e in published)
-    sidecar = s3.get_object(Bucket=bucket, Key="shoots/hero.png.xmp")["Body"].read().decode()
-    assert "published" in sidecar and f"s3://{cdn_bucket}/{dest}" in sidecar
+    # the record read back over S3 (<key>.xmp) tells the story: two reviews, three copies
+    events = record_events(server, tmp_path, bucket, "shoots/hero.png")
+    reviewed = actions_of(events, "reviewed")
+    assert len(reviewed) == 2
+    assert reviewed[0].startswith("approved by reviewer") and "status pending" in reviewed[0]
+    assert reviewed[1].startswith("approved by rosa") and "status approved" in reviewed[1]
+    shipped = actions_of(events, "published")
+    assert sorted(p.split(":")[0] for p in shipped) == ["cdn", "folder", "hook"]
+    assert any(f"s3://{cdn_bucket}/{dest}" in p for p in shipped)
 
     # the version without a sku matched no route: no jobs, no status header
     assert jobs_of(server, bucket, "shoots/other.png") == []
     assert replication_status(s3, bucket, "shoots/other.png", unrouted["VersionId"]) is None
 
-    # approving again (a repeated decision, a resync) delivers nothing twice
-    approve(server, bucket, "shoots/hero.png", version)
-    code, _ = admin_call(server, "POST", "/api/v1/distribution/resync", {"bucket": bucket})
+    # approving again (a repeated decision, a resync) delivers nothing twice: jobs that
+    # are done are not queued again, so there is nothing to wait for
+    again = decide(server, bucket, "shoots/hero.png", version)
+    assert again["status"] == "published"
+    code, _, _ = admin_call(server, "POST", "/api/v1/distribution/resync", {"bucket": bucket})
     assert code == 200
-    time.sleep(0)  # nothing to wait for: jobs that are done are not queued again
     assert all(j["state"] == "done" and j["delivered_count"] == 1
                for j in jobs_of(server, bucket, "shoots/hero.png"))
     assert len(receiver.of("published")) == 1
 
     # rejection after publishing: every copy goes, the webhook hears of it
-    approve(server, bucket, "shoots/hero.png", version, status="rejected")
+    rejected = decide(server, bucket, "shoots/hero.png", version, "reject",
+                      reviewer=SECOND_REVIEWER)
+    assert rejected["status"] == "rejected"
     wait_for(lambda: not (folder / dest).exists(), what="folder copy removed")
     wait_for(lambda: receiver.of("taken_down"), what="webhook takedown event")
     wait_for(lambda: "Contents" not in cdn.list_objects_v2(Bucket=cdn_bucket),
-               what="CDN copy removed")
-    entry = wait_for(lambda: (lambda e: e if len([h for h in e["history"]
-                                                    if h["action"] == "taken_down"]) == 3 else None)(
-        catalog_entry(server, bucket, "shoots/hero.png", version)), what="taken_down events")
+             what="CDN copy removed")
+    entry = entry_once(server, bucket, "shoots/hero.png", version,
+                       lambda e: sum(h["action"] == "taken_down" for h in e["history"]) == 3,
+                       "taken_down events")
     assert entry["review"]["status"] == "rejected"
     assert replication_status(s3, bucket, "shoots/hero.png", version) is None
+    events = record_events(server, tmp_path, bucket, "shoots/hero.png")
+    assert actions_of(events, "reviewed")[-1].startswith("rejected by rosa")
+    assert sorted(p.split(":")[0] for p in actions_of(events, "taken_down")) == [
+        "cdn", "folder", "hook"]
 
 
 def _exiftool_json(path) -> dict:
@@ -218,7 +260,7 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     policies = tmp_path / "policies"
     route_policy(policies, ["embedded", "signed"])
     embedded, signed = tmp_path / "embedded", tmp_path / "signed"
-    server = make_server(policies={"dirs": [str(policies)]}, sections={
+    server = distribution_server(make_server, policies, {
         "distribution": FAST_QUEUE,
         "c2pa": {"cert": str(tmp_path / "chain.pem"), "key": str(tmp_path / "signer.key"),
                  "alg": "es256"},
@@ -232,9 +274,9 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     original = jpg.path.read_bytes()
     v_jpg = s3.put_object(Bucket=bucket, Key="a/forge.jpg", Body=original,
                           ContentType="image/jpeg", Metadata=meta)["VersionId"]
-    approve(server, bucket, "a/forge.jpg", v_jpg)
+    assert decide(server, bucket, "a/forge.jpg", v_jpg)["status"] == "approved"
     wait_for(lambda: replication_status(s3, bucket, "a/forge.jpg", v_jpg) == "COMPLETED",
-               what="both copies delivered")
+             what="both copies delivered")
 
     tags = _exiftool_json(embedded / "a/forge.jpg")
     assert tags["XMP-iptcExt:DigitalSourceType"].endswith("/trainedAlgorithmicMedia")
@@ -258,7 +300,6 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))
     by_name = {a["action"]: a for a in actions["data"]["actions"]}
     assert set(by_name) == {"c2pa.opened", "c2pa.published"}
-    assert "approved by reviewer" in by_name["c2pa.published"]["parameters"]["review"]
     assert by_name["c2pa.published"]["digitalSourceType"].endswith("/trainedAlgorithmicMedia")
     # signed after embedding: the XMP is inside the signed bytes
     assert _exiftool_json(signed / "a/forge.jpg")["XMP-iptcExt:AIPromptInformation"].startswith(
@@ -268,30 +309,34 @@ def test_delivered_copies_carry_provenance(make_server, tmp_path):
     brief = "Brief: hero shot, red sneaker, white background.\n".encode() * 20
     v_txt = s3.put_object(Bucket=bucket, Key="a/brief.txt", Body=brief,
                           ContentType="text/plain", Metadata=META)["VersionId"]
-    approve(server, bucket, "a/brief.txt", v_txt)
+    decide(server, bucket, "a/brief.txt", v_txt)
     wait_for(lambda: (embedded / "a/brief.txt.xmp").exists(), what="the .xmp beside the copy")
     assert (embedded / "a/brief.txt").read_bytes() == brief
     beside = _exiftool_json(embedded / "a/brief.txt.xmp")
     assert beside["XMP-iptcExt:AIPromptInformation"].startswith(META["prompt"])
     signed_job = wait_for(lambda: next((j for j in jobs_of(server, bucket, "a/brief.txt")
-                                          if j["target"] == "signed" and j["state"] == "dead"),
-                                         None), what="the unsignable copy dead-lettered")
+                                        if j["target"] == "signed" and j["state"] == "dead"),
+                                       None), what="the unsignable copy dead-lettered")
     assert "C2PA" in signed_job["last_error"] and signed_job["attempts"] == 1
     assert replication_status(s3, bucket, "a/brief.txt", v_txt) == "FAILED"
     assert not (signed / "a/brief.txt").exists()
 
+    # the published action names the review decision: what, by whom
+    assert "approved by reviewer" in by_name["c2pa.published"]["parameters"]["review"]
+
 
 def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
-    """50 approved assets queued while the CDN origin is frozen, then killed; provgate
-    killed -9 in the middle; after both come back every job completes exactly once."""
+    """50 assets approved while the CDN origin is frozen, then killed; provgate killed -9
+    in the middle; after both come back every job completes exactly once."""
     import signal
+    from concurrent.futures import ThreadPoolExecutor
     weed = SeaweedFS(tmp_path / "origin")
     weed.start()
     try:
         cdn_bucket = f"cdn-{uuid.uuid4().hex[:10]}"
         policies = tmp_path / "policies"
         route_policy(policies, ["cdn"])
-        server = make_server(policies={"dirs": [str(policies)]}, sections={
+        server = distribution_server(make_server, policies, {
             "distribution": {**FAST_QUEUE, "backoff_max": 2.0},
             "targets": {"cdn": s3_target(weed, cdn_bucket, timeout=2.0)}})
         s3 = client(server.endpoint)
@@ -306,18 +351,16 @@ def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
                                           Metadata={**META, "sku": f"SKU-{n}"})["VersionId"]
 
         weed.pause()                                       # SIGSTOP: requests hang
-        catalog = Catalog(server.workdir / "catalog")
-        try:
-            for key, version in versions.items():
-                catalog.set_review(bucket, key, version, {"status": "approved", "by": "reviewer"})
-        finally:
-            catalog.close()
-        code, answer = admin_call(server, "POST", "/api/v1/distribution/resync", {"bucket": bucket})
-        assert code == 200 and len(answer["jobs"]) == 50
+        # reviewers approve the batch (a few at once, as a team would)
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda kv: decide(server, bucket, *kv), versions.items()))
+        assert {a["status"] for a in answers} == {"approved"}
+        code, answer, _ = admin_call(server, "GET", "/api/v1/distribution/status?target=cdn")
+        assert code == 200 and sum(answer["targets"]["cdn"]["states"].values()) == 50
         first = "batch/img00.png"
         # a frozen target times out: the attempt failed, the object says so
         wait_for(lambda: replication_status(s3, bucket, first, versions[first]) == "FAILED",
-                   what="FAILED while the target does not answer")
+                 what="FAILED while the target does not answer")
 
         server.kill()                                      # kill -9 of provgate
         weed.process.send_signal(signal.SIGKILL)           # and of the frozen target
@@ -329,8 +372,8 @@ def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
         weed.start()                                       # the origin is back
 
         wait_for(lambda: all(replication_status(s3, bucket, key, v) == "COMPLETED"
-                               for key, v in versions.items()),
-                   timeout=180, what="every job completed after recovery")
+                             for key, v in versions.items()),
+                 timeout=180, what="every job completed after recovery")
         cdn = target_client(weed)
         stored = {o["Key"]: o for page in cdn.get_paginator("list_object_versions").paginate(
             Bucket=cdn_bucket) for o in page.get("Versions", [])}
@@ -340,11 +383,16 @@ def test_target_outage_and_gateway_crash_lose_nothing(make_server, tmp_path):
             assert cdn.get_object(Bucket=cdn_bucket, Key=dest)["Body"].read() == bodies[key]
             [job] = jobs_of(server, bucket, key)
             assert job["state"] == "done" and job["delivered_count"] == 1, job
-            entry = wait_for(lambda: (lambda e: e if e["review"]["status"] == "published"
-                                        else None)(catalog_entry(server, bucket, key, version)),
-                               what=f"{key} published")
-            assert [e["action"] for e in entry["history"]].count("published") == 1
-        code, answer = admin_call(server, "GET", "/api/v1/distribution/status?target=cdn")
+            entry = entry_once(server, bucket, key, version,
+                               lambda e: e["review"]["status"] == "published",
+                               f"{key} published")
+            actions = [e["action"] for e in entry["history"]]
+            assert actions.count("reviewed") == 1 and actions.count("published") == 1
+        events = record_events(server, tmp_path, bucket, first)
+        assert len(actions_of(events, "reviewed")) == 1
+        [shipped] = actions_of(events, "published")
+        assert shipped.startswith("cdn:") and f"s3://{cdn_bucket}/acme/SKU-0/web/img00.png" in shipped
+        code, answer, _ = admin_call(server, "GET", "/api/v1/distribution/status?target=cdn")
         assert answer["targets"]["cdn"]["depth"] == 0
         assert answer["targets"]["cdn"]["states"] == {"done": 50}
     finally:
@@ -356,7 +404,7 @@ def test_licence_expiry_takes_copies_down(make_server, tmp_path, receiver):
     folder = tmp_path / "www"
     policies = tmp_path / "policies"
     route_policy(policies, ["folder", "hook"])
-    server = make_server(policies={"dirs": [str(policies)]}, sections={
+    server = distribution_server(make_server, policies, {
         "distribution": FAST_QUEUE,
         "targets": {"folder": {"kind": "fs", "path": str(folder), "key_template": TEMPLATE},
                     "hook": {"kind": "webhook", "url": receiver.url, "secret": HOOK_SECRET,
@@ -369,7 +417,7 @@ def test_licence_expiry_takes_copies_down(make_server, tmp_path, receiver):
                             ContentType="image/png",
                             Metadata={**META, "license-expires": ends.strftime("%Y-%m-%dT%H:%M:%SZ")}
                             )["VersionId"]
-    approve(server, bucket, "hero.png", version)
+    assert decide(server, bucket, "hero.png", version)["status"] == "approved"
     dest = folder / "acme/SKU-42/web/hero.png"
     wait_for(dest.exists, what="the copy delivered before the licence ends")
     assert catalog_entry(server, bucket, "hero.png", version)["review"]["status"] in (
@@ -378,14 +426,17 @@ def test_licence_expiry_takes_copies_down(make_server, tmp_path, receiver):
     wait_for(lambda: not dest.exists(), timeout=90, what="the copy removed at expiry")
     [event] = wait_for(lambda: receiver.of("taken_down"), what="webhook takedown")
     assert event["reason"] == "licence expired" and event["version_id"] == version
-    entry = wait_for(lambda: (lambda e: e if sum(h["action"] == "taken_down"
-                                                   for h in e["history"]) == 2 else None)(
-        catalog_entry(server, bucket, "hero.png", version)), what="taken_down events")
+    entry = entry_once(server, bucket, "hero.png", version,
+                       lambda e: sum(h["action"] == "taken_down" for h in e["history"]) == 2,
+                       "taken_down events")
     assert entry["review"]["status"] == "expired"
 
     # an expired version approved again goes nowhere
-    approve(server, bucket, "hero.png", version)
+    assert decide(server, bucket, "hero.png", version,
+                  reviewer=SECOND_REVIEWER)["status"] == "expired"
     assert catalog_entry(server, bucket, "hero.png", version)["review"]["status"] == "expired"
+    assert not [j for j in jobs_of(server, bucket, "hero.png")
+                if j["op"] == "deliver" and j["state"] not in ("done", "cancelled")]
     assert not dest.exists()
 
 
@@ -396,7 +447,7 @@ def test_distribute_rule_blocks_with_its_reason(make_server, tmp_path):
         "\n[[rule]]\nid = \"needs-rights\"\nstage = \"distribute\"\n"
         "validate = 'has(asset.copyright)'\n"
         "message = \"published assets must name their rights holder\"\naction = \"deny\"\n"))
-    server = make_server(policies={"dirs": [str(policies)]}, sections={
+    server = distribution_server(make_server, policies, {
         "distribution": FAST_QUEUE,
         "targets": {"folder": {"kind": "fs", "path": str(folder)}}})
     s3 = client(server.endpoint)
@@ -407,11 +458,13 @@ def test_distribute_rule_blocks_with_its_reason(make_server, tmp_path):
                             ContentType="image/png")["VersionId"]
     allowed = s3.put_object(Bucket=bucket, Key="rights.png", Body=b"b", Metadata=META,
                             ContentType="image/png")["VersionId"]
-    [job] = approve(server, bucket, "no-rights.png", blocked)["jobs"]
+    # the review approves; the distribute rule then holds the delivery
+    assert decide(server, bucket, "no-rights.png", blocked)["status"] == "approved"
+    [job] = jobs_of(server, bucket, "no-rights.png")
     assert job["state"] == "blocked"
     assert job["reason"] == "needs-rights: published assets must name their rights holder"
     assert replication_status(s3, bucket, "no-rights.png", blocked) == "FAILED"
-    approve(server, bucket, "rights.png", allowed)
+    decide(server, bucket, "rights.png", allowed)
     wait_for(lambda: (folder / "rights.png").exists(), what="the allowed copy")
     assert not (folder / "no-rights.png").exists()
 
@@ -432,7 +485,7 @@ def test_distribute_rule_blocks_with_its_reason(make_server, tmp_path):
 def test_webhook_retries_5xx_and_gives_up_on_4xx(make_server, tmp_path, receiver):
     policies = tmp_path / "policies"
     route_policy(policies, ["hook"])
-    server = make_server(policies={"dirs": [str(policies)]}, sections={
+    server = distribution_server(make_server, policies, {
         "distribution": FAST_QUEUE,
         "targets": {"hook": {"kind": "webhook", "url": receiver.url, "secret": HOOK_SECRET,
                              "identity": "reader"}}})
@@ -441,28 +494,28 @@ def test_webhook_retries_5xx_and_gives_up_on_4xx(make_server, tmp_path, receiver
     s3.create_bucket(Bucket=bucket)
     first = s3.put_object(Bucket=bucket, Key="one.png", Body=b"1", Metadata=META)["VersionId"]
     receiver.answer = 503
-    approve(server, bucket, "one.png", first)
+    decide(server, bucket, "one.png", first)
     job = wait_for(lambda: next((j for j in jobs_of(server, bucket, "one.png")
-                                   if j["attempts"] >= 2), None), what="retries on 503")
+                                 if j["attempts"] >= 2), None), what="retries on 503")
     assert job["state"] == "retrying" and "503" in job["last_error"]
     assert replication_status(s3, bucket, "one.png", first) == "FAILED"
     receiver.answer = 200
     wait_for(lambda: replication_status(s3, bucket, "one.png", first) == "COMPLETED",
-               what="delivered once the receiver is back")
+             what="delivered once the receiver is back")
     assert len(receiver.of("published")) == 1
 
     second = s3.put_object(Bucket=bucket, Key="two.png", Body=b"2", Metadata=META)["VersionId"]
     receiver.answer = 422
-    approve(server, bucket, "two.png", second)
+    decide(server, bucket, "two.png", second)
     [job] = wait_for(lambda: [j for j in jobs_of(server, bucket, "two.png")
-                                if j["state"] == "dead"], what="dead-lettered on 422")
+                              if j["state"] == "dead"], what="dead-lettered on 422")
     assert job["attempts"] == 1 and "422" in job["last_error"]
     # retry from the admin API once the connector is fixed
     receiver.answer = 200
-    code, answer = admin_call(server, "POST", "/api/v1/distribution/retry", {"target": "hook"})
+    code, answer, _ = admin_call(server, "POST", "/api/v1/distribution/retry", {"target": "hook"})
     assert code == 200 and len(answer["jobs"]) == 1
     wait_for(lambda: replication_status(s3, bucket, "two.png", second) == "COMPLETED",
-               what="delivered after retry")
+             what="delivered after retry")
     assert receiver.rejected == []
 
 
@@ -475,30 +528,38 @@ def test_webhook_retries_5xx_and_gives_up_on_4xx(make_server, tmp_path, receiver
     (b'{"target": "nowhere"}', "no target named"),
 ])
 def test_admin_api_refuses_bad_requests(gateway, body, message):
-    request = urllib.request.Request(gateway.admin + "/api/v1/distribution/retry", data=body,
-                                     method="POST")
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(request, timeout=30)
-    assert caught.value.code == 400
-    error = json.loads(caught.value.read())["error"]
-    assert error["code"] == "InvalidArgument" and message in error["message"]
+    code, answer, _ = admin_call(gateway, "POST", "/api/v1/distribution/retry", raw=body)
+    assert code == 400
+    assert answer["error"]["code"] == "InvalidArgument" and message in answer["error"]["message"]
+
+
+def test_distribution_api_needs_a_publisher(gateway):
+    from tests.support.server import READER
+    code, answer, headers = admin_call(gateway, "POST", "/api/v1/distribution/retry", {},
+                                       identity=None)
+    assert code == 401 and answer["error"]["code"] == "Unauthorized"
+    code, answer, _ = admin_call(gateway, "POST", "/api/v1/distribution/retry", {},
+                                 identity=READER)
+    assert code == 403 and answer["error"]["code"] == "AccessDenied"
+    assert "publisher" in answer["error"]["message"]
 
 
 def test_takedown_of_unknown_version_is_404(gateway):
-    code, answer = admin_call(gateway, "POST", "/api/v1/distribution/takedown",
-                              {"bucket": "nothing-here", "key": "k", "version_id": "v1"})
+    code, answer, _ = admin_call(gateway, "POST", "/api/v1/distribution/takedown",
+                                 {"bucket": "nothing-here", "key": "k", "version_id": "v1"})
     assert code == 404 and answer["error"]["code"] == "NoSuchVersion"
 
 
 def test_manual_takedown_from_the_cli(make_server, tmp_path):
+    """Approved through the S3 door (tag review=approved), taken down from the CLI."""
     import subprocess
     import sys
     from tests.support.metrics import metric, scrape
-    from tests.support.server import ROOT
+    from tests.support.server import ROOT, WRITER
     folder = tmp_path / "www"
     policies = tmp_path / "policies"
     route_policy(policies, ["folder"])
-    server = make_server(policies={"dirs": [str(policies)]}, sections={
+    server = distribution_server(make_server, policies, {
         "distribution": FAST_QUEUE,
         "targets": {"folder": {"kind": "fs", "path": str(folder), "key_template": TEMPLATE}}})
     s3 = client(server.endpoint)
@@ -506,13 +567,25 @@ def test_manual_takedown_from_the_cli(make_server, tmp_path):
     s3.create_bucket(Bucket=bucket)
     version = s3.put_object(Bucket=bucket, Key="hero.png", Body=b"pixels", Metadata=META,
                             ContentType="image/png")["VersionId"]
-    approve(server, bucket, "hero.png", version)
+    approved = {"TagSet": [{"Key": "review", "Value": "approved"}]}
+    # a writer cannot approve by tagging: refused, nothing goes out
+    with pytest.raises(ClientError) as refused:
+        client(server.endpoint, WRITER).put_object_tagging(
+            Bucket=bucket, Key="hero.png", VersionId=version, Tagging=approved)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert jobs_of(server, bucket, "hero.png") == []
+    client(server.endpoint, REVIEWER).put_object_tagging(
+        Bucket=bucket, Key="hero.png", VersionId=version, Tagging=approved)
     dest = folder / "acme/SKU-42/web/hero.png"
     wait_for(dest.exists, what="the copy")
     samples = wait_for(lambda: (lambda s: s if metric(
         s, "provgate_distribution_deliveries_total", target="folder", op="deliver") == 1
         else None)(scrape(server.admin)), what="the delivery counted")
     assert metric(samples, "provgate_distribution_queue_depth", target="folder") == 0
+    events = record_events(server, tmp_path, bucket, "hero.png")
+    assert actions_of(events, "reviewed")[0].startswith("approved by reviewer")
+    wait_for(lambda: actions_of(record_events(server, tmp_path, bucket, "hero.png"),
+                                "published"), what="the published event in the record")
 
     def cli(*args):
         out = subprocess.run([sys.executable, "-m", "gateway.cli", "distribute", *args,
@@ -530,9 +603,9 @@ def test_manual_takedown_from_the_cli(make_server, tmp_path):
     assert job["op"] == "takedown" and job["reason"] == "brand recall"
     # the server runs the job the CLI queued
     wait_for(lambda: not dest.exists(), what="the copy removed")
-    entry = wait_for(lambda: (lambda e: e if any(h["action"] == "taken_down"
-                                                   for h in e["history"]) else None)(
-        catalog_entry(server, bucket, "hero.png", version)), what="the taken_down event")
+    entry = entry_once(server, bucket, "hero.png", version,
+                       lambda e: any(h["action"] == "taken_down" for h in e["history"]),
+                       "the taken_down event")
     event = next(h for h in entry["history"] if h["action"] == "taken_down")
     assert "brand recall" in event["parameters"] and str(dest) in event["parameters"]
     assert entry["review"]["status"] == "taken_down"
