@@ -611,20 +611,11 @@ def _page_options(parser: argparse.ArgumentParser, names) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
 
 
-class _LoadedPolicies:
-    """The policy set as loaded once by a command (the server's store hot-reloads)."""
-
-    def __init__(self, current) -> None:
-        self.current = current
-
-
 def cmd_distribute(args: argparse.Namespace) -> int:
-    """``provgate distribute status|retry|resync|takedown``: the queue lives in the catalog,
-    so jobs queued here are run by the server (it looks for new jobs every
-    ``[distribution] poll_interval`` seconds)."""
-    from gateway import errors
-    from gateway.distribution import Distributor
-    from gateway.policy import AuditLog, Sandbox
+    """``provgate distribute status|retry|resync|takedown``. ``status`` reads the queue in
+    the catalog; the others change it, so they ask the running gateway through the admin
+    API (with your identity's credentials: role publisher or above)."""
+    from gateway.wire.admin_client import ApiError, client_for
     config = _load(args.config)
     target = getattr(args, "target", None)
     if target is not None and target not in config.distribution.targets:
@@ -632,43 +623,33 @@ def cmd_distribute(args: argparse.Namespace) -> int:
               f"(configured: {', '.join(config.distribution.targets) or 'none'})", file=sys.stderr)
         return 2
     bucket, key = args.asset if getattr(args, "asset", None) else (None, None)
-    if getattr(args, "version_id", None) and bucket is None:
+    version_id = getattr(args, "version_id", None)
+    if version_id and bucket is None:
         print("provgate: --version-id needs BUCKET/KEY", file=sys.stderr)
         return 2
-    catalog = _open_catalog(config)
+    command = args.distribute_command
+    if command == "status":
+        from gateway.distribution import Distributor
+        catalog = _open_catalog(config)
+        try:
+            # Reading only: no policies, no delivery worker.
+            data = Distributor(config.distribution, catalog, None).status(
+                target=target, bucket=bucket, key=key)
+        finally:
+            catalog.close()
+        _print(data, args.json, _render_distribution_status)
+        return 0
+    body = {"target": target, "bucket": bucket, "key": key, "version_id": version_id,
+            "reason": getattr(args, "reason", None)}
     try:
-        with Sandbox(workers=1, timeout=config.policies.eval_timeout) as sandbox:
-            policy_set = None
-            if args.distribute_command == "resync":
-                policy_set = _load_policy_set(config, sandbox)
-                if policy_set is None:
-                    return 1
-            distributor = Distributor(config.distribution, catalog, _LoadedPolicies(policy_set),
-                                      audit=AuditLog(catalog.env))
-            command = args.distribute_command
-            try:
-                if command == "status":
-                    data = distributor.status(target=target, bucket=bucket, key=key)
-                    _print(data, args.json, _render_distribution_status)
-                    return 0
-                if command == "retry":
-                    jobs = distributor.retry(target=target, bucket=bucket, key=key)
-                elif command == "resync":
-                    if args.version_id:
-                        jobs = asyncio.run(distributor.on_review_change(bucket, key,
-                                                                        args.version_id))
-                    else:
-                        jobs = asyncio.run(distributor.resync(bucket, key))
-                else:
-                    jobs = asyncio.run(distributor.takedown(
-                        bucket, key, args.version_id, target=target, reason=args.reason))
-            except errors.GatewayError as exc:
-                print(f"provgate: {exc.message}", file=sys.stderr)
-                return 1
-            _print({"jobs": [j.to_json() for j in jobs]}, args.json, _render_jobs)
-            return 0
-    finally:
-        catalog.close()
+        data = client_for(args, config.admin.listen).call(
+            "POST", f"/api/v1/distribution/{command}",
+            {name: value for name, value in body.items() if value is not None})
+    except ApiError as exc:
+        print(f"provgate: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    _print(data, args.json, _render_jobs)
+    return 0
 
 
 def _render_distribution_status(data: dict) -> None:
@@ -868,6 +849,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="at most N entries")
     audit.set_defaults(func=cmd_audit)
 
+    from gateway.wire.admin_client import add_credential_options
     distribute = sub.add_parser("distribute", help="the distribution queue: status, retry, "
                                 "resync, takedown",
                                 description="Inspect and steer the durable distribution queue "
@@ -899,6 +881,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("resync", "takedown"):
             action.add_argument("--version-id", dest="version_id",
                                 help="only this version (resync: as if its review just changed)")
+        if name != "status":
+            add_credential_options(action)
         action.set_defaults(func=cmd_distribute)
     return parser
 

@@ -234,7 +234,7 @@ class DeliveryWorker:
         return stream.info.attributes.content_type
 
     def _publication(self, job: Job, entry: dict, content_type: str) -> Publication:
-        review = entry.get("review") or {}
+        review = _review_of(entry)
         decision = f"{review.get('status', 'approved')}"
         if review.get("by"):
             decision += f" by {review['by']}"
@@ -256,7 +256,7 @@ class DeliveryWorker:
                 "url": presign_url("GET", url, identity.access_key, identity.secret, self.region,
                                    s.url_lifetime),
                 "url_expires": int(time.time()) + s.url_lifetime,
-                "review": entry.get("review") or {}, "record": entry["record"]}
+                "review": _review_of(entry), "record": entry["record"]}
 
     async def _take_down(self, job: Job, target: Target) -> None:
         destination = self.destinations[target.name]
@@ -340,3 +340,8 @@ class DeliveryWorker:
                                              history, DISTRIBUTION_IDENTITY)
             await asyncio.to_thread(self.queue.mark_recorded, job)
 
+
+def _review_of(entry: dict) -> dict:
+    """A version's review as its record holds it (status, who decided and when, the
+    decisions), over what the catalog keeps beside it (where the copies went)."""
+    return {**(entry.get("review") or {}), **(entry["record"].get("review") or {})}

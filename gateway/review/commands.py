@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from gateway.wire.admin_client import AdminClient, ApiError
+from gateway.wire.admin_client import (AdminClient, ApiError, add_credential_options,
+                                       client_for)
 
 ACTIONS = {"approve": "approve", "reject": "reject", "request-changes": "request-changes"}
 
@@ -58,12 +58,7 @@ def add_parser(sub, default_config: str):
     def common(parser: argparse.ArgumentParser, data: bool = True) -> None:
         parser.add_argument("--config", default=default_config,
                             help="TOML configuration file (for the admin listen address)")
-        parser.add_argument("--endpoint", default=os.environ.get("PROVGATE_ADMIN_ENDPOINT"),
-                            help="admin listener URL (env PROVGATE_ADMIN_ENDPOINT)")
-        parser.add_argument("--access-key", default=os.environ.get("PROVGATE_ACCESS_KEY"),
-                            help="access key of your identity (env PROVGATE_ACCESS_KEY)")
-        parser.add_argument("--secret-key", default=os.environ.get("PROVGATE_SECRET_KEY"),
-                            help="its secret (env PROVGATE_SECRET_KEY)")
+        add_credential_options(parser)
         if data:
             parser.add_argument("--json", action="store_true", help="print JSON")
         parser.set_defaults(func=run)
@@ -108,19 +103,14 @@ def add_parser(sub, default_config: str):
 
 
 def _client(args: argparse.Namespace) -> AdminClient:
-    endpoint = args.endpoint
-    if not endpoint:
+    admin_listen = ""
+    if not args.endpoint:
         from gateway import config as config_module
         try:
-            config = config_module.load(args.config)
+            admin_listen = config_module.load(args.config).admin.listen
         except config_module.ConfigError as exc:
             raise SystemExit(f"provgate: configuration error: {exc}") from None
-        endpoint = f"http://{config.admin.listen}"
-    if not args.access_key or not args.secret_key:
-        print("provgate: credentials needed: --access-key/--secret-key or "
-              "PROVGATE_ACCESS_KEY/PROVGATE_SECRET_KEY", file=sys.stderr)
-        raise SystemExit(2)
-    return AdminClient(endpoint, args.access_key, args.secret_key)
+    return client_for(args, admin_listen)
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict | None, dict | None]:

@@ -8,7 +8,9 @@ message. Only the standard library: the CLI starts fast and needs no event loop.
 from __future__ import annotations
 
 import base64
+import os
 import json
+import sys
 import urllib.error
 import urllib.request
 from urllib.parse import quote, urlencode
@@ -52,3 +54,26 @@ class AdminClient:
                 raise ApiError(exc.code, "HTTP", f"{exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
             raise ApiError(0, "Unreachable", f"{self.endpoint}: {exc.reason}") from None
+
+
+def add_credential_options(parser) -> None:
+    """The options a command that acts through the admin API takes (argparse)."""
+    parser.add_argument("--endpoint", default=os.environ.get("PROVGATE_ADMIN_ENDPOINT"),
+                        help="admin listener URL (env PROVGATE_ADMIN_ENDPOINT; default: the "
+                             "config's [admin] listen)")
+    parser.add_argument("--access-key", default=os.environ.get("PROVGATE_ACCESS_KEY"),
+                        help="access key of your identity (env PROVGATE_ACCESS_KEY)")
+    parser.add_argument("--secret-key", default=os.environ.get("PROVGATE_SECRET_KEY"),
+                        help="its secret (env PROVGATE_SECRET_KEY)")
+
+
+def client_for(args, admin_listen: str) -> AdminClient:
+    """An admin API client from the options of ``add_credential_options`` (``admin_listen``:
+    the config's [admin] listen, used when no --endpoint is given); SystemExit(2) with a
+    message when the credentials are missing."""
+    if not args.access_key or not args.secret_key:
+        print("provgate: credentials needed: --access-key/--secret-key or "
+              "PROVGATE_ACCESS_KEY/PROVGATE_SECRET_KEY", file=sys.stderr)
+        raise SystemExit(2)
+    return AdminClient(args.endpoint or f"http://{admin_listen}", args.access_key,
+                       args.secret_key)
