@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import urllib.request
 import uuid
 
@@ -22,8 +23,8 @@ from botocore.exceptions import ClientError
 from tests.conftest import client
 from tests.support.admin import admin_call
 from tests.support.polling import wait_for
+from tests.support.server import ADMIN, IDENTITIES
 from tests.support.seaweedfs import SeaweedFS
-from tests.support.server import IDENTITIES
 from tests.support.webhook import WebhookReceiver
 from tests.test_review import record_events
 
@@ -588,8 +589,11 @@ def test_manual_takedown_from_the_cli(make_server, tmp_path):
                                 "published"), what="the published event in the record")
 
     def cli(*args):
+        # Acting on the queue goes through the gateway's admin API, as a publisher.
+        env = {**os.environ, "PROVGATE_ACCESS_KEY": ADMIN["access_key"],
+               "PROVGATE_SECRET_KEY": ADMIN["secret"], "PROVGATE_ADMIN_ENDPOINT": server.admin}
         out = subprocess.run([sys.executable, "-m", "gateway.cli", "distribute", *args,
-                              "--config", str(server.config_path)], cwd=ROOT,
+                              "--config", str(server.config_path)], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
         return out.returncode, out.stdout, out.stderr
 

@@ -247,8 +247,11 @@ class Distributor:
                 record.review = Review(status=status)
             record.review.status = status
             history = [HistoryEvent(**e) for e in entry.get("history", [])]
-            history.append(HistoryEvent(status, iso_now(), instance_id=entry["instance_id"],
-                                        software_agent=SOFTWARE_AGENT, changed="/"))
+            if status not in ("published", "taken_down"):
+                # Those two have an event per target, with where the copy went, written
+                # by the delivery worker when the copy lands or goes.
+                history.append(HistoryEvent(status, iso_now(), instance_id=entry["instance_id"],
+                                            software_agent=SOFTWARE_AGENT, changed="/"))
             await self.pipeline.write_record(bucket, key, version_id, record, history,
                                              DISTRIBUTION_IDENTITY)
 

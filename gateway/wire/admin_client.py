@@ -75,5 +75,9 @@ def client_for(args, admin_listen: str) -> AdminClient:
         print("provgate: credentials needed: --access-key/--secret-key or "
               "PROVGATE_ACCESS_KEY/PROVGATE_SECRET_KEY", file=sys.stderr)
         raise SystemExit(2)
+    if not args.endpoint and admin_listen.endswith(":0"):
+        print(f"provgate: the config's [admin] listen ({admin_listen}) picks a free port at "
+              "start: say which with --endpoint or PROVGATE_ADMIN_ENDPOINT", file=sys.stderr)
+        raise SystemExit(2)
     return AdminClient(args.endpoint or f"http://{admin_listen}", args.access_key,
                        args.secret_key)
