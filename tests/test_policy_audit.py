@@ -83,8 +83,8 @@ def test_concurrent_appends_get_distinct_increasing_numbers(audit, decision):
 
 def test_there_is_no_interface_to_rewrite_entries():
     public = {name for name in dir(AuditLog) if not name.startswith("_")}
-    assert public == {"record", "append_event", "append_review", "iter", "last_seq", "open",
-                      "close"}
+    assert public == {"record", "append_event", "append_review", "iter", "intake_warnings",
+                      "last_seq", "open", "close"}
 
 
 def test_read_only_open(tmp_path, decision):

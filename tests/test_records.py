@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -260,6 +261,11 @@ def share(tmp_path) -> Path:
                       "z z.txt": b"zz"}.items():
         (local / rel).parent.mkdir(parents=True, exist_ok=True)
         (local / rel).write_bytes(data)
+        # S3's Last-Modified has whole seconds: a file written in the same second as its
+        # upload looks newer than the object, and `aws s3 sync` sends it again (as it
+        # would against S3). Files made a minute ago are what a real share holds.
+        made = time.time() - 60
+        os.utime(local / rel, (made, made))
     return local
 
 
