@@ -112,8 +112,8 @@ class Distributor:
             return []
         decision = await policies.evaluate_async("distribute", context)
         if self.audit is not None and decision.matched:
-            await kv.offload(self.audit.record, decision, bucket=bucket, key=key, version_id=version_id,
-                              identity=review.get("by"))
+            await kv.offload(self.audit.record, decision, bucket=bucket, key=key,
+                             version_id=version_id, identity=review.get("by"))
         denial = decision.denial
         jobs = []
         for target, routes in targets.items():

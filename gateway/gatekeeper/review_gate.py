@@ -126,9 +126,10 @@ class ReviewGate:
                 ledger.REVIEWED, made.at, entry["instance_id"],
                 ledger.decision_words(made, status)), identity)
         metrics.REVIEW_DECISIONS.labels(decision).inc()
-        await kv.offload(self.audit.append_review, "decided", bucket=bucket, key=key, version_id=version_id,
-                                 identity=identity.name, decision=decision, status=status,
-                                 note=note, waiting_for=extra.get("waiting_for") or None)
+        await kv.offload(self.audit.append_review, "decided", bucket=bucket, key=key,
+                         version_id=version_id, identity=identity.name, decision=decision,
+                         status=status, note=note,
+                         waiting_for=extra.get("waiting_for") or None)
         if self.on_decision is not None:
             # After the key's lock is released: distribution writes the record too.
             await self.on_decision(bucket, key, version_id)
@@ -147,7 +148,7 @@ class ReviewGate:
             self.policies.current, bucket=bucket, key=key, record=record, identity=identity,
             status=review.status, approvals=states.approvals(decisions))
         await kv.offload(self.audit.record, verdict.decision, bucket=bucket, key=key,
-                          version_id=record.version_id, identity=identity.name)
+                         version_id=record.version_id, identity=identity.name)
         if verdict.refusal is not None:
             metrics.REVIEW_DECISIONS.labels("refused").inc()
             raise errors.PolicyDenied(verdict.refusal.rule_id,
@@ -184,8 +185,9 @@ class ReviewGate:
                 ledger.COMMENTED, made.at, entry["instance_id"],
                 f"comment {made.id} by {identity.name}"
                 + (f" in reply to {reply_to}" if reply_to else "") + where), identity)
-        await kv.offload(self.audit.append_review, "commented", bucket=bucket, key=key, version_id=version_id,
-                                 identity=identity.name, comment=made.id, reply_to=reply_to)
+        await kv.offload(self.audit.append_review, "commented", bucket=bucket, key=key,
+                         version_id=version_id, identity=identity.name, comment=made.id,
+                         reply_to=reply_to)
         return self._state(bucket, key, stored, comment=vars(made))
 
     async def resolve(self, bucket: str, key: str, version_id: str | None, comment_id: str,
@@ -204,8 +206,8 @@ class ReviewGate:
             stored = await self._store(bucket, key, entry, record, ledger.event(
                 ledger.COMMENTED, found.resolved_at, entry["instance_id"],
                 f"comment {comment_id} resolved by {identity.name}"), identity)
-        await kv.offload(self.audit.append_review, "resolved", bucket=bucket, key=key, version_id=version_id,
-                                 identity=identity.name, comment=comment_id)
+        await kv.offload(self.audit.append_review, "resolved", bucket=bucket, key=key,
+                         version_id=version_id, identity=identity.name, comment=comment_id)
         return self._state(bucket, key, stored)
 
     async def rate(self, bucket: str, key: str, version_id: str | None, rating,
@@ -222,8 +224,8 @@ class ReviewGate:
             stored = await self._store(bucket, key, entry, record, ledger.event(
                 ledger.REVIEWED, when, entry["instance_id"],
                 f"rated {rating} by {identity.name}"), identity)
-        await kv.offload(self.audit.append_review, "rated", bucket=bucket, key=key, version_id=version_id,
-                                 identity=identity.name, rating=rating)
+        await kv.offload(self.audit.append_review, "rated", bucket=bucket, key=key,
+                         version_id=version_id, identity=identity.name, rating=rating)
         return self._state(bucket, key, stored)
 
     # -- quarantine ---------------------------------------------------------------------
@@ -263,10 +265,9 @@ class ReviewGate:
             await self.pipeline.delete(self.quarantine_bucket, held_key)
         metrics.REVIEW_DECISIONS.labels(states.APPROVED).inc()
         await kv.offload(self.audit.append_review, "released", bucket=bucket, key=key,
-                                 version_id=info.version_id, identity=identity.name,
-                                 status=status, note=note,
-                                 source=f"{self.quarantine_bucket}/{held_key}"
-                                        f"?versionId={entry['version_id']}")
+                         version_id=info.version_id, identity=identity.name, status=status,
+                         note=note, source=f"{self.quarantine_bucket}/{held_key}"
+                                           f"?versionId={entry['version_id']}")
         stored = self.catalog.version(bucket, key, info.version_id)
         return self._state(bucket, key, stored, **extra, released_from={
             "bucket": self.quarantine_bucket, "key": held_key,
@@ -307,8 +308,8 @@ class ReviewGate:
             await self.pipeline.delete(self.quarantine_bucket, held_key)
         metrics.REVIEW_DECISIONS.labels(states.REJECTED).inc()
         await kv.offload(self.audit.append_review, "discarded", bucket=bucket, key=key,
-                                 version_id=entry["version_id"], identity=identity.name,
-                                 note=note, source=f"{self.quarantine_bucket}/{held_key}")
+                         version_id=entry["version_id"], identity=identity.name, note=note,
+                         source=f"{self.quarantine_bucket}/{held_key}")
         return {"bucket": bucket, "key": key, "discarded": {
             "bucket": self.quarantine_bucket, "key": held_key,
             "version_id": entry["version_id"]}}
