@@ -63,7 +63,6 @@ class DeliveryWorker:
         self._running: dict[bytes, asyncio.Task] = {}
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task | None = None
-        self._version_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
     async def start(self) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -289,10 +288,6 @@ class DeliveryWorker:
             self.wake()
 
     # -- the record -------------------------------------------------------------------------
-    def _lock(self, job: Job) -> asyncio.Lock:
-        return self._version_locks.setdefault((job.bucket, job.key, job.version_id),
-                                              asyncio.Lock())
-
     async def _record(self, job: Job) -> None:
         """The ``published`` / ``taken_down`` history event for a finished job (once), and
         the version's review state."""

@@ -48,14 +48,14 @@ from gateway.provenance.extract import Extractor
 from gateway.provenance.headers import capture_headers
 from gateway.provenance.record import (SCHEMA_VERSION, HistoryEvent, Notice, ObjectRef,
                                        ProvenanceRecord, Review, Source)
-from gateway.provenance.xmp import (PG_NS, SIDECAR_SUFFIX, ParsedSidecar, SidecarError,
+from gateway.provenance.xmp import (PG_NS, ParsedSidecar, SidecarError,
                                     document_id_for, instance_id_for, parse_sidecar,
                                     render_sidecar)
 
 __all__ = [
     "CONFIG_FILE", "EDITABLE", "PG_NS", "SCHEMA_VERSION", "ExifToolError", "ExifToolPool",
     "ExifToolTimeout", "Extractor", "HistoryEvent", "Notice", "ObjectRef", "ParsedSidecar",
-    "ProvenanceRecord", "RejectedField", "Review", "SIDECAR_SUFFIX", "SidecarError", "Source",
+    "ProvenanceRecord", "RejectedField", "Review", "SidecarError", "Source",
     "capture_headers", "document_id_for", "instance_id_for", "merge_client_edit",
     "parse_sidecar", "render_sidecar",
 ]

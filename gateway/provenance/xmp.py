@@ -45,9 +45,6 @@ from gateway.provenance.record import (C2paSummary, Generation, HistoryEvent, Me
                                        _from_plain, _to_plain)
 from gateway.provenance.vocab import PLUS_VOCAB_BASE
 
-# The record of ``<key>`` is served at ``<key>.xmp`` (darktable/digiKam naming).
-SIDECAR_SUFFIX = ".xmp"
-
 PG_NS = "http://ns.provgate.dev/1.0/"
 NAMESPACES = {
     "x": "adobe:ns:meta/",
