@@ -17,9 +17,11 @@ outcome looks on the wire is the door's business.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable
 
-from gateway import errors
+from gateway import errors, kv
+from gateway.gatekeeper.completions import CompletedUploads, Completion, same_parts
 from gateway.gatekeeper.pipeline import (IngestResult, IntakePipeline, WriteRequest,
                                          recorded_key)
 from gateway.gatekeeper.review_gate import ReviewGate
@@ -69,6 +71,7 @@ class Gatekeeper:
         self.quarantine_bucket = quarantine_bucket
         self.reviews = reviews
         self._replication_status = replication_status
+        self.completions = CompletedUploads(intake.catalog.env)
 
     # -- who sees what --------------------------------------------------------------------
     def quarantine_refusal(self, identity: Identity, bucket: str,
@@ -174,6 +177,12 @@ class Gatekeeper:
         """Receive a body (hashing it) before anything is decided; see ``ingest``."""
         return await self.intake.spool(body)
 
+    async def check_conditions(self, bucket: str, key: str, if_match: str | None,
+                               if_none_match: bool) -> None:
+        """A conditional write's conditions, checked as the request arrives (412 / 404);
+        the write then says ``conditions_checked``. See ``IntakePipeline.check_conditions``."""
+        await self.intake.check_conditions(bucket, key, if_match, if_none_match)
+
     async def ingest(self, write: WriteRequest) -> IngestResult:
         """Extract, judge and commit a write (an object or an XMP edit)."""
         return await self.intake.ingest(write)
@@ -221,17 +230,42 @@ class Gatekeeper:
                               if_match: str | None = None,
                               if_none_match: bool = False) -> IngestResult:
         """Assemble the named parts and ingest them as one write, with the metadata the
-        upload was created with; the upload is finished once the object is committed."""
-        upload = await self.backend.get_upload(bucket, key, upload_id)
+        upload was created with; the upload is finished once the object is committed.
+
+        A retry of a Complete that succeeded (same upload, same parts) is answered with
+        what the first answer said, for ``completions.KEEP_SECONDS``; its ``record`` is
+        None (nothing new was ingested)."""
+        try:
+            upload = await self.backend.get_upload(bucket, key, upload_id)
+        except errors.NoSuchUpload:
+            done = self.completions.find(bucket, key, upload_id)
+            if done is None or not same_parts(parts, done.parts):
+                raise
+            return _retried(bucket, key, done)
+        await self.intake.check_conditions(bucket, key, if_match, if_none_match)
         staged = await self.backend.assemble_upload(bucket, key, upload_id, parts)
         try:
             result = await self.intake.ingest(WriteRequest(
                 bucket, key, staged, upload.attributes, identity, door=door,
-                if_match=if_match, if_none_match=if_none_match))
+                if_match=if_match, if_none_match=if_none_match, conditions_checked=True))
         except errors.PolicyDenied:
             # The policy judged the assembled bytes and the upload's metadata, neither of
             # which a retry can change: the parts go, as nothing of a denied write is kept.
             await self.backend.abort_upload(bucket, key, upload_id)
             raise
+        # Remembered before the upload is forgotten: a retry finds one or the other.
+        info = result.info
+        await kv.offload(self.completions.remember, bucket, key, upload_id, Completion(
+            parts, info.etag, None if result.quarantined else info.version_id, info.size,
+            info.last_modified, dict(info.checksums), None, info.parts_count or len(parts),
+            result.quarantined, time.time()))
         await self.backend.finish_upload(bucket, key, upload_id)
         return result
+
+
+def _retried(bucket: str, key: str, done: Completion) -> IngestResult:
+    """The answer to a retried Complete, from the memo of the first one."""
+    info = ObjectInfo(bucket, key, done.size, done.etag, done.last_modified,
+                      ObjectAttributes(), dict(done.checksums), done.parts_count,
+                      version_id=done.version_id or "")
+    return IngestResult(info, None, quarantined=done.quarantined)

@@ -87,6 +87,9 @@ class WriteRequest:
     door: str = "s3"                 # "s3" | "sidecar" (provenance.record.DOORS)
     if_match: str | None = None      # unquoted ETag the current object must have
     if_none_match: bool = False      # no object may exist under the key
+    # The door checked the conditions when the request arrived (``check_conditions``);
+    # otherwise intake checks them before extraction. The commit checks them again.
+    conditions_checked: bool = False
 
 
 @dataclass
@@ -94,7 +97,7 @@ class IngestResult:
     """What the door reports back: the stored version and what intake noticed."""
 
     info: ObjectInfo
-    record: ProvenanceRecord
+    record: ProvenanceRecord | None  # None: a retried Complete, answered from its memo
     warnings: list[str] = field(default_factory=list)  # sent as x-provgate-warning
     quarantined: str | None = None   # "rule: message" when kept in quarantine, not the key
 
@@ -160,7 +163,32 @@ class IntakePipeline:
         object of that name exists (a real object always wins)."""
         return not await self._exists(bucket, name) and await self._exists(bucket, annotated)
 
+    async def check_conditions(self, bucket: str, key: str, if_match: str | None,
+                               if_none_match: bool) -> None:
+        """S3's conditional write, judged when the request arrives: PreconditionFailed
+        (412) for an ``If-None-Match: *`` key that has an object or an ``If-Match`` ETag
+        (unquoted; ``*``: any object) that differs, NoSuchKey (404) for ``If-Match`` on a
+        key without one. The commit checks again under the key's lock; a write that passed
+        here and fails there lost to a concurrent one (``_commit``:
+        ConditionalRequestConflict, 409)."""
+        if if_match is None and not if_none_match:
+            return
+        try:
+            current = await self.backend.head_object(bucket, key)
+        except errors.NoSuchKey:
+            current = None
+        if if_none_match and current is not None:
+            raise errors.PreconditionFailed(Condition="If-None-Match")
+        if if_match is not None:
+            if current is None:
+                raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
+            if if_match != "*" and current.etag != if_match:
+                raise errors.PreconditionFailed(Condition="If-Match")
+
     async def _ingest_object(self, write: WriteRequest) -> IngestResult:
+        if not write.conditions_checked:
+            await self.check_conditions(write.bucket, write.key, write.if_match,
+                                        write.if_none_match)
         with metrics.INTAKE_STAGE_SECONDS.labels("extract").time():
             async with self._local_file(write.staged) as path:
                 record = await self.extractor.extract(
@@ -217,10 +245,16 @@ class IntakePipeline:
                 # Only the version id is needed from the commit itself; the stored
                 # Last-Modified is read (where that costs a request) beside the record write.
                 own_key = (bucket, key) == (write.bucket, write.key)
-                committed = await self.backend.commit(
-                    bucket, key, write.staged, write.attributes,
-                    if_match=write.if_match if own_key else None,
-                    if_none_match=write.if_none_match and own_key, read_back=False)
+                try:
+                    committed = await self.backend.commit(
+                        bucket, key, write.staged, write.attributes,
+                        if_match=write.if_match if own_key else None,
+                        if_none_match=write.if_none_match and own_key, read_back=False)
+                except (errors.PreconditionFailed, errors.NoSuchKey):
+                    # The conditions held when the request came (``_check_conditions``):
+                    # another write or a delete of the key won in between, as S3 says.
+                    raise errors.ConditionalRequestConflict(
+                        resource=f"/{bucket}/{key}", Key=key) from None
                 history = self._history(bucket, key)
                 history.append(HistoryEvent("saved" if history else "created",
                                             record.captured_at or iso_now(committed.last_modified),

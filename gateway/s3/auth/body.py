@@ -122,7 +122,6 @@ def parse_payload(request: web.BaseRequest, content_sha256: str | None,
     the presigned equivalent); ``signer`` is given for signed streaming uploads.
     """
     encodings = [e.strip() for e in ",".join(request.headers.getall("Content-Encoding", [])).split(",")]
-    aws_chunked = any(e.lower() == "aws-chunked" for e in encodings)
     header_checksum = _header_checksum(request)
     trailer_names = _trailer_names(request)
     requested = ([header_checksum[0]] if header_checksum else []) + _algorithm_requests(request)
@@ -134,9 +133,6 @@ def parse_payload(request: web.BaseRequest, content_sha256: str | None,
         streaming = content_sha256
     elif content_sha256 not in (None, sigv4.UNSIGNED_PAYLOAD):
         expected_sha256 = content_sha256.lower()
-    if streaming is None and aws_chunked:
-        # Framing without a streaming marker still must never reach storage.
-        streaming = "aws-chunked"
     if streaming in (sigv4.STREAMING_SIGNED, sigv4.STREAMING_SIGNED_TRAILER) and signer is None:
         raise errors.InvalidRequest(
             "Signed aws-chunked uploads require Authorization header SigV4 authentication.")

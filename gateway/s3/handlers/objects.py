@@ -67,10 +67,11 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     door = call.door
     attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
+    await call.gatekeeper.check_conditions(call.bucket, call.key, if_match, if_none_match)
     staged = await call.gatekeeper.spool(call.body())
     result = await call.gatekeeper.ingest(WriteRequest(
         call.bucket, call.key, staged, attributes, call.identity, door=door,
-        if_match=if_match, if_none_match=if_none_match))
+        if_match=if_match, if_none_match=if_none_match, conditions_checked=True))
     return web.Response(status=200, headers=write_headers(result))
 
 
