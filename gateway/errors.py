@@ -80,6 +80,7 @@ ConditionalRequestConflict = _error("ConditionalRequestConflict", 409, "A confli
 MissingContentLength = _error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 PreconditionFailed = _error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
+InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
 # --- 5xx --------------------------------------------------------------------------
 InternalError = GatewayError
 NotImplementedOperation = _error("NotImplemented", 501, "A header or query you provided requested a function that is not implemented.")

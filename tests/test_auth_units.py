@@ -19,7 +19,8 @@ import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from gateway.s3.auth import ChecksumSet, Hasher, checksums
+from gateway.s3.auth import ChecksumSet, Hasher
+from gateway.wire import checksums
 from gateway.wire import sigv2, sigv4
 from gateway.wire.sigv4 import sign_request
 

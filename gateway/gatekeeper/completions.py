@@ -30,7 +30,6 @@ class Completion:
     size: int
     last_modified: float
     checksums: dict[str, str]
-    checksum_type: str | None
     parts_count: int
     quarantined: str | None
     completed: float
@@ -39,15 +38,14 @@ class Completion:
         return {"parts": [list(p) for p in self.parts], "etag": self.etag,
                 "version_id": self.version_id, "size": self.size,
                 "last_modified": self.last_modified, "checksums": self.checksums,
-                "checksum_type": self.checksum_type, "parts_count": self.parts_count,
+                "parts_count": self.parts_count,
                 "quarantined": self.quarantined, "completed": self.completed}
 
     @classmethod
     def from_json(cls, doc: dict) -> Completion:
         return cls([(int(n), str(e)) for n, e in doc["parts"]], doc["etag"],
                    doc["version_id"], doc["size"], doc["last_modified"], doc["checksums"],
-                   doc.get("checksum_type"), doc["parts_count"], doc["quarantined"],
-                   doc["completed"])
+                   doc["parts_count"], doc["quarantined"], doc["completed"])
 
 
 def same_parts(named: list[tuple[int, str]], remembered: list[tuple[int, str]]) -> bool:

@@ -16,6 +16,7 @@ outcome looks on the wire is the door's business.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from collections.abc import Callable
@@ -25,10 +26,12 @@ from gateway.gatekeeper.completions import CompletedUploads, Completion, same_pa
 from gateway.gatekeeper.pipeline import (IngestResult, IntakePipeline, WriteRequest,
                                          recorded_key)
 from gateway.gatekeeper.review_gate import ReviewGate
+from gateway.gatekeeper.upload_checksums import CompletionChecks, object_checksums
 from gateway.identities import Identity
 from gateway.review.states import REVIEW_TAG, REVIEW_TAG_VALUES
 from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
-                                  ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
+                                  ObjectAttributes, ObjectInfo, ObjectPart, ObjectStream,
+                                  PartBody,
                                   PartInfo, StagedObject, StorageBackend, UploadInfo,
                                   VersionPage)
 
@@ -131,6 +134,18 @@ class Gatekeeper:
         await stream.close()
         return stream.info
 
+    async def object_parts(self, bucket: str, key: str,
+                           version_id: str | None = None) -> list[ObjectPart] | None:
+        """The parts the object at the key was uploaded in (None: one piece; an XMP
+        record served at ``<key>.xmp`` is one piece too)."""
+        try:
+            return await self.backend.object_parts(bucket, key, version_id)
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            if recorded_key(key) is None:
+                raise
+            await self.head_object(bucket, key, version_id)   # the record, or the error
+            return None
+
     async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None, *,
                           version_id: str | None = None) -> ObjectStream:
         """The object at the key, or else the XMP record served there (``<key>.xmp``, of
@@ -220,21 +235,32 @@ class Gatekeeper:
 
     async def upload_part(self, bucket: str, key: str, upload_id: str, number: int,
                           body: PartBody) -> PartInfo:
+        """Store one part; the body computes the checksum of the upload's algorithm
+        (``upload_algorithms``) besides the client's."""
         return await self.backend.upload_part(bucket, key, upload_id, number, body)
+
+    async def upload_algorithms(self, bucket: str, key: str, upload_id: str) -> tuple[str, ...]:
+        """The checksum algorithm every part of the upload must carry (none, or the one
+        CreateMultipartUpload named); NoSuchUpload."""
+        upload = await self.backend.get_upload(bucket, key, upload_id)
+        algorithm = upload.attributes.checksum_algorithm
+        return (algorithm,) if algorithm else ()
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self.backend.abort_upload(bucket, key, upload_id)
 
     async def complete_upload(self, bucket: str, key: str, upload_id: str,
                               parts: list[tuple[int, str]], identity: Identity, *, door: str,
-                              if_match: str | None = None,
-                              if_none_match: bool = False) -> IngestResult:
+                              if_match: str | None = None, if_none_match: bool = False,
+                              checks: CompletionChecks | None = None) -> IngestResult:
         """Assemble the named parts and ingest them as one write, with the metadata the
         upload was created with; the upload is finished once the object is committed.
 
         A retry of a Complete that succeeded (same upload, same parts) is answered with
         what the first answer said, for ``completions.KEEP_SECONDS``; its ``record`` is
-        None (nothing new was ingested)."""
+        None (nothing new was ingested). ``checks``: the checksums, checksum type and size
+        the request names, checked against the parts (``upload_checksums``); the object
+        keeps the checksum of the upload's algorithm and type."""
         try:
             upload = await self.backend.get_upload(bucket, key, upload_id)
         except errors.NoSuchUpload:
@@ -245,8 +271,17 @@ class Gatekeeper:
         await self.intake.check_conditions(bucket, key, if_match, if_none_match)
         staged = await self.backend.assemble_upload(bucket, key, upload_id, parts)
         try:
+            staged.checksums = object_checksums(upload.attributes, staged.part_list or [],
+                                                checks or CompletionChecks())
+        except BaseException:
+            await staged.discard()
+            raise
+        # The upload's checksum choice made the object's checksum; the object has none.
+        attributes = dataclasses.replace(upload.attributes, checksum_algorithm=None,
+                                         checksum_type=None)
+        try:
             result = await self.intake.ingest(WriteRequest(
-                bucket, key, staged, upload.attributes, identity, door=door,
+                bucket, key, staged, attributes, identity, door=door,
                 if_match=if_match, if_none_match=if_none_match, conditions_checked=True))
         except errors.PolicyDenied:
             # The policy judged the assembled bytes and the upload's metadata, neither of
@@ -257,7 +292,7 @@ class Gatekeeper:
         info = result.info
         await kv.offload(self.completions.remember, bucket, key, upload_id, Completion(
             parts, info.etag, None if result.quarantined else info.version_id, info.size,
-            info.last_modified, dict(info.checksums), None, info.parts_count or len(parts),
+            info.last_modified, dict(info.checksums), info.parts_count or len(parts),
             result.quarantined, time.time()))
         await self.backend.finish_upload(bucket, key, upload_id)
         return result

@@ -61,6 +61,7 @@ from gateway.provenance.record import SOFTWARE_AGENT, iso_now
 from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, SidecarError,
                                 document_id_for, instance_id_for, merge_client_edit,
                                 render_sidecar)
+from gateway.wire.checksums import ChecksumSet
 from gateway.wire.names import MAX_KEY_BYTES
 from gateway.storage.base import (MAX_RECORD_BYTES, RECORD_CONTENT_TYPE,
                                   record_name, recorded_key, ByteRange, DeleteOutcome, ListPage,
@@ -676,26 +677,28 @@ class _LocalCopy:
 class StreamBody:
     """A plain byte stream (a copy source) in the shape of a verified request body."""
 
-    def __init__(self, stream: AsyncIterable[bytes], length: int | None) -> None:
+    def __init__(self, stream: AsyncIterable[bytes], length: int | None,
+                 algorithms: tuple[str, ...] = ()) -> None:
+        """``algorithms``: S3 checksums to compute (``checksums`` once read), e.g. the
+        one a multipart upload was created with, for a part copied into it."""
         self._stream = stream
-        self._md5 = hashlib.md5()
-        self._sha256 = hashlib.sha256()
+        self._hashes = ChecksumSet(algorithms)
         self.length = length
         self.checksums: dict[str, str] = {}
 
     @property
     def md5_hex(self) -> str:
-        return self._md5.hexdigest()
+        return self._hashes.md5_hex
 
     @property
     def sha256_hex(self) -> str:
-        return self._sha256.hexdigest()
+        return self._hashes.sha256_hex
 
     async def __aiter__(self):
         async for chunk in self._stream:
-            self._md5.update(chunk)
-            self._sha256.update(chunk)
+            self._hashes.update(chunk)
             yield chunk
+        self.checksums = self._hashes.values()
 
 
 def _remove(path) -> None:

@@ -21,7 +21,7 @@ from gateway.identities import Identity
 from gateway.logs import log_request
 from gateway.s3.auth import Authenticator
 from gateway.s3.call import S3Call, Services
-from gateway.s3.handlers import buckets, listing, multipart, objects, tagging
+from gateway.s3.handlers import attributes, buckets, listing, multipart, objects, tagging
 from gateway.s3.responses import error_response
 from gateway.s3.routing import S3Target, parse_target
 
@@ -44,6 +44,7 @@ HANDLERS = {
     "DeleteObject": objects.delete_object,
     "DeleteObjects": objects.delete_objects,
     "GetObjectTagging": tagging.get_object_tagging,
+    "GetObjectAttributes": attributes.get_object_attributes,
     "PutObjectTagging": tagging.put_object_tagging,
     "DeleteObjectTagging": tagging.delete_object_tagging,
     "CreateMultipartUpload": multipart.create_multipart_upload,
@@ -78,7 +79,8 @@ def _check_visibility(gatekeeper: Gatekeeper, identity: Identity, target: S3Targ
 
 READ_OPERATIONS = {"ListBuckets", "HeadBucket", "GetBucketLocation", "GetBucketVersioning",
                    "ListObjects", "ListObjectsV2", "ListObjectVersions", "GetObject",
-                   "HeadObject", "GetObjectTagging", "ListParts", "ListMultipartUploads"}
+                   "HeadObject", "GetObjectTagging", "GetObjectAttributes", "ListParts",
+                   "ListMultipartUploads"}
 ADMIN_OPERATIONS = {"DeleteBucket"}
 
 

@@ -90,14 +90,17 @@ class S3Call:
     def gatekeeper(self) -> Gatekeeper:
         return self.services.gatekeeper
 
-    def body(self):
-        """The request body, decoded from its transfer framing and verified as read."""
-        return verified_body(self.request, self.auth)
+    def body(self, also: tuple[str, ...] = ()):
+        """The request body, decoded from its transfer framing and verified as read;
+        ``also``: checksum algorithms to compute besides the client's."""
+        return verified_body(self.request, self.auth, also)
 
-    async def small_body(self, limit: int) -> bytes:
-        """A whole (small, XML) request body, verified; over ``limit`` is MalformedXML."""
+    async def small_body(self, limit: int, *, object_checksum_headers: bool = False) -> bytes:
+        """A whole (small, XML) request body, verified; over ``limit`` is MalformedXML.
+        ``object_checksum_headers``: see ``gateway.s3.auth.verified_body``."""
         data = bytearray()
-        async for chunk in self.body():
+        async for chunk in verified_body(self.request, self.auth,
+                                         object_checksum_headers=object_checksum_headers):
             data += chunk
             if len(data) > limit:
                 raise errors.MalformedXML("The XML you provided was larger than the maximum allowed size")

@@ -11,8 +11,9 @@ from urllib.parse import parse_qsl, quote
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway import errors
-from gateway.storage.base import (CONTENT_HEADERS, DEFAULT_CONTENT_TYPE, ByteRange,
-                                  ObjectAttributes, ObjectInfo)
+from gateway.storage.base import (CONTENT_HEADERS, DEFAULT_CONTENT_TYPE, MAX_PARTS,
+                                  ByteRange, ObjectAttributes, ObjectInfo)
+from gateway.wire import checksums
 
 META_PREFIX = "x-amz-meta-"
 MAX_USER_METADATA = 2048      # bytes of names + values, as S3 counts them
@@ -114,11 +115,26 @@ def object_headers(info: ObjectInfo, *, with_checksums: bool) -> CIMultiDict:
     if info.version_id:
         out["x-amz-version-id"] = info.version_id
     if with_checksums:
-        for algorithm, value in info.checksums.items():
-            out[f"x-amz-checksum-{algorithm.lower()}"] = value
-        if info.checksums:
-            out["x-amz-checksum-type"] = "COMPOSITE" if info.parts_count else "FULL_OBJECT"
+        add_checksums(out, info.checksums)
     return out
+
+
+def add_checksums(out, values: dict[str, str]) -> None:
+    """``x-amz-checksum-<algorithm>`` and ``x-amz-checksum-type`` for stored checksums."""
+    for algorithm, value in values.items():
+        out[f"x-amz-checksum-{algorithm.lower()}"] = value
+        out["x-amz-checksum-type"] = checksums.value_type(value)
+
+
+def part_number(query: dict[str, str]) -> int | None:
+    """``?partNumber=``: None when absent; InvalidArgument unless 1..10000."""
+    raw = query.get("partNumber")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
+        raise errors.InvalidArgument(f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive",
+                                     ArgumentName="partNumber", ArgumentValue=raw)
+    return int(raw)
 
 
 RESPONSE_OVERRIDES = {

@@ -21,12 +21,13 @@ RECORD_OPERATIONS = ("GetObject", "HeadObject", "PutObject", "DeleteObject")
 # Sub-resources that select an operation. Any other sub-resource names an S3 feature
 # provgate does not offer, answered 501 NotImplemented rather than mistaken for a GET.
 _OPERATION_SUBRESOURCES = {"location", "uploads", "uploadId", "delete", "tagging",
-                           "list-type", "partNumber", "versioning", "versions", "versionId"}
+                           "list-type", "partNumber", "versioning", "versions", "versionId",
+                           "attributes"}
 _UNSUPPORTED_SUBRESOURCES = {
     "acl", "policy", "policyStatus", "cors", "lifecycle", "website", "logging", "notification",
     "replication", "encryption", "object-lock", "legal-hold", "retention", "accelerate",
     "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
-    "ownershipControls", "publicAccessBlock", "restore", "select", "torrent", "attributes",
+    "ownershipControls", "publicAccessBlock", "restore", "select", "torrent",
     "renameObject", "session", "metadataTable", "abac",
 }
 
@@ -103,6 +104,8 @@ def _operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str
         raise errors.MethodNotAllowed()
     if "tagging" in q:
         ops = {"GET": "GetObjectTagging", "PUT": "PutObjectTagging", "DELETE": "DeleteObjectTagging"}
+    elif "attributes" in q:
+        ops = {"GET": "GetObjectAttributes"}
     elif "uploads" in q:
         ops = {"POST": "CreateMultipartUpload"}
     elif "uploadId" in q:

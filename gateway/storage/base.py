@@ -50,15 +50,24 @@ class ObjectAttributes:
     user_metadata: dict[str, str] = field(default_factory=dict)    # names lower-case, no x-amz-meta-
     tags: dict[str, str] = field(default_factory=dict)
     owner: str = ""                # name of the identity that wrote it
+    # A multipart upload's checksum, as CreateMultipartUpload named it: the algorithm
+    # ("CRC32"...) and the type ("COMPOSITE" | "FULL_OBJECT"); kept with the upload only.
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
 
     def to_json(self) -> dict:
-        return {"content_type": self.content_type, "content_headers": self.content_headers,
-                "user_metadata": self.user_metadata, "tags": self.tags, "owner": self.owner}
+        doc = {"content_type": self.content_type, "content_headers": self.content_headers,
+               "user_metadata": self.user_metadata, "tags": self.tags, "owner": self.owner}
+        if self.checksum_algorithm:
+            doc["checksum"] = [self.checksum_algorithm, self.checksum_type]
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict) -> ObjectAttributes:
+        algorithm, kind = doc.get("checksum") or (None, None)
         return cls(doc["content_type"], dict(doc["content_headers"]),
-                   dict(doc["user_metadata"]), dict(doc["tags"]), doc.get("owner", ""))
+                   dict(doc["user_metadata"]), dict(doc["tags"]), doc.get("owner", ""),
+                   algorithm, kind)
 
 
 @dataclass
@@ -77,6 +86,23 @@ class ObjectInfo:
     version_id: str = NULL_VERSION
     is_latest: bool = True         # the key's current version (listings of versions say)
     delete_marker: bool = False
+
+
+@dataclass
+class ObjectPart:
+    """One part of an object uploaded in parts, as GET ``?partNumber=`` and
+    GetObjectAttributes show it (``checksums``: the part's, "CRC32" -> base64)."""
+
+    number: int
+    size: int
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> list:
+        return [self.number, self.size, self.checksums]
+
+    @classmethod
+    def from_json(cls, doc: list) -> ObjectPart:
+        return cls(int(doc[0]), int(doc[1]), dict(doc[2]))
 
 
 @dataclass
@@ -221,6 +247,7 @@ class StagedObject(abc.ABC):
     checksums: dict[str, str]
     parts_count: int | None = None
     sha256_hex: str | None = None  # of the whole content, when it was hashed on the way in
+    part_list: list[ObjectPart] | None = None  # an assembled upload's parts, in order
 
     @abc.abstractmethod
     def read(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
@@ -372,6 +399,13 @@ class StorageBackend(abc.ABC):
         """The bytes of the current or the named version; errors as ``head_object``."""
 
     @abc.abstractmethod
+    async def object_parts(self, bucket: str, key: str,
+                           version_id: str | None = None) -> list[ObjectPart] | None:
+        """The parts of the current or the named version, as its commit's staged object
+        had them (``part_list``), in order; None for an object not uploaded in parts.
+        Errors as ``head_object``."""
+
+    @abc.abstractmethod
     async def delete_object(self, bucket: str, key: str,
                             version_id: str | None = None) -> DeleteOutcome:
         """Without a version id, add a delete marker as the key's current version (even
@@ -429,7 +463,8 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     async def assemble_upload(self, bucket: str, key: str, upload_id: str,
                               parts: list[tuple[int, str]]) -> StagedObject:
-        """Join the named parts (number, unquoted etag) into a staged object.
+        """Join the named parts (number, unquoted etag) into a staged object whose
+        ``part_list`` lists them (sizes and checksums), for ``commit`` to keep.
 
         Raises InvalidPart / InvalidPartOrder / EntityTooSmall (a part other than the
         last under 5 MiB). The upload stays open until commit or abort, so a Complete

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hmac
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -17,10 +18,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import errors
+from gateway.wire import checksums, sigv4
 
-from gateway.wire import sigv4
-
-from . import checksums
 from .chunked import ChunkedDecoder, ChunkSigner
 
 PIECE_SIZE = 1 << 20
@@ -282,7 +281,20 @@ class VerifiedBody:
                 f"The {algorithm} you specified did not match the calculated checksum.")
 
 
-def verified_body(request: web.BaseRequest, ctx) -> VerifiedBody:
+def verified_body(request: web.BaseRequest, ctx, also: tuple[str, ...] = (), *,
+                  object_checksum_headers: bool = False) -> VerifiedBody:
     """The decoded, verified body of an authenticated request (``ctx`` from
-    ``Authenticator.authenticate``)."""
-    return VerifiedBody(request, ctx.payload)
+    ``Authenticator.authenticate``).
+
+    ``also``                     checksum algorithms to compute besides those the client
+                                 sent or asked for (a multipart upload's own algorithm)
+    ``object_checksum_headers``  the ``x-amz-checksum-*`` headers describe an object, not
+                                 this body (CompleteMultipartUpload), so the body is not
+                                 checked against them
+    """
+    spec = ctx.payload
+    if also:
+        spec = dataclasses.replace(spec, algorithms=tuple(dict.fromkeys(spec.algorithms + also)))
+    if object_checksum_headers and spec.header_checksum is not None:
+        spec = dataclasses.replace(spec, header_checksum=None)
+    return VerifiedBody(request, spec)

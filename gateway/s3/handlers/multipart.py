@@ -6,8 +6,9 @@ from aiohttp import web
 
 from gateway import errors
 from gateway.gatekeeper.pipeline import StreamBody
+from gateway.gatekeeper.upload_checksums import CompletionChecks, upload_checksum
 from gateway.s3 import headers as h
-from gateway.wire import xml
+from gateway.wire import checksums, xml
 from gateway.s3.call import S3Call
 from gateway.s3.handlers.objects import open_copy_source, write_conditions, write_headers
 from gateway.s3.responses import owner, xml_response
@@ -19,22 +20,24 @@ MAX_LIST = 1000
 async def create_multipart_upload(call: S3Call) -> web.Response:
     attributes = h.attributes_from(call.object_fields())
     attributes.owner = call.identity.name
+    attributes.checksum_algorithm, attributes.checksum_type = upload_checksum(
+        call.headers.get("x-amz-checksum-algorithm"), call.headers.get("x-amz-checksum-type"))
     upload_id = await call.gatekeeper.create_upload(call.bucket, call.key, attributes,
                                                  call.identity.name)
     headers = {}
-    algorithm = call.headers.get("x-amz-checksum-algorithm")
-    if algorithm:
-        headers["x-amz-checksum-algorithm"] = algorithm.upper()
+    if attributes.checksum_algorithm:
+        headers["x-amz-checksum-algorithm"] = attributes.checksum_algorithm
+        headers["x-amz-checksum-type"] = attributes.checksum_type
     return xml_response("InitiateMultipartUploadResult", {
         "Bucket": call.bucket, "Key": call.key, "UploadId": upload_id}, headers=headers)
 
 
 def _part_number(call: S3Call) -> int:
-    raw = call.query.get("partNumber", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
+    number = h.part_number(call.query)
+    if number is None:
         raise errors.InvalidArgument(f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive",
-                                     ArgumentName="partNumber", ArgumentValue=raw)
-    return int(raw)
+                                     ArgumentName="partNumber", ArgumentValue="")
+    return number
 
 
 def _copy_range(value: str | None) -> ByteRange | None:
@@ -52,7 +55,9 @@ async def upload_part(call: S3Call) -> web.Response:
     upload_id = call.query["uploadId"]
     if "x-amz-copy-source" in call.headers:
         return await _upload_part_copy(call, number, upload_id)
-    part = await call.gatekeeper.upload_part(call.bucket, call.key, upload_id, number, call.body())
+    also = await call.gatekeeper.upload_algorithms(call.bucket, call.key, upload_id)
+    part = await call.gatekeeper.upload_part(call.bucket, call.key, upload_id, number,
+                                             call.body(also))
     headers = {"ETag": f'"{part.etag}"'}
     for algorithm, value in part.checksums.items():
         headers[f"x-amz-checksum-{algorithm.lower()}"] = value
@@ -60,7 +65,7 @@ async def upload_part(call: S3Call) -> web.Response:
 
 
 async def _upload_part_copy(call: S3Call, number: int, upload_id: str) -> web.Response:
-    await call.gatekeeper.get_upload(call.bucket, call.key, upload_id)
+    also = await call.gatekeeper.upload_algorithms(call.bucket, call.key, upload_id)
     byte_range = _copy_range(call.headers.get("x-amz-copy-source-range"))
     _, _, stream = await open_copy_source(call, byte_range)
     try:
@@ -68,41 +73,68 @@ async def _upload_part_copy(call: S3Call, number: int, upload_id: str) -> web.Re
             raise errors.InvalidRange(ActualObjectSize=str(stream.info.size))
         length = (stream.span[1] - stream.span[0] + 1) if stream.span else stream.info.size
         part = await call.gatekeeper.upload_part(call.bucket, call.key, upload_id, number,
-                                              StreamBody(stream.body, length))
+                                              StreamBody(stream.body, length, also))
     finally:
         await stream.close()
     return xml_response("CopyPartResult", {"ETag": f'"{part.etag}"',
-                                           "LastModified": xml.iso_time(part.last_modified)},
+                                           "LastModified": xml.iso_time(part.last_modified),
+                                           **{f"Checksum{a}": v
+                                              for a, v in part.checksums.items()}},
                         headers={"x-amz-copy-source-version-id": stream.info.version_id})
 
 
-def _completion_parts(body: bytes) -> list[tuple[int, str]]:
+def _completion_parts(body: bytes, checks: CompletionChecks) -> list[tuple[int, str]]:
+    """The parts a Complete names; their checksums go into ``checks``."""
     root = xml.parse(body, "CompleteMultipartUpload")
     parts = []
     for part in xml.children(root, "Part"):
         raw_number = xml.child_text(part, "PartNumber", required=True).strip()
         if not raw_number.isdigit():
             raise errors.MalformedXML("PartNumber must be a number")
-        parts.append((int(raw_number), xml.child_text(part, "ETag", required=True).strip()))
+        number = int(raw_number)
+        parts.append((number, xml.child_text(part, "ETag", required=True).strip()))
+        named = {a: xml.child_text(part, f"Checksum{a}") for a in checksums.ALGORITHMS}
+        checks.part_checksums[number] = {a: v.strip() for a, v in named.items() if v}
     if len(parts) > MAX_PARTS:
         raise errors.MalformedXML(f"A multipart upload has at most {MAX_PARTS} parts")
     return parts
 
 
+def _completion_checks(call: S3Call) -> CompletionChecks:
+    """The whole-object checksum, checksum type and size a Complete's headers name."""
+    checks = CompletionChecks(checksum_type=call.headers.get("x-amz-checksum-type"))
+    for name in call.headers:
+        algorithm = checksums.algorithm_for_header(name)
+        if algorithm is not None:
+            checks.object_checksums[algorithm] = call.headers[name].strip()
+    size = call.headers.get("x-amz-mp-object-size")
+    if size is not None:
+        if not size.strip().isdigit():
+            raise errors.InvalidArgument("x-amz-mp-object-size must be a non-negative integer",
+                                         ArgumentName="x-amz-mp-object-size", ArgumentValue=size)
+        checks.object_size = int(size)
+    return checks
+
+
 async def complete_multipart_upload(call: S3Call) -> web.Response:
     upload_id = call.query["uploadId"]
-    parts = _completion_parts(await call.small_body(xml.MAX_REQUEST_XML))
+    checks = _completion_checks(call)
+    body = await call.small_body(xml.MAX_REQUEST_XML, object_checksum_headers=True)
+    parts = _completion_parts(body, checks)
     if_match, if_none_match = write_conditions(call)
     door = call.door
     result = await call.gatekeeper.complete_upload(
         call.bucket, call.key, upload_id, parts, call.identity, door=door,
-        if_match=if_match, if_none_match=if_none_match)
+        if_match=if_match, if_none_match=if_none_match, checks=checks)
     info = result.info
     host = call.request.host
+    headers = write_headers(result)
     return xml_response("CompleteMultipartUploadResult", {
         "Location": f"{call.request.scheme}://{host}/{call.bucket}/{call.key}",
         "Bucket": call.bucket, "Key": call.key, "ETag": f'"{info.etag}"',
-    }, headers=write_headers(result))
+        **{f"Checksum{a}": v for a, v in info.checksums.items()},
+        "ChecksumType": headers.get("x-amz-checksum-type"),
+    }, headers=headers)
 
 
 async def abort_multipart_upload(call: S3Call) -> web.Response:

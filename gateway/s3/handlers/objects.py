@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
 from gateway.wire.names import validate_bucket_name
-from gateway.storage.base import DeleteOutcome
+from gateway.storage.base import (ByteRange, DeleteOutcome, ObjectInfo, recorded_key)
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
@@ -32,8 +33,7 @@ def write_conditions(call: S3Call) -> tuple[str | None, bool]:
 def write_headers(result: IngestResult) -> dict[str, str]:
     info = result.info
     out = {"ETag": f'"{info.etag}"'}
-    for algorithm, value in info.checksums.items():
-        out[f"x-amz-checksum-{algorithm.lower()}"] = value
+    h.add_checksums(out, info.checksums)
     out.update(intake_headers(result))
     return out
 
@@ -75,13 +75,49 @@ async def put_object(call: S3Call) -> web.StreamResponse:
     return web.Response(status=200, headers=write_headers(result))
 
 
+@dataclass
+class PartRead:
+    """What GET/HEAD ``?partNumber=N`` reads: the part's bytes (None: the whole object)
+    and the part's checksums."""
+
+    byte_range: ByteRange | None
+    checksums: dict[str, str]
+
+
+async def part_read(call: S3Call, info: ObjectInfo, number: int) -> PartRead:
+    """Part ``number`` of the object ``info`` describes, as S3 serves it: for an object
+    uploaded in parts, that part's byte span; for any other, part 1 is the whole object.
+    InvalidPartNumber (416) for a part the object does not have; a Range header besides
+    is InvalidRequest (400)."""
+    if call.headers.get("Range"):
+        raise errors.InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+    parts = await call.gatekeeper.object_parts(call.bucket, call.key, info.version_id)
+    if parts is None:
+        if number != 1:
+            raise errors.InvalidPartNumber(PartNumberRequested=str(number), ActualPartCount="1")
+        return PartRead(ByteRange(0, None) if info.size else None, dict(info.checksums))
+    offset = 0
+    for part in parts:
+        if part.number == number:
+            span = ByteRange(offset, offset + part.size - 1) if part.size else None
+            return PartRead(span, {a: v for a, v in part.checksums.items()
+                                   if a in info.checksums})
+        offset += part.size
+    raise errors.InvalidPartNumber(PartNumberRequested=str(number),
+                                   ActualPartCount=str(len(parts)))
+
+
 async def head_object(call: S3Call) -> web.StreamResponse:
     info = await call.gatekeeper.head_object(call.bucket, call.key, call.version_id)
     h.check_read_conditions(call.headers, info)
-    headers = h.object_headers(info, with_checksums=_wants_checksums(call))
+    number = h.part_number(call.query)
+    part = await part_read(call, info, number) if number is not None else None
+    headers = h.object_headers(info, with_checksums=_wants_checksums(call) and part is None)
+    if part is not None and _wants_checksums(call):
+        h.add_checksums(headers, part.checksums)
     headers.update(review_header(call, info.version_id))
     _add_replication_status(call, info, headers)
-    byte_range = h.parse_range(call.headers.get("Range"))
+    byte_range = part.byte_range if part else h.parse_range(call.headers.get("Range"))
     if byte_range is not None:
         start, end = byte_range.resolve(info.size)
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
@@ -111,13 +147,25 @@ def _wants_checksums(call: S3Call) -> bool:
 
 async def get_object(call: S3Call) -> web.StreamResponse:
     byte_range = h.parse_range(call.headers.get("Range"))
+    number = h.part_number(call.query)
+    part = None
+    version_id = call.version_id
+    if number is not None:
+        info = await call.gatekeeper.head_object(call.bucket, call.key, version_id)
+        part = await part_read(call, info, number)
+        byte_range = part.byte_range
+        # The part's span is the version's: read that very version.
+        version_id = version_id or (info.version_id if recorded_key(call.key) is None else None)
     stream = await call.gatekeeper.open_object(call.bucket, call.key, byte_range,
-                                            version_id=call.version_id)
+                                            version_id=version_id)
     try:
         h.check_read_conditions(call.headers, stream.info)
         info = stream.info
-        # A checksum covers the whole object, so a ranged answer cannot carry it.
+        # A checksum covers the whole object (or the part read), so a ranged answer
+        # cannot carry it.
         headers = h.object_headers(info, with_checksums=_wants_checksums(call) and not stream.span)
+        if part is not None and _wants_checksums(call):
+            h.add_checksums(headers, part.checksums)
         headers.update(h.response_overrides(call.query))
         headers.update(review_header(call, info.version_id))
         _add_replication_status(call, info, headers)

@@ -38,7 +38,8 @@ from pathlib import Path
 from gateway import errors, kv
 from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
-                                  ListPage, ObjectAttributes, ObjectInfo, ObjectStream,
+                                  ListPage, ObjectAttributes, ObjectInfo, ObjectPart,
+                                  ObjectStream,
                                   PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
                                   check_version_id, delete_marker_addressed, deleted_key,
@@ -198,6 +199,8 @@ class FsBackend(SpoolDirStaging, StorageBackend):
         record = {"blob": blob, "size": staged.size, "etag": staged.md5_hex,
                   "mtime": time.time(), "attrs": attributes.to_json(),
                   "checksums": staged.checksums, "parts": staged.parts_count}
+        if staged.part_list:
+            record["part_list"] = [part.to_json() for part in staged.part_list]
         full = object_key(bucket, key)
         with self.index.write() as txn:  # the write lock makes check-and-publish atomic
             self._bucket(txn, bucket)
@@ -242,6 +245,13 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                           version_id: str | None = None) -> ObjectInfo:
         with self.index.read() as txn:
             return listing.info(bucket, key, *self._version(txn, bucket, key, version_id))
+
+    async def object_parts(self, bucket: str, key: str,
+                           version_id: str | None = None) -> list[ObjectPart] | None:
+        with self.index.read() as txn:
+            record, _ = self._version(txn, bucket, key, version_id)
+        part_list = record.get("part_list")
+        return None if part_list is None else [ObjectPart.from_json(p) for p in part_list]
 
     async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
                           version_id: str | None = None) -> ObjectStream:
@@ -420,8 +430,10 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                      for p in chosen]
         target = self.spool_dir / uuid.uuid4().hex
         await asyncio.to_thread(_concatenate, [self.part_dir / f for f in files], target)
-        return LocalStagedFile(target, sum(p.size for p in chosen), multipart_etag(chosen),
-                               {}, parts_count=len(chosen))
+        staged = LocalStagedFile(target, sum(p.size for p in chosen), multipart_etag(chosen),
+                                 {}, parts_count=len(chosen))
+        staged.part_list = [ObjectPart(p.number, p.size, dict(p.checksums)) for p in chosen]
+        return staged
 
 
     # -- the record store ---------------------------------------------------------------

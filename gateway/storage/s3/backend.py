@@ -49,6 +49,7 @@ import base64
 import email.utils
 import functools
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -63,7 +64,8 @@ from gateway import errors
 from gateway.config import StorageConfig
 from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
-                                  ListPage, ObjectAttributes, ObjectInfo, ObjectStream,
+                                  ListPage, ObjectAttributes, ObjectInfo, ObjectPart,
+                                  ObjectStream,
                                   PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
                                   check_version_id)
@@ -227,6 +229,13 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                               owner=attributes.owner,
                               key=key if keys.is_digest_name(name) else None,
                               write_id=uuid.uuid4().hex)
+        if staged.part_list:
+            # Written first, so no version is ever without it; named by the write, which
+            # the version's system fields name (``object_parts``).
+            await self.client.send(
+                "PUT", upstream, keys.PART_LISTS + system.write_id, subject=(bucket, key),
+                body=json.dumps([p.to_json() for p in staged.part_list]).encode(),
+                headers={"Content-Type": "application/json"})
         if isinstance(staged, LocalStagedFile):
             reply = await self._commit_file(upstream, name, bucket, key, staged,
                                             attributes, system, conditions)
@@ -441,6 +450,24 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                                        query={"tagging": "", **_version(version_id)},
                                        subject=(bucket, key))
         return xmldoc.tags(reply.body)
+
+    async def object_parts(self, bucket: str, key: str,
+                           version_id: str | None = None) -> list[ObjectPart] | None:
+        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        try:
+            reply = await self.client.send("HEAD", upstream, name, query=_version(version_id),
+                                           subject=(bucket, key))
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            raise await self._missing(upstream, name, bucket, key, version_id) from None
+        _, system = read_headers(reply.headers)
+        if not system.parts_count or not system.write_id:
+            return None
+        try:
+            listed = await self.client.send("GET", upstream, keys.PART_LISTS + system.write_id,
+                                            subject=(bucket, key))
+        except errors.NoSuchKey:
+            return None   # committed before part lists were kept
+        return [ObjectPart.from_json(p) for p in json.loads(listed.body)]
 
     async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
                           version_id: str | None = None) -> ObjectStream:

@@ -68,6 +68,8 @@ INTERNAL_PREFIX = "!pg/"     # provgate's own records (uploads, staged objects)
 # The record store: ``!pg/records/<digest of the key>/<hex of the version id>``, a name
 # of fixed size whatever the key's length (so a 1024-byte key has a record too).
 RECORDS_PREFIX = INTERNAL_PREFIX + "records/"
+# The parts an object was assembled from, one JSON document per write: PART_LISTS + write id.
+PART_LISTS = INTERNAL_PREFIX + "parts-of/"
 LAYOUT_NAME = INTERNAL_PREFIX + "layout"   # the bucket's layout (see storage.base)
 # Upstream start-after that skips the internal namespace: "!pg/..." < "!~" < every
 # encoded key (which starts with "%", "&", "[" or a character from "0" up).

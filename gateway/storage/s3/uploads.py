@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gateway import errors
-from gateway.storage.base import (ObjectAttributes, PartBody, PartInfo, UploadInfo,
-                                  multipart_etag, validate_completion)
+from gateway.storage.base import (ObjectAttributes, ObjectPart, PartBody, PartInfo,
+                                  UploadInfo, multipart_etag, validate_completion)
 from gateway.storage.s3 import keys, listing
 from gateway.wire import xmldoc
 from gateway.wire.client import FileSection, S3Client, StreamSection
@@ -297,7 +297,7 @@ class Uploads:
             stored = {p.number: _part_info(p) for p in await self._stored_parts(bucket, record)}
             chosen = validate_completion(requested, stored)
             if [p.number for p in chosen] == [p["number"] for p in record.assembled]:
-                return self._staged(bucket, record)  # a retried Complete: same bytes
+                return self._staged(bucket, record, chosen)  # a retried Complete: same bytes
             record = await self._reopen(bucket, record)
         parts = await self._stored_parts(bucket, record)
         chosen = validate_completion(requested, {p.number: _part_info(p) for p in parts})
@@ -311,17 +311,19 @@ class Uploads:
                             for p in chosen]
         record.upstream_id = None
         await self._save(bucket, record)
-        return self._staged(bucket, record)
+        return self._staged(bucket, record, chosen)
 
-    def _staged(self, bucket: str, record: UploadRecord) -> UploadStaged:
+    def _staged(self, bucket: str, record: UploadRecord, chosen: list[PartInfo]) -> UploadStaged:
         parts = [AssembledPart(**p) for p in record.assembled or []]
         upstream = self.names.upstream(bucket)
-        return UploadStaged(
+        staged = UploadStaged(
             bucket=bucket, key=record.key, upload_id=record.upload_id,
             staging_key=record.staging_key,
             size=sum(p.size for p in parts),
             md5_hex=multipart_etag([PartInfo(p.number, p.etag, p.size, 0) for p in parts]),
             parts=parts, opener=lambda: self._open(upstream, record.staging_key))
+        staged.part_list = [ObjectPart(p.number, p.size, dict(p.checksums)) for p in chosen]
+        return staged
 
     async def _reopen(self, bucket: str, record: UploadRecord) -> UploadRecord:
         """Turn an assembled upload back into an open one holding the same parts."""
@@ -408,4 +410,4 @@ class Uploads:
 
 
 def _part_info(part: _StoredPart) -> PartInfo:
-    return PartInfo(part.number, part.etag, part.size, part.last_modified)
+    return PartInfo(part.number, part.etag, part.size, part.last_modified, dict(part.checksums))

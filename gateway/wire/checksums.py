@@ -4,6 +4,13 @@ S3 puts these on the wire in two forms: ``x-amz-checksum-<alg>`` values are the 
 of the big-endian digest, while MD5 appears as hex (ETag) or base64 (``Content-MD5``).
 :class:`ChecksumSet` feeds one body through every digest a request needs, so the body
 is read once however many checksums are wanted.
+
+An object uploaded in parts gets its checksum from its parts' checksums, in one of S3's
+two checksum types (``x-amz-checksum-type``): ``COMPOSITE``, the checksum of the
+concatenated part digests followed by ``-<part count>`` (:func:`composite`), or
+``FULL_OBJECT``, the CRC of the whole object, combined from the part CRCs without
+reading the bytes again (:func:`full_object`; CRC algorithms only). A stored value
+says its type: only a composite one has the ``-N`` suffix (:func:`value_type`).
 """
 
 from __future__ import annotations
@@ -147,3 +154,41 @@ class ChecksumSet:
     def values(self) -> dict[str, str]:
         """Requested algorithm name -> base64 value."""
         return {a: self._hashers[a].b64() for a in self.requested}
+
+
+# -- checksums of objects uploaded in parts ------------------------------------------------
+COMPOSITE = "COMPOSITE"
+FULL_OBJECT = "FULL_OBJECT"
+CHECKSUM_TYPES = (COMPOSITE, FULL_OBJECT)
+#: Which type each algorithm may have (S3: SHA digests cannot be combined; CRC64NVME is
+#: always a whole-object checksum), and the one it gets when the upload names none.
+TYPES_ALLOWED = {"CRC32": CHECKSUM_TYPES, "CRC32C": CHECKSUM_TYPES,
+                 "CRC64NVME": (FULL_OBJECT,), "SHA1": (COMPOSITE,), "SHA256": (COMPOSITE,)}
+DEFAULT_TYPE = {"CRC32": COMPOSITE, "CRC32C": COMPOSITE, "CRC64NVME": FULL_OBJECT,
+                "SHA1": COMPOSITE, "SHA256": COMPOSITE}
+_COMBINE = {"CRC32": _crt.combine_crc32, "CRC32C": _crt.combine_crc32c,
+            "CRC64NVME": _crt.combine_crc64nvme}
+
+
+def value_type(value: str) -> str:
+    """The checksum type of a stored ``x-amz-checksum-*`` value."""
+    return COMPOSITE if "-" in value else FULL_OBJECT
+
+
+def composite(algorithm: str, part_values: list[str]) -> str:
+    """S3's COMPOSITE checksum: ``algorithm`` over the concatenated digests of the parts
+    (base64 wire values, in part order), then ``-N``."""
+    hasher = Hasher(algorithm)
+    for value in part_values:
+        hasher.update(base64.b64decode(value))
+    return f"{hasher.b64()}-{len(part_values)}"
+
+
+def full_object(algorithm: str, parts: list[tuple[str, int]]) -> str:
+    """The CRC (``algorithm`` in CRC32, CRC32C, CRC64NVME) of the concatenation of parts
+    given as ``(base64 CRC of the part, part size)``, in part order."""
+    combine = _COMBINE[algorithm]
+    value = 0
+    for encoded, size in parts:
+        value = combine(value, int.from_bytes(base64.b64decode(encoded), "big"), size)
+    return base64.b64encode(value.to_bytes(_DIGEST_SIZES[algorithm], "big")).decode("ascii")
