@@ -5,7 +5,8 @@ answer, without its bytes.
 StorageClass, ObjectSize); ``x-amz-max-parts`` and ``x-amz-part-number-marker`` page
 through the parts. As S3 answers: the ETag unquoted; ObjectParts only for an object
 uploaded in parts, listing each part (number, size, checksums) only when the object has
-a checksum; ``Last-Modified``, ``x-amz-version-id`` as headers.
+a checksum (the part count's element is ``<PartsCount>``, which SDKs call
+TotalPartsCount); ``Last-Modified``, ``x-amz-version-id`` as headers.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _parts(parts, object_checksums: dict[str, str], marker: int, max_parts: int)
     after = [p for p in parts if p.number > marker]
     page = after[:max_parts]
     truncated = len(after) > len(page)
-    doc = {"TotalPartsCount": len(parts), "PartNumberMarker": marker,
+    doc = {"PartsCount": len(parts), "PartNumberMarker": marker,
            "NextPartNumberMarker": page[-1].number if page else marker,
            "MaxParts": max_parts, "IsTruncated": truncated}
     if object_checksums:
