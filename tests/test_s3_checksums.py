@@ -13,22 +13,14 @@ import hashlib
 import os
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.support.functional import (b64, checksum_b64, error_code, http_status, payload,
-                                      quoted_md5)
-from tests.support.hostile import (STREAMING_UNSIGNED_TRAILER, aws_chunked_trailer, send,
-                                   sign_v4, unique)
+from tests.support.functional import b64, checksum_b64, payload, quoted_md5
+from tests.support.hostile import (STREAMING_UNSIGNED_TRAILER, aws_chunked_trailer,
+                                   client_error, send, sign_v4, unique)
 
 MiB = 1024 * 1024
 ALGORITHMS = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"]
 SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
-
-
-def failure(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as exc:
-        call()
-    return http_status(exc.value), error_code(exc.value)
 
 
 def wrong_value(algorithm: str) -> str:
@@ -52,11 +44,11 @@ def test_header_checksum_right_wrong_and_malformed(s3, bucket, algorithm):
     head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     assert head[f"Checksum{algorithm}"] == checksum_b64(algorithm, data)
     assert head["ChecksumType"] == "FULL_OBJECT"
-    assert failure(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"other",
+    assert client_error(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"other",
                                          **{f"Checksum{algorithm}": wrong_value(algorithm)})) \
         == (400, "BadDigest")
     for value in MALFORMED:
-        assert failure(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"other",
+        assert client_error(lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"other",
                                              **{f"Checksum{algorithm}": value})) \
             == (400, "InvalidRequest")
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
@@ -67,10 +59,10 @@ def test_upload_part_header_checksum_errors(s3, bucket, algorithm):
     key = unique()
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     data = payload(10_000, seed=4)
-    assert failure(lambda: s3.upload_part(
+    assert client_error(lambda: s3.upload_part(
         Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=data,
         **{f"Checksum{algorithm}": wrong_value(algorithm)})) == (400, "BadDigest")
-    assert failure(lambda: s3.upload_part(
+    assert client_error(lambda: s3.upload_part(
         Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=data,
         **{f"Checksum{algorithm}": MALFORMED[1]})) == (400, "InvalidRequest")
     assert s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", []) == []
@@ -158,7 +150,7 @@ def test_full_object_checksum(s3, bucket, algorithm):
     assert (created["ChecksumAlgorithm"], created["ChecksumType"]) == (algorithm, "FULL_OBJECT")
     whole = b"".join(datas)
     expected = checksum_b64(algorithm, whole)
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=created["UploadId"], MultipartUpload={"Parts": parts},
         ChecksumType="FULL_OBJECT", **{f"Checksum{algorithm}": wrong_value(algorithm)})) \
         == (400, "BadDigest")
@@ -176,7 +168,7 @@ def test_full_object_checksum(s3, bucket, algorithm):
 @pytest.mark.parametrize("algorithm,kind", [("SHA1", "FULL_OBJECT"), ("SHA256", "FULL_OBJECT"),
                                             ("CRC64NVME", "COMPOSITE")])
 def test_checksum_type_the_algorithm_does_not_have(s3, bucket, algorithm, kind):
-    assert failure(lambda: s3.create_multipart_upload(
+    assert client_error(lambda: s3.create_multipart_upload(
         Bucket=bucket, Key="k", ChecksumAlgorithm=algorithm, ChecksumType=kind)) \
         == (400, "InvalidRequest")
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
@@ -187,13 +179,13 @@ def test_complete_checks_part_checksums_type_and_size(s3, bucket):
     created, parts = _upload(s3, bucket, key, "CRC32", datas)
     upload_id = created["UploadId"]
     tampered = [dict(parts[0], ChecksumCRC32=checksum_b64("CRC32", b"not the part")), parts[1]]
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=upload_id,
         MultipartUpload={"Parts": tampered})) == (400, "InvalidPart")
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts},
         ChecksumType="FULL_OBJECT")) == (400, "InvalidRequest")
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts},
         MpuObjectSize=1)) == (400, "InvalidRequest")
     # None of that stored anything; the upload completes as it should.

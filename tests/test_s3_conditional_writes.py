@@ -14,23 +14,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.functional import error_code, http_status, payload, quoted_md5
-from tests.support.hostile import (connect, leftover_files, read_reply, request_head, sign_v4,
-                                   spool_dir, unique)
+from tests.support.hostile import (client_error, connect, leftover_files, read_reply,
+                                   request_head, sign_v4, spool_dir, unique)
 from tests.support.polling import wait_for
 from tests.test_awscli import AWS, AwsCli
 
 MiB = 1024 * 1024
 
 
-def failure(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as exc:
-        call()
-    return http_status(exc.value), error_code(exc.value)
-
-
 def test_if_none_match_on_existing_and_deleted_key(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"one")
-    assert failure(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"two",
+    assert client_error(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"two",
                                          IfNoneMatch="*")) == (412, "PreconditionFailed")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
     # A delete marker is no object: the condition holds again.
@@ -41,15 +35,15 @@ def test_if_none_match_on_existing_and_deleted_key(s3, bucket):
 
 def test_if_match_mismatch_absent_and_deleted(s3, bucket):
     first = s3.put_object(Bucket=bucket, Key="k", Body=b"v1")["ETag"]
-    assert failure(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x",
+    assert client_error(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x",
                                          IfMatch=quoted_md5(b"v0"))) == (412, "PreconditionFailed")
-    assert failure(lambda: s3.put_object(Bucket=bucket, Key="never", Body=b"x",
+    assert client_error(lambda: s3.put_object(Bucket=bucket, Key="never", Body=b"x",
                                          IfMatch=first)) == (404, "NoSuchKey")
     # Unquoted ETags are accepted as S3 accepts them.
     second = s3.put_object(Bucket=bucket, Key="k", Body=b"v2", IfMatch=first.strip('"'))["ETag"]
     assert second == quoted_md5(b"v2")
     s3.delete_object(Bucket=bucket, Key="k")
-    assert failure(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"v3",
+    assert client_error(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"v3",
                                          IfMatch=second)) == (404, "NoSuchKey")
     assert [v["ETag"] for v in s3.list_object_versions(Bucket=bucket, Prefix="k")["Versions"]] \
         == [second, first]
@@ -64,14 +58,14 @@ def _upload(s3, bucket, key, data):
 
 def test_complete_multipart_conditions(s3, bucket):
     upload_id, parts = _upload(s3, bucket, "mp", b"assembled")
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key="mp", UploadId=upload_id, MultipartUpload=parts,
         IfMatch=quoted_md5(b"x"))) == (404, "NoSuchKey")
     s3.put_object(Bucket=bucket, Key="mp", Body=b"meanwhile")
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key="mp", UploadId=upload_id, MultipartUpload=parts,
         IfNoneMatch="*")) == (412, "PreconditionFailed")
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key="mp", UploadId=upload_id, MultipartUpload=parts,
         IfMatch=quoted_md5(b"other"))) == (412, "PreconditionFailed")
     # The refused Completes left the upload open: it completes once the condition holds.
@@ -145,7 +139,7 @@ def test_write_that_loses_during_upload_is_a_conflict(gateway, s3, bucket, condi
     reply = finish()
     assert (reply.status, reply.code) == (409, "ConditionalRequestConflict"), reply
     if condition == "If-Match-deleted":
-        assert failure(lambda: s3.head_object(Bucket=bucket, Key=key))[0] == 404
+        assert client_error(lambda: s3.head_object(Bucket=bucket, Key=key))[0] == 404
     else:
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"the concurrent writer"
     etags = [v["ETag"] for v in s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]]

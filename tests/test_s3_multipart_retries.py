@@ -3,19 +3,11 @@ succeeded, and a part sent again while its first upload is still running."""
 
 from __future__ import annotations
 
-import pytest
-from botocore.exceptions import ClientError
-
-from tests.support.functional import error_code, http_status, multipart_etag, payload, quoted_md5
-from tests.support.hostile import connect, read_reply, request_head, sign_v4, unique
+from tests.support.functional import multipart_etag, payload, quoted_md5
+from tests.support.hostile import (client_error, connect, read_reply, request_head, sign_v4,
+                                   unique)
 
 MiB = 1024 * 1024
-
-
-def failure(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as exc:
-        call()
-    return http_status(exc.value), error_code(exc.value)
 
 
 def test_retried_complete_answers_the_same(s3, bucket):
@@ -38,12 +30,12 @@ def test_retried_complete_answers_the_same(s3, bucket):
     assert [v["VersionId"] for v in versions] == [first["VersionId"]]
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"".join(datas)
     # Other parts than the completed ones: the upload is gone, as S3 says.
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=upload_id,
         MultipartUpload={"Parts": parts[:1]})) == (404, "NoSuchUpload")
-    assert failure(lambda: s3.list_parts(Bucket=bucket, Key=key,
+    assert client_error(lambda: s3.list_parts(Bucket=bucket, Key=key,
                                          UploadId=upload_id)) == (404, "NoSuchUpload")
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key + "-other", UploadId=upload_id,
         MultipartUpload={"Parts": parts})) == (404, "NoSuchUpload")
 
@@ -92,9 +84,31 @@ def test_part_sent_again_while_the_first_runs_the_last_finished_wins(gateway, s3
     assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in listed] == \
         [(1, quoted_md5(slow), len(slow))]
     # The part that finished first is no longer the upload's part 1.
-    assert failure(lambda: s3.complete_multipart_upload(
+    assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=upload_id,
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": fast_etag}]})) == (400, "InvalidPart")
     s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": quoted_md5(slow)}]})
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == slow
+
+
+def test_completion_memo_forgets_after_its_time(tmp_path):
+    """The memo answers for ``KEEP_SECONDS`` and is pruned after: it never grows with
+    every upload ever completed."""
+    import time
+
+    from gateway import kv
+    from gateway.gatekeeper.completions import KEEP_SECONDS, CompletedUploads, Completion
+
+    store = kv.Store(tmp_path / "memo")
+    memo = CompletedUploads(store)
+
+    def completion(at: float) -> Completion:
+        return Completion([(1, '"abc"')], "etag-1", "v1", 3, at, {}, 1, None, at)
+
+    memo.remember("b", "old", "u1", completion(time.time() - KEEP_SECONDS - 1))
+    assert memo.find("b", "old", "u1") is None
+    memo.remember("b", "new", "u2", completion(time.time()))
+    assert memo.find("b", "new", "u2").etag == "etag-1"
+    assert store.entries(store.table("completed_uploads")) == 1
+    store.close()

@@ -4,20 +4,13 @@ GetObjectAttributes (boto3 and the aws CLI)."""
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.support.functional import (checksum_b64, error_code, http_status, multipart_etag,
-                                      payload, quoted_md5, signed_request)
-from tests.support.hostile import unique
+from tests.support.functional import (checksum_b64, multipart_etag, payload, quoted_md5,
+                                      signed_request)
+from tests.support.hostile import client_error, unique
 from tests.test_awscli import AWS, AwsCli
 
 MiB = 1024 * 1024
-
-
-def failure(call) -> tuple[int, str]:
-    with pytest.raises(ClientError) as exc:
-        call()
-    return http_status(exc.value), error_code(exc.value)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +43,10 @@ def test_get_and_head_each_part(s3, bucket, datas):
         assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
         assert (head["ContentLength"], head["PartsCount"]) == (len(data), len(datas))
         offset += len(data)
-    assert failure(lambda: s3.get_object(Bucket=bucket, Key=key, PartNumber=4)) \
+    assert client_error(lambda: s3.get_object(Bucket=bucket, Key=key, PartNumber=4)) \
         == (416, "InvalidPartNumber")
-    assert failure(lambda: s3.head_object(Bucket=bucket, Key=key, PartNumber=4))[0] == 416
-    assert failure(lambda: s3.get_object(Bucket=bucket, Key=key, PartNumber=1,
+    assert client_error(lambda: s3.head_object(Bucket=bucket, Key=key, PartNumber=4))[0] == 416
+    assert client_error(lambda: s3.get_object(Bucket=bucket, Key=key, PartNumber=1,
                                          Range="bytes=0-1")) == (400, "InvalidRequest")
 
 
@@ -66,7 +59,7 @@ def test_part_number_of_an_object_put_whole(s3, bucket):
     assert got["ContentRange"] == f"bytes 0-{len(data) - 1}/{len(data)}"
     assert got["Body"].read() == data
     assert "PartsCount" not in got
-    assert failure(lambda: s3.get_object(Bucket=bucket, Key=key, PartNumber=2)) \
+    assert client_error(lambda: s3.get_object(Bucket=bucket, Key=key, PartNumber=2)) \
         == (416, "InvalidPartNumber")
 
 
@@ -124,9 +117,9 @@ def test_get_object_attributes_of_a_whole_object_and_errors(s3, bucket):
     assert attributes["Checksum"] == {"ChecksumCRC32C": checksum_b64("CRC32C", data),
                                       "ChecksumType": "FULL_OBJECT"}
     assert "ObjectParts" not in attributes and attributes["ObjectSize"] == len(data)
-    assert failure(lambda: s3.get_object_attributes(
+    assert client_error(lambda: s3.get_object_attributes(
         Bucket=bucket, Key="absent", ObjectAttributes=["ETag"])) == (404, "NoSuchKey")
-    assert failure(lambda: s3.get_object_attributes(
+    assert client_error(lambda: s3.get_object_attributes(
         Bucket=bucket, Key=key, ObjectAttributes=["Colour"])) == (400, "InvalidArgument")
 
 

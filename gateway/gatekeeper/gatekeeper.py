@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import time
 from collections.abc import Callable
 
@@ -34,6 +35,8 @@ from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage
                                   PartBody,
                                   PartInfo, StagedObject, StorageBackend, UploadInfo,
                                   VersionPage)
+
+log = logging.getLogger("provgate.gatekeeper")
 
 # The least role that sees the quarantine bucket: it reads it and discards from it.
 QUARANTINE_ROLE = "reviewer"
@@ -290,10 +293,14 @@ class Gatekeeper:
             raise
         # Remembered before the upload is forgotten: a retry finds one or the other.
         info = result.info
-        await kv.offload(self.completions.remember, bucket, key, upload_id, Completion(
-            parts, info.etag, None if result.quarantined else info.version_id, info.size,
-            info.last_modified, dict(info.checksums), info.parts_count or len(parts),
-            result.quarantined, time.time()))
+        try:
+            await kv.offload(self.completions.remember, bucket, key, upload_id, Completion(
+                parts, info.etag, None if result.quarantined else info.version_id, info.size,
+                info.last_modified, dict(info.checksums), info.parts_count or len(parts),
+                result.quarantined, time.time()))
+        except Exception as exc:  # noqa: BLE001 — the object is committed: answer so
+            log.warning("completion of upload %s not remembered (a retry of it will get "
+                        "NoSuchUpload): %s", upload_id, exc)
         await self.backend.finish_upload(bucket, key, upload_id)
         return result
 

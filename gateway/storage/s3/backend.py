@@ -417,14 +417,18 @@ class S3Backend(SpoolDirStaging, StorageBackend):
     # -- reading objects --------------------------------------------------------------------
     async def head_object(self, bucket: str, key: str,
                           version_id: str | None = None) -> ObjectInfo:
-        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
-        try:
-            reply = await self.client.send("HEAD", upstream, name, query=_version(version_id),
-                                           subject=(bucket, key))
-        except (errors.NoSuchKey, errors.NoSuchVersion):
-            raise await self._missing(upstream, name, bucket, key, version_id) from None
+        reply = await self._head(bucket, key, version_id)
         size = int(reply.headers.get("Content-Length", "0"))
         return await self._info(bucket, key, reply.headers, size)
+
+    async def _head(self, bucket: str, key: str, version_id: str | None) -> Reply:
+        """The upstream's HEAD of the object version; errors as ``head_object``."""
+        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+        try:
+            return await self.client.send("HEAD", upstream, name, query=_version(version_id),
+                                          subject=(bucket, key))
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            raise await self._missing(upstream, name, bucket, key, version_id) from None
 
     async def _missing(self, upstream: str, name: str, bucket: str, key: str,
                        version_id: str | None) -> errors.GatewayError:
@@ -453,13 +457,8 @@ class S3Backend(SpoolDirStaging, StorageBackend):
 
     async def object_parts(self, bucket: str, key: str,
                            version_id: str | None = None) -> list[ObjectPart] | None:
-        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
-        try:
-            reply = await self.client.send("HEAD", upstream, name, query=_version(version_id),
-                                           subject=(bucket, key))
-        except (errors.NoSuchKey, errors.NoSuchVersion):
-            raise await self._missing(upstream, name, bucket, key, version_id) from None
-        _, system = read_headers(reply.headers)
+        upstream = self.names.upstream(bucket)
+        _, system = read_headers((await self._head(bucket, key, version_id)).headers)
         if not system.parts_count or not system.write_id:
             return None
         try:
