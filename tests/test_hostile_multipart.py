@@ -82,7 +82,7 @@ def test_parts_out_of_order(guard):
     upload = Upload(guard, [5 * MIB, 5 * MIB, 1000])
     parts = upload.all_parts()
     assert upload.complete_error([parts[1], parts[0], parts[2]]) == (400, "InvalidPartOrder")
-    assert upload.complete_error([parts[0], parts[0], parts[1], parts[2]]) == (400, "InvalidPartOrder")
+    assert upload.complete_error([parts[0], parts[1], parts[1], parts[0]]) == (400, "InvalidPartOrder")
     assert upload.complete_error(list(reversed(parts))) == (400, "InvalidPartOrder")
     upload.still_open()
     upload.finish()

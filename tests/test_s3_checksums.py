@@ -131,6 +131,10 @@ def test_composite_checksum(s3, bucket, algorithm):
     datas, key = _parts(), unique()
     created, parts = _upload(s3, bucket, key, algorithm, datas)
     assert (created["ChecksumAlgorithm"], created["ChecksumType"]) == (algorithm, "COMPOSITE")
+    listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=created["UploadId"])
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == (algorithm, "COMPOSITE")
+    upload = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)["Uploads"][0]
+    assert (upload["ChecksumAlgorithm"], upload["ChecksumType"]) == (algorithm, "COMPOSITE")
     digests = b"".join(base64.b64decode(checksum_b64(algorithm, d)) for d in datas)
     expected = f"{checksum_b64(algorithm, digests)}-{len(datas)}"
     done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=created["UploadId"],

@@ -84,11 +84,18 @@ def test_part_sent_again_while_the_first_runs_the_last_finished_wins(gateway, s3
     assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in listed] == \
         [(1, quoted_md5(slow), len(slow))]
     # The part that finished first is no longer the upload's part 1.
+    fast_part = {"PartNumber": 1, "ETag": fast_etag}
+    slow_part = {"PartNumber": 1, "ETag": quoted_md5(slow)}
     assert client_error(lambda: s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": fast_etag}]})) == (400, "InvalidPart")
-    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={
-        "Parts": [{"PartNumber": 1, "ETag": quoted_md5(slow)}]})
+        MultipartUpload={"Parts": [fast_part]})) == (400, "InvalidPart")
+    # A client that lists both answers, in the order they came, names the part last:
+    # the entry named last counts.
+    assert client_error(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload_id,
+        MultipartUpload={"Parts": [slow_part, fast_part]})) == (400, "InvalidPart")
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                 MultipartUpload={"Parts": [fast_part, slow_part]})
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == slow
 
 

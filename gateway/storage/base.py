@@ -294,15 +294,23 @@ def multipart_etag(parts: list[PartInfo]) -> str:
 
 def validate_completion(requested: list[tuple[int, str]],
                         stored: dict[int, PartInfo]) -> list[PartInfo]:
-    """The stored parts a CompleteMultipartUpload names, checked as S3 checks them."""
+    """The stored parts a CompleteMultipartUpload names, checked as S3 checks them.
+
+    A part number named twice in a row counts once, with the ETag named last: a client
+    that sent a part again while its first upload was still running lists both answers,
+    and the upload that finished last is the part."""
     if not requested:
         raise errors.MalformedXML("CompleteMultipartUpload names no parts")
-    chosen: list[PartInfo] = []
-    previous = 0
+    named: list[tuple[int, str]] = []
     for number, etag in requested:
-        if number <= previous:
+        if named and number == named[-1][0]:
+            named[-1] = (number, etag)
+        elif named and number < named[-1][0]:
             raise errors.InvalidPartOrder()
-        previous = number
+        else:
+            named.append((number, etag))
+    chosen: list[PartInfo] = []
+    for number, etag in named:
         part = stored.get(number)
         if part is None or part.etag != etag.strip('"').lower():
             raise errors.InvalidPart(PartNumber=str(number), ETag=etag)

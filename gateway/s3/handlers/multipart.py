@@ -165,6 +165,8 @@ async def list_parts(call: S3Call) -> web.Response:
         "StorageClass": "STANDARD", "PartNumberMarker": marker,
         "NextPartNumberMarker": page[-1].number if page else marker,
         "MaxParts": max_parts, "IsTruncated": truncated,
+        "ChecksumAlgorithm": upload.attributes.checksum_algorithm,
+        "ChecksumType": upload.attributes.checksum_type,
         "Part": [{"PartNumber": p.number, "LastModified": xml.iso_time(p.last_modified),
                   "ETag": f'"{p.etag}"', "Size": p.size,
                   **{f"Checksum{a}": v for a, v in p.checksums.items()}} for p in page],
@@ -217,7 +219,9 @@ async def list_multipart_uploads(call: S3Call) -> web.Response:
         "IsTruncated": truncated,
         "Upload": [{"Key": h.url_encode(u.key, encode), "UploadId": u.upload_id,
                     "Initiator": owner(u.owner), "Owner": owner(u.owner),
-                    "StorageClass": "STANDARD", "Initiated": xml.iso_time(u.initiated)}
+                    "StorageClass": "STANDARD", "Initiated": xml.iso_time(u.initiated),
+                    "ChecksumAlgorithm": u.attributes.checksum_algorithm,
+                    "ChecksumType": u.attributes.checksum_type}
                    for u in uploads],
         "CommonPrefixes": [{"Prefix": h.url_encode(p, encode)} for p in prefixes],
     })
