@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from tests.support.functional import b64, checksum_b64, payload, quoted_md5
+from tests.support.functional import b64, checksum_b64, payload, quoted_md5, signed_request
 from tests.support.hostile import (STREAMING_UNSIGNED_TRAILER, aws_chunked_trailer,
                                    client_error, send, sign_v4, unique)
 
@@ -199,21 +199,48 @@ def test_complete_checks_part_checksums_type_and_size(s3, bucket):
     assert done["ChecksumType"] == "COMPOSITE"
 
 
-def test_upload_algorithm_computed_for_parts_sent_with_another(s3, bucket):
-    """boto3 sends its default CRC32 with every part; an upload created for CRC32C still
-    gets CRC32C part checksums (computed by the gateway) and a CRC32C object checksum."""
+@pytest.mark.parametrize("kind", ["COMPOSITE", "FULL_OBJECT"])
+def test_part_checksum_of_another_algorithm_is_refused(s3, bucket, kind):
+    """boto3 sends its default CRC32 with a part unless told the upload's algorithm."""
+    key = unique()
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32C",
+                                           ChecksumType=kind)["UploadId"]
+    assert client_error(lambda: s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
+                                               PartNumber=1, Body=b"part")) \
+        == (400, "InvalidRequest")
+    assert s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", []) == []
+
+
+def test_part_without_checksum(gateway, s3, bucket):
+    """A part sent with no checksum: refused for a COMPOSITE upload (its checksum is made
+    of the client's), computed by the gateway for a FULL_OBJECT one."""
+    data = payload(3000, seed=23)
+    for kind, expected in (("COMPOSITE", (400, "InvalidRequest")), ("FULL_OBJECT", 200)):
+        key = unique()
+        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32C",
+                                               ChecksumType=kind)["UploadId"]
+        reply = signed_request(gateway.endpoint, "PUT",
+                               f"/{bucket}/{key}?partNumber=1&uploadId={upload_id}", body=data)
+        assert (reply.status if reply.status == 200 else (reply.status, reply.error_code)) \
+            == expected
+        if kind == "FULL_OBJECT":
+            listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id)["Parts"]
+            assert listed[0]["ChecksumCRC32C"] == checksum_b64("CRC32C", data)
+            done = s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": listed[0]["ETag"]}]})
+            assert done["ChecksumCRC32C"] == checksum_b64("CRC32C", data)
+
+
+def test_composite_complete_must_name_every_part_checksum(s3, bucket):
     datas, key = _parts(), unique()
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key,
-                                           ChecksumAlgorithm="CRC32C")["UploadId"]
-    etags = [s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n,
-                            Body=d)["ETag"] for n, d in enumerate(datas, 1)]
-    listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id)["Parts"]
-    assert [p["ChecksumCRC32C"] for p in listed] == [checksum_b64("CRC32C", d) for d in datas]
-    done = s3.complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]})
-    digests = b"".join(base64.b64decode(checksum_b64("CRC32C", d)) for d in datas)
-    assert done["ChecksumCRC32C"] == f"{checksum_b64('CRC32C', digests)}-2"
+    created, parts = _upload(s3, bucket, key, "SHA256", datas)
+    bare = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+    assert client_error(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=created["UploadId"],
+        MultipartUpload={"Parts": [parts[0], bare[1]]})) == (400, "InvalidRequest")
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=created["UploadId"],
+                                 MultipartUpload={"Parts": parts})
 
 
 # -- Content-Encoding: aws-chunked on a body that is not framed ----------------------------------

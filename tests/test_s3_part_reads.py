@@ -21,9 +21,12 @@ def datas():
 def complete(s3, bucket, key, datas, algorithm=None):
     extra = {"ChecksumAlgorithm": algorithm} if algorithm else {}
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
-    parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
-                                                      PartNumber=n, Body=d, **extra)["ETag"]}
-             for n, d in enumerate(datas, 1)]
+    parts = []
+    for number, data in enumerate(datas, 1):
+        sent = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                              Body=data, **extra)
+        parts.append({"PartNumber": number, "ETag": sent["ETag"],
+                      **({f"Checksum{algorithm}": sent[f"Checksum{algorithm}"]} if algorithm else {})})
     return s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
                                         MultipartUpload={"Parts": parts})
 

@@ -474,6 +474,18 @@ async def test_multipart_upload_commit(b: StorageBackend):
     assert await b.list_uploads(bucket) == []
     with pytest.raises(errors.NoSuchUpload):
         await b.get_upload(bucket, "film.mp4", upload_id)
+    # The version keeps its parts (GET ?partNumber=, GetObjectAttributes); a later version
+    # written whole has none, and the earlier one still has its own.
+    expected_parts = [(1, MIN_PART_SIZE, {}), (2, MIN_PART_SIZE + 1, {"CRC32": "q83vEg=="}),
+                      (3, 1234, {})]
+    assert [(p.number, p.size, p.checksums) for p in await b.object_parts(bucket, "film.mp4")] \
+        == expected_parts
+    await put(b, bucket, "film.mp4", b"whole")
+    assert await b.object_parts(bucket, "film.mp4") is None
+    assert [(p.number, p.size, p.checksums) for p in
+            await b.object_parts(bucket, "film.mp4", info.version_id)] == expected_parts
+    with pytest.raises(errors.NoSuchKey):
+        await b.object_parts(bucket, "absent")
 
 
 @contract
@@ -1211,8 +1223,11 @@ def test_finished_uploads_leave_no_versions_of_provgate_records(s3_harness):
     async def internal():
         return [v async for v in walk.walk(b.client, b.names.upstream(bucket), "!pg/")]
 
-    # Only the bucket's layout note is left (one version of it), nothing of the uploads.
-    assert [(v.key, v.is_latest) for v in harness.run(internal())] == [("!pg/layout", True)]
+    # Only the bucket's layout note and the object's part list are left (one version of
+    # each), nothing of the uploads.
+    left = [(v.key, v.is_latest) for v in harness.run(internal())]
+    assert [k for k, _ in left if not k.startswith("!pg/parts-of/")] == ["!pg/layout"]
+    assert len(left) == 2 and all(latest for _, latest in left)
     assert [v[0] for v in harness.run(all_versions(b, bucket))[0]] == ["k"]
 
 

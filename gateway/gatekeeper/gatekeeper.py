@@ -27,7 +27,8 @@ from gateway.gatekeeper.completions import CompletedUploads, Completion, same_pa
 from gateway.gatekeeper.pipeline import (IngestResult, IntakePipeline, WriteRequest,
                                          recorded_key)
 from gateway.gatekeeper.review_gate import ReviewGate
-from gateway.gatekeeper.upload_checksums import CompletionChecks, object_checksums
+from gateway.gatekeeper.upload_checksums import (CompletionChecks, object_checksums,
+                                                 part_algorithms)
 from gateway.identities import Identity
 from gateway.review.states import REVIEW_TAG, REVIEW_TAG_VALUES
 from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
@@ -239,15 +240,17 @@ class Gatekeeper:
     async def upload_part(self, bucket: str, key: str, upload_id: str, number: int,
                           body: PartBody) -> PartInfo:
         """Store one part; the body computes the checksum of the upload's algorithm
-        (``upload_algorithms``) besides the client's."""
+        (``part_algorithms``) besides the client's."""
         return await self.backend.upload_part(bucket, key, upload_id, number, body)
 
-    async def upload_algorithms(self, bucket: str, key: str, upload_id: str) -> tuple[str, ...]:
-        """The checksum algorithm every part of the upload must carry (none, or the one
-        CreateMultipartUpload named); NoSuchUpload."""
+    async def part_algorithms(self, bucket: str, key: str, upload_id: str,
+                              sent: tuple[str, ...] | None) -> tuple[str, ...]:
+        """The checksum algorithm a part of the upload must get (none, or the one
+        CreateMultipartUpload named), given the ones the client ``sent`` (or will send in
+        a trailer; None for a copied part); NoSuchUpload, or InvalidRequest when they do
+        not fit the upload (``upload_checksums.part_algorithms``)."""
         upload = await self.backend.get_upload(bucket, key, upload_id)
-        algorithm = upload.attributes.checksum_algorithm
-        return (algorithm,) if algorithm else ()
+        return part_algorithms(upload.attributes, sent)
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self.backend.abort_upload(bucket, key, upload_id)

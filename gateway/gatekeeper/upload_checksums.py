@@ -7,7 +7,8 @@ each part's checksum (``<ChecksumCRC32>`` beside ``<ETag>``), the whole object's
 (``x-amz-checksum-<algorithm>``), the type and the object size
 (``x-amz-mp-object-size``); each one given must agree with what was stored:
 
-- a part checksum that differs from the stored part's: InvalidPart (400);
+- a part checksum that differs from the stored part's: InvalidPart (400); none for a
+  part of a COMPOSITE upload: InvalidRequest (400);
 - an object checksum that differs from the one computed: BadDigest (400);
 - a type other than the upload's, a checksum of another algorithm, or a size other than
   the parts' total: InvalidRequest (400).
@@ -55,14 +56,40 @@ def upload_checksum(algorithm: str | None, kind: str | None) -> tuple[str | None
     return normalized, kind
 
 
+def part_algorithms(upload: ObjectAttributes, sent: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The algorithm a part of ``upload`` must get, given those the client sent (a header,
+    a trailer, ``x-amz-sdk-checksum-algorithm``; None for a part copied from an object,
+    which the gateway always checksums itself). As S3: a checksum of another algorithm
+    than the upload's is InvalidRequest, and so is none at all for a COMPOSITE upload (its
+    checksum is made of the client's part checksums); a FULL_OBJECT upload's part without
+    one gets it computed by the gateway."""
+    algorithm = upload.checksum_algorithm
+    if algorithm is None:
+        return ()
+    if sent is None:
+        return (algorithm,)
+    others = [a for a in sent if a != algorithm]
+    if others or (not sent and upload.checksum_type == checksums.COMPOSITE):
+        actual = others[0].lower() if others else "null"
+        raise errors.InvalidRequest(f"Checksum Type mismatch occurred, expected checksum "
+                                    f"Type: {algorithm.lower()}, actual checksum Type: {actual}")
+    return (algorithm,)
+
+
 def object_checksums(upload: ObjectAttributes, parts: list[ObjectPart],
                      checks: CompletionChecks) -> dict[str, str]:
     """The checksums the completed object keeps (algorithm -> wire value; empty when the
     upload named no algorithm), after checking ``checks`` against the parts."""
     for part in parts:
-        for algorithm, value in checks.part_checksums.get(part.number, {}).items():
+        named = checks.part_checksums.get(part.number, {})
+        for algorithm, value in named.items():
             if part.checksums.get(algorithm) != value:
                 raise errors.InvalidPart(PartNumber=str(part.number))
+        if upload.checksum_type == checksums.COMPOSITE and upload.checksum_algorithm not in named:
+            raise errors.InvalidRequest(
+                f"The upload was created using a {upload.checksum_algorithm.lower()} checksum. "
+                f"The complete request must include the checksum for each part. It was "
+                f"missing for part {part.number} in the request.")
     if checks.object_size is not None and checks.object_size != sum(p.size for p in parts):
         raise errors.InvalidRequest(
             f"The provided 'x-amz-mp-object-size' header value {checks.object_size} does not "

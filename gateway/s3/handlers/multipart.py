@@ -55,7 +55,8 @@ async def upload_part(call: S3Call) -> web.Response:
     upload_id = call.query["uploadId"]
     if "x-amz-copy-source" in call.headers:
         return await _upload_part_copy(call, number, upload_id)
-    also = await call.gatekeeper.upload_algorithms(call.bucket, call.key, upload_id)
+    also = await call.gatekeeper.part_algorithms(call.bucket, call.key, upload_id,
+                                                 call.auth.payload.algorithms)
     part = await call.gatekeeper.upload_part(call.bucket, call.key, upload_id, number,
                                              call.body(also))
     headers = {"ETag": f'"{part.etag}"'}
@@ -65,7 +66,7 @@ async def upload_part(call: S3Call) -> web.Response:
 
 
 async def _upload_part_copy(call: S3Call, number: int, upload_id: str) -> web.Response:
-    also = await call.gatekeeper.upload_algorithms(call.bucket, call.key, upload_id)
+    also = await call.gatekeeper.part_algorithms(call.bucket, call.key, upload_id, None)
     byte_range = _copy_range(call.headers.get("x-amz-copy-source-range"))
     _, _, stream = await open_copy_source(call, byte_range)
     try:
