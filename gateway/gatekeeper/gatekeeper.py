@@ -33,9 +33,8 @@ from gateway.identities import Identity
 from gateway.review.states import REVIEW_TAG, REVIEW_TAG_VALUES
 from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
                                   ObjectAttributes, ObjectInfo, ObjectPart, ObjectStream,
-                                  PartBody,
-                                  PartInfo, StagedObject, StorageBackend, UploadInfo,
-                                  VersionPage)
+                                  PartBody, PartInfo, StagedObject, StorageBackend,
+                                  UploadInfo, VersionPage)
 
 log = logging.getLogger("provgate.gatekeeper")
 

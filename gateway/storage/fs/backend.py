@@ -39,8 +39,7 @@ from gateway import errors, kv
 from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectPart,
-                                  ObjectStream,
-                                  PartBody, PartInfo, RecordInfo, StagedObject,
+                                  ObjectStream, PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
                                   check_version_id, delete_marker_addressed, deleted_key,
                                   multipart_etag, no_such_version, validate_completion)

@@ -65,8 +65,7 @@ from gateway.config import StorageConfig
 from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectPart,
-                                  ObjectStream,
-                                  PartBody, PartInfo, RecordInfo, StagedObject,
+                                  ObjectStream, PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
                                   check_version_id)
 from gateway.storage.s3 import keys, listing, walk
