@@ -51,8 +51,9 @@ class Services:
             self.gateway.stop()
         self.weed.stop()
 
-    def client(self, target: str):
-        """The same boto3 settings for both targets; only endpoint and keys differ."""
+    def client(self, target: str, read_timeout: float = 60):
+        """The same boto3 settings for every target; only endpoint and keys differ.
+        ``read_timeout``: boto3's (60 s by default, which is kept for the small objects)."""
         if target == "gateway":
             endpoint, key, secret = self.gateway.endpoint, ADMIN["access_key"], ADMIN["secret"]
         else:
@@ -61,7 +62,7 @@ class Services:
             key, secret = self.weed.access_key, self.weed.secret
         return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                             aws_access_key_id=key, aws_secret_access_key=secret,
-                            config=Config(max_pool_connections=64,
+                            config=Config(max_pool_connections=64, read_timeout=read_timeout,
                                           retries={"max_attempts": 1}))
 
     def gateway_process(self) -> psutil.Process:
