@@ -112,3 +112,18 @@ def test_edge_shapes_give_the_exiftool_record(shape, tmp_path):
     assert (png_text.read(str(path)) is not None) == expect_in_process
     files = {"shape": (path, "image/png", {})}
     assert extract_all(files, in_process=True) == extract_all(files, in_process=False)
+
+
+def test_truncated_or_corrupted_pngs_go_to_exiftool(media, tmp_path):
+    """Hostile input: every cut of a generator PNG, and a chunk length pointing far past
+    the end, is handed to ExifTool (None), never an exception or a partial answer."""
+    data = media["a1111_png"].path.read_bytes()
+    path = tmp_path / "cut.png"
+    for end in range(0, len(data) - 1, max(1, len(data) // 97)):
+        path.write_bytes(data[:end])
+        assert png_text.read(str(path)) is None, end
+    text_at = data.index(b"tEXt") - 4
+    path.write_bytes(data[:text_at] + struct.pack(">I", 0x7FFFFFFF) + data[text_at + 4:])
+    assert png_text.read(str(path)) is None
+    assert png_text.read(str(tmp_path)) is None            # a directory, not a file
+    assert png_text.read(str(tmp_path / "missing.png")) is None
