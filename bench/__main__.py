@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                              "directory, removed after the run)")
     parser.add_argument("--big-only", action="store_true",
                         help="only the large object (--big-gib), no small-object workloads")
+    parser.add_argument("--policies", type=Path, nargs="+", default=None,
+                        help="policy directories provgate enforces (default: none, an empty "
+                             "set); e.g. --policies policies for the shipped set")
     parser.add_argument("--png-only", action="store_true",
                         help="only the 1 MiB PNG workloads (no 64 KiB, no large object)")
     parser.add_argument("--sidecar", action="store_true",
@@ -127,7 +130,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         from bench.search import run
         run(workdir, args.assets, args.queries)
         return 0
-    with Services(workdir) as services:
+    with Services(workdir, args.policies) as services:
         print("| workload | target | ops/s | MiB/s | p50 ms | p99 ms | hop CPU ms/op |"
               " weed CPU ms/op | gw/nginx | gw/bare | gw/direct |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -24,8 +24,11 @@ class Services:
 
     targets = TARGETS
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, policy_dirs: list[Path] | None = None) -> None:
+        """``policy_dirs``: the policy set provgate enforces (default: none, an empty
+        set; ``python -m bench --policies policies`` uses the shipped one)."""
         self.workdir = workdir
+        self.policy_dirs = policy_dirs
         self.weed = SeaweedFS(workdir / "seaweedfs")
         self.gateway: ProvgateServer | None = None
         self.nginx = NginxProxy(workdir / "nginx", 0)
@@ -36,7 +39,9 @@ class Services:
         self.gateway = ProvgateServer(self.workdir / "provgate", {
             "kind": "s3", "endpoint": self.weed.endpoint, "region": self.weed.region,
             "access_key": self.weed.access_key, "secret": self.weed.secret,
-            "spool_dir": str(self.workdir / "spool"), "bucket_prefix": "gw-"})
+            "spool_dir": str(self.workdir / "spool"), "bucket_prefix": "gw-"},
+            policies={"dirs": [str(d.resolve()) for d in self.policy_dirs]}
+            if self.policy_dirs else {})
         self.gateway.start()
         self.nginx.upstream_port = self.weed.ports["s3"]
         self.nginx.start()

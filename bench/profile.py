@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1 << 20, help="PNG size in bytes (1 MiB)")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second (250)")
     parser.add_argument("--top", type=int, default=25, help="functions listed per table (25)")
+    parser.add_argument("--policies", type=Path, nargs="+", default=None,
+                        help="policy directories provgate enforces (default: none, an empty "
+                             "set); e.g. --policies policies for the shipped set")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "provgate-profile",
                         help="directory for the folded stacks (default: $TMPDIR/provgate-profile)")
     args = parser.parse_args(argv)
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     body = png_body(args.size)
     with tempfile.TemporaryDirectory(prefix="provgate-profile-") as workdir, \
-            Services(Path(workdir)) as services:
+            Services(Path(workdir), args.policies) as services:
         client = services.client("gateway")
         object_workload(client, "PUT", len(body), 10, 1, "warm-up", body=body)
         for op in ("PUT", "GET"):
