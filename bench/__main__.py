@@ -143,7 +143,8 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
                              args.count, concurrency, args.rounds, body)
         if args.big_gib > 0 and not args.png_only:
             _big(services, int(args.big_gib * 1024 ** 3), args.big_gib)
-        print(f"\nprovgate RSS after the run: {services.gateway_rss_mib():.0f} MiB")
+        print(f"\nprovgate RSS after the run: {services.gateway_rss_mib():.0f} MiB, of which "
+              f"{services.gateway_file_backed_mib():.0f} MiB file-backed (LMDB map, libraries)")
     return 0
 
 

@@ -86,3 +86,8 @@ class Services:
 
     def gateway_rss_mib(self) -> float:
         return self.gateway_process().memory_info().rss / 2 ** 20
+
+    def gateway_file_backed_mib(self) -> float:
+        """The part of provgate's RSS that maps files (the catalog's LMDB map, shared
+        libraries): pages the kernel can drop, unlike the heap."""
+        return self.gateway_process().memory_info().shared / 2 ** 20

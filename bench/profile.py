@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{cpu_ms:.2f} ms/op, of which the gateway process {own_ms:.2f} and its "
                   f"workers (ExifTool, policy) {cpu_ms - own_ms:.2f}\n")
             summarise(folded, args.top)
+        print(f"\nprovgate RSS after the run: {services.gateway_rss_mib():.0f} MiB, of which "
+              f"{services.gateway_file_backed_mib():.0f} MiB file-backed")
     return 0
 
 

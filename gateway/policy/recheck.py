@@ -14,9 +14,9 @@ sandbox workers, at most ``max_violations`` kept; a newer set cancels a run in p
 and starts over. The quarantine bucket is left out — its contents await review anyway.
 
 Incremental within one set: the outcome of each asset is kept with the catalog version
-it was judged on, and a run started by a catalog change evaluates only the assets whose
-current version (or its record: an edit, a review event) differs from that — one scan
-of the catalog in a worker thread finds them. Without this, every write would cost a
+it was judged on (a digest of its catalog entry), and a run started by a catalog change
+evaluates only the assets whose current version (or its record: an edit, a review
+event) differs from that — one scan of the catalog in a worker thread finds them. Without this, every write would cost a
 re-evaluation of the whole catalog within ``settle`` seconds, a background load that
 grows with the catalog and competes with request traffic.
 """
@@ -53,8 +53,9 @@ class Recheck:
         self._state: dict[str, Any] = {"state": "idle", "revision": None}
         self._violations: list[dict] = []
         self._task: asyncio.Task | None = None
-        # (bucket, key) -> (catalog version judged, its violations), for ``_judged_revision``
-        self._judged: dict[tuple[str, str], tuple[dict, list[dict]]] = {}
+        # (bucket, key) -> (digest of the catalog entry judged, its violations), for
+        # ``_judged_revision``: a digest, not the entry, so memory stays small per asset
+        self._judged: dict[tuple[str, str], tuple[bytes, list[dict]]] = {}
         self._judged_revision: str | None = None
 
     def report(self) -> dict[str, Any]:
@@ -112,14 +113,14 @@ class Recheck:
                 del judged[gone]
             self._state["checked"] = len(current) - len(changed)
             self._violations = self._collect()     # the report shows the run as it goes
-            for bucket, key, version in changed:
+            for bucket, key, digest, version in changed:
                 decision = await policy_set.evaluate_async(
                     "intake", stored_context(bucket, key, version))
                 found = [{"bucket": bucket, "key": key, "version_id": version["version_id"],
                           "rule": o.rule_id, "result": o.result, "action": o.action,
                           "message": o.message}
                          for o in decision.outcomes if o.action != "allow"]
-                judged[(bucket, key)] = (version, found)
+                judged[(bucket, key)] = (digest, found)
                 if found:
                     self._violations = self._collect()
                 self._state["checked"] += 1
@@ -137,22 +138,22 @@ class Recheck:
                         "(GET /api/v1/violations)", policy_set.revision, len(found),
                         self._state["checked"])
 
-    def _changed(self, judged: dict) -> tuple[set[tuple[str, str]], list[tuple[str, str, dict]]]:
-        """(every current asset, the ones whose current version is not the one judged),
-        read in one pass in a worker thread."""
+    def _changed(self, judged: dict) -> tuple[set[tuple[str, str]], list[tuple[str, str, bytes, dict]]]:
+        """(every current asset, the ones whose catalog entry is not the one judged, with
+        the entry's digest and the entry), read in one pass in a worker thread."""
         current: set[tuple[str, str]] = set()
-        changed = []
-        for asset in self.catalog.iter_assets():
-            bucket, key = asset["bucket"], asset["key"]
-            if not asset.get("current") or bucket in self.skip_buckets:
-                continue
-            version = self.catalog.version(bucket, key)
-            if version is None:
+        stale = []
+        for bucket, key, digest in self.catalog.current_fingerprints():
+            if bucket in self.skip_buckets:
                 continue
             current.add((bucket, key))
             seen = judged.get((bucket, key))
-            if seen is None or seen[0] != version:
-                changed.append((bucket, key, version))
+            if seen is None or seen[0] != digest:
+                stale.append((bucket, key, digest))
+        # Read once the scan's transaction is over. An entry changed in between is
+        # judged as it is now and kept with the older digest: judged again next run.
+        changed = [(bucket, key, digest, version) for bucket, key, digest in stale
+                   if (version := self.catalog.version(bucket, key)) is not None]
         return current, changed
 
     def _collect(self) -> list[dict]:
