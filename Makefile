@@ -14,7 +14,7 @@ COVERAGE ?= 1
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: run test exiftool ffmpeg systemd-analyze sync-clients tools lock clean
+.PHONY: run test exiftool ffmpeg systemd-analyze sync-clients tools lock clean bench bench-tools profile
 
 run: $(VENV)/.installed exiftool
 	$(BIN)/provgate serve --config $(CONFIG)
@@ -82,3 +82,18 @@ sync-clients:
 
 clean:
 	rm -rf $(VENV) build *.egg-info .coverage .coverage.*
+
+# The benchmark's one-hop baseline (Debian package nginx-light) and py-spy for
+# `make profile`; neither is needed by provgate or its tests.
+bench-tools: $(VENV)/.installed-test
+	@[ -x /usr/sbin/nginx ] || { $(APT_INSTALL) nginx-light; }
+	@[ -x $(BIN)/py-spy ] || $(BIN)/python -m pip install --quiet 'py-spy>=0.4'
+
+# `make bench` runs `python -m bench` (BENCH_ARGS, e.g. --quick); `make profile` runs
+# py-spy on the gateway during 1 MiB PNG PUTs and GETs (bench/profile.py).
+BENCH_ARGS ?=
+bench: bench-tools
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+profile: bench-tools
+	$(BIN)/python -m bench.profile $(BENCH_ARGS)

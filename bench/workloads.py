@@ -131,7 +131,10 @@ class _Sink(io.RawIOBase):
 
 
 def big_object(services, target: str, op: str, size: int) -> Result:
-    client = services.client(target)
+    """One object of ``size`` bytes up (boto3 multipart) or down (ranged GETs). The read
+    timeout is 10 minutes: provgate answers CompleteMultipartUpload only after intake has
+    read the assembled object (the table reports how long that takes, not a timeout)."""
+    client = services.client(target, read_timeout=600)
     key = (target, size)
     if op == "PUT":
         bucket = _bucket(client, f"big-{target}")

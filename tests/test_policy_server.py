@@ -285,6 +285,18 @@ def test_writes_let_through_with_a_warning_show_as_violations_without_a_reload(m
     assert report["revision"] == revision and report["checked"] >= 1   # the same set, no reload
     violation, = [v for v in report["violations"] if v["key"] == "late.txt"]
     assert (violation["rule"], violation["action"]) == ("text-warned", "warn")
+    # Later runs judge only what changed: a new version of the key replaces its verdict,
+    # and the assets judged before keep theirs.
+    assert put_text(s3, key="other.txt")[2].startswith("text-warned")
+    s3.put_object(Bucket="box1", Key="late.txt", Body=b"\x89PNG", ContentType="image/png")
+
+    def settled():
+        report = admin_json(server, "/api/v1/violations")[1]
+        keys = sorted(v["key"] for v in report["violations"])
+        return report if report["state"] == "done" and keys == ["other.txt"] else None
+
+    report = wait_for(settled, what="the late key's new version judged")
+    assert report["revision"] == revision and report["checked"] == 2
 
 
 def test_every_command_names_the_same_revision_for_the_same_files(make_server):

@@ -32,6 +32,8 @@ async callers run it through ``gateway.kv.offload``.
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -483,6 +485,22 @@ class Catalog:
         with self.env.read() as txn:
             for _, doc in kv.scan(txn, self.assets, b"" if bucket is None else kv.key(bucket) + SEP):
                 yield {k: v for k, v in doc.items() if k != "next_seq"}
+
+    def current_fingerprints(self) -> Iterator[tuple[str, str, bytes]]:
+        """``(bucket, key, digest)`` for the current version of every asset that has
+        one: a 16-byte digest of its stored catalog entry, which changes whenever the
+        entry does (a new version, an edited record, a review event). For callers that
+        keep up with changes without holding every entry (the policy re-check)."""
+        with self.env.read() as txn:
+            for _, asset in kv.scan(txn, self.assets, b""):
+                current = asset.get("current")
+                seq = current and txn.get(kv.key(asset["bucket"], asset["key"], current),
+                                          db=self.by_vid)
+                raw = seq and txn.get(kv.key(asset["bucket"], asset["key"],
+                                             f"{int(seq):012d}"), db=self.versions)
+                if raw:
+                    yield asset["bucket"], asset["key"], hashlib.blake2b(
+                        raw, digest_size=16).digest()
 
     def count_assets(self) -> int:
         return self.env.entries(self.assets)

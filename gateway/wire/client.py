@@ -38,6 +38,7 @@ from gateway.wire.sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, sign_request, uri
 log = logging.getLogger("provgate.storage.s3")
 
 CHUNK = 1 << 20
+READ_BUFSIZE = 256 << 10     # aiohttp's read buffer for upstream answers
 
 # What a caller of ``S3Client.send`` catches: ``Unreachable`` when the other end did not
 # answer (connect failure, stall, 5xx), ``Failure`` for every typed error the client
@@ -168,7 +169,11 @@ class S3Client:
                                               sock_connect=self.timeout, sock_read=self.timeout),
                 # Stored bytes must come back exactly as stored, even when an object's
                 # Content-Encoding is gzip; and nothing unsigned should change the request.
-                auto_decompress=False, skip_auto_headers=("Accept-Encoding", "Content-Type"))
+                auto_decompress=False, skip_auto_headers=("Accept-Encoding", "Content-Type"),
+                # Larger reads: a GET forwards what has arrived (``iter_any``) in fewer,
+                # bigger writes (64 KiB by default). Each streaming response may buffer
+                # up to twice this before reading pauses.
+                read_bufsize=READ_BUFSIZE)
             # aiohttp resends a PUT or DELETE by itself when a kept-alive connection drops,
             # and offers no public switch (aio-libs/aiohttp#10790). On a versioned bucket
             # that resend can store a second version; ``send`` decides what is resent.
