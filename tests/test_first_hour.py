@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import tomlkit
+from PIL import Image
 
 from gateway import config as config_module
 from sidecar.settings import load_sidecar
@@ -167,6 +168,45 @@ def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
     s3 = client(server.endpoint, DEV)
     head = s3.head_object(Bucket="renders", Key="inbox/acme/spring/hero.png")
     assert head["ContentLength"] == dropped.stat().st_size
+
+
+def test_a_render_dropped_without_its_prompt_is_held_until_a_reviewer_releases_it(
+        example_server, tmp_path):
+    """The shipped rule render-prompt-held: a render in ./inbox that carries no prompt is
+    kept, not refused — held in the quarantine bucket where a reviewer sees why; its
+    local copy moves to ./quarantine with the reason; the render beside it that carries
+    its prompt gets its record as usual."""
+    server, config = example_server
+    spring = tmp_path / "inbox" / "acme" / "spring"
+    spring.mkdir(parents=True)
+    Image.new("RGB", (64, 48), (20, 90, 160)).save(spring / "blind.png")
+    shutil.copyfile(EXAMPLES / "a1111.png", spring / "hero.png")
+
+    reason_file = tmp_path / "quarantine" / "acme" / "spring" / "blind.png.reason.json"
+    wait_for(reason_file.exists, what="the held render's reason", log=server.log)
+    wait_for(lambda: (spring / "hero.png.xmp").exists(), what="XMP beside the prompted render",
+             log=server.log)
+    reason = json.loads(reason_file.read_text())
+    assert (reason["rule"], reason["action"], reason["key"]) == \
+        ("render-prompt-held", "quarantine", "inbox/acme/spring/blind.png")
+    assert "prompt" in reason["message"]
+    assert not (spring / "blind.png").exists()
+
+    s3 = client(server.endpoint, DEV)
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket="renders")["Contents"]}
+    assert listed == {"inbox/acme/spring/hero.png"}
+    code, held, _ = admin_call(server, "GET", "/api/v1/quarantine", identity=DEV)
+    assert code == 200
+    entry, = [e for e in held["items"] if e["key"] == "inbox/acme/spring/blind.png"]
+    assert (entry["bucket"], entry["rule"]) == ("renders", "render-prompt-held")
+
+    code, answer, _ = admin_call(server, "POST",
+                                 "/api/v1/quarantine/renders/inbox/acme/spring/blind.png/release",
+                                 {"note": "brief says the prompt is in the job ticket"},
+                                 identity=DEV)
+    assert code == 200, answer
+    released = s3.get_object(Bucket="renders", Key="inbox/acme/spring/blind.png")["Body"].read()
+    assert released == (tmp_path / "quarantine" / "acme" / "spring" / "blind.png").read_bytes()
 
 
 def test_shipped_route_on_a_config_without_its_target_blocks_with_a_reason(tmp_path):
