@@ -14,7 +14,7 @@ from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
 from gateway.wire.names import validate_bucket_name
-from gateway.storage.base import DeleteOutcome
+from gateway.storage.base import NULL_VERSION, DeleteOutcome
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
@@ -42,12 +42,13 @@ def intake_headers(result: IngestResult) -> dict[str, str]:
     """What intake tells the writer: the version, warnings, a quarantine.
 
     A quarantined write has no version under the writer's key (it is kept in the
-    quarantine bucket), so no ``x-amz-version-id`` is sent for it.
+    quarantine bucket), so no ``x-amz-version-id`` is sent for it; nor for a ``null``
+    version (a bucket not versioning), as S3 sends none.
     """
     out = {}
     if result.quarantined:
         out["x-provgate-quarantine"] = warning_header([result.quarantined])
-    elif result.info.version_id:
+    elif result.info.version_id and result.info.version_id != NULL_VERSION:
         out["x-amz-version-id"] = result.info.version_id
     if result.warnings:
         out["x-provgate-warning"] = warning_header(result.warnings)
