@@ -249,7 +249,7 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                 self._bucket(txn, bucket)
                 raise deleted_key(bucket, key, None)
             if versions.is_marker(record):
-                raise deleted_key(bucket, key, record["vid"])
+                raise deleted_key(bucket, key, versions.shown_id(record))
             return record, True
         _check_version_id(version_id)
         found = versions.find(self.index, txn, full, version_id)
