@@ -8,7 +8,11 @@ servers), "off" (S3's default: unversioned) or "locked" (never suspended).
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -16,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from gateway.config import ConfigError, load
 from tests.conftest import client, remove_bucket, storage_section
+from tests.support.server import ROOT
 from tests.support.functional import S3_NS, error_code, http_status, signed_request
 from tests.test_awscli import AWS, AwsCli
 from tests.test_intake_provenance import cli
@@ -347,3 +352,32 @@ def test_tags_and_copy_address_the_null_version(gateway, s3, bucket):
     s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k",
                                                           "VersionId": "null"})
     assert read(s3, bucket, "copy") == b"null bytes"
+
+
+def test_reindex_finds_the_records_of_null_versions(server_with):
+    server = server_with("off")
+    s3 = client(server.endpoint)
+    name = new_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"n1")
+    s3.put_object(Bucket=name, Key="k", Body=b"n2")
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=name, Key="k", Body=b"v1")["VersionId"]
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket=name, Key="only-null", Body=b"s1")
+    before = [cli(server, "asset", "history", f"{name}/{key}") for key in ("k", "only-null")]
+    assert [v["version_id"] for v in before[0]["versions"]] == ["null", v1]
+    server.stop()
+    shutil.rmtree(server.workdir / "catalog")
+    out = subprocess.run([sys.executable, "-m", "gateway.cli", "reindex", "--json",
+                          "--config", str(server.config_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["versions"] == 3, summary
+    assert not summary["missing_records"] and not summary["mismatched_records"]
+    after = [cli(server, "asset", "history", f"{name}/{key}") for key in ("k", "only-null")]
+    for old, new in zip(before, after):
+        assert [(v["version_id"], v["instance_id"], v["record"]["sha256"])
+                for v in new["versions"]] == [
+            (v["version_id"], v["instance_id"], v["record"]["sha256"]) for v in old["versions"]]
