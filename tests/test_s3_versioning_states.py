@@ -64,6 +64,7 @@ def assert_history_agrees(server, s3, bucket: str, key: str) -> list[str]:
     bodies = []
     for vid in objects:
         record = s3.get_object(Bucket=bucket, Key=f"{key}.xmp", VersionId=vid)
+        assert record["VersionId"] == vid
         body = record["Body"].read().decode()
         assert f"versionId={vid}" in body or f">{vid}<" in body or f'"{vid}"' in body, body
         bodies.append(body)

@@ -378,16 +378,19 @@ class IntakePipeline:
                                    Key=record_name(key))
         if version_id is not None:
             check_version_id(version_id)
+        record_id = version_id
         if version_id in (None, NULL_VERSION):
             # The null version's record is kept under its record id (each null version
             # written has its own), as is the current version's when it is a null one.
             try:
-                version_id = (await self.backend.head_object(bucket, key, version_id)).record_id
+                info = await self.backend.head_object(bucket, key, version_id)
             except (errors.NoSuchKey, errors.NoSuchVersion, errors.MethodNotAllowed):
                 raise missing from None
-        stored = await self.backend.get_record(bucket, key, version_id)
+            version_id, record_id = info.version_id, info.record_id
+        stored = await self.backend.get_record(bucket, key, record_id)
         if stored is None:
             raise missing
+        stored.info.version_id = version_id   # as clients name the version it describes
         return stored
 
     async def open_record(self, bucket: str, name: str, byte_range: ByteRange | None = None,

@@ -151,6 +151,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         upstream = self.names.upstream(bucket)
         body = xmldoc.bucket_configuration(region) if region != "us-east-1" else None
         await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
+        self.versioning.forget(upstream)   # a bucket of that name may have been cached
         # Should this fail, the first write to the bucket turns versioning on.
         await self.versioning.enable(upstream, bucket)
         await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)

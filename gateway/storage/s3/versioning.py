@@ -134,7 +134,9 @@ class Versioning:
             await self.enable(upstream, bucket)
 
     def forget(self, upstream: str) -> None:
+        """The bucket is gone (or new): nothing known of it holds any more."""
         self._enabled.discard(upstream)
+        self._states.pop(upstream, None)
 
     async def explain_missing(self, upstream: str, name: str, bucket: str, key: str,
                               version_id: str | None) -> errors.GatewayError:
