@@ -382,3 +382,21 @@ def test_reindex_finds_the_records_of_null_versions(server_with):
         assert [(v["version_id"], v["instance_id"], v["record"]["sha256"])
                 for v in new["versions"]] == [
             (v["version_id"], v["instance_id"], v["record"]["sha256"]) for v in old["versions"]]
+
+
+def test_multipart_upload_in_a_suspended_bucket_is_the_null_version(gateway, s3, bucket):
+    first = s3.put_object(Bucket=bucket, Key="big", Body=b"versioned")["VersionId"]
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    for body in (b"first multipart", b"second multipart"):
+        upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+        part = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=1, Body=body)
+        done = s3.complete_multipart_upload(
+            Bucket=bucket, Key="big", UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+        assert done.get("VersionId") in (None, "null")
+    assert listing(gateway, bucket) == [("big", "null", True, False), ("big", first, False, False)]
+    assert read(s3, bucket, "big") == b"second multipart"
+    # The current record is the null version's, and says so.
+    record = s3.get_object(Bucket=bucket, Key="big.xmp")
+    assert record["VersionId"] == "null"
+    assert catalogued(gateway, bucket, "big") == ["null", first]

@@ -1,12 +1,12 @@
 """Upstream bucket versioning: turning it on, the versioning states clients set, ``null``
 versions, and reading what a 404 means.
 
-Every provgate bucket is versioned (see ``gateway.storage.base``), and the upstream
-keeps the versions: provgate enables versioning on each upstream bucket when it creates
-it, and on a bucket made by an older provgate (or by hand) before the first write or
-delete this process sends there — objects stored before that become the ``null``
-version, as in S3. Which buckets are known to be versioned is remembered per process
-only: enabling is idempotent, so gateways sharing an upstream need no coordination.
+Every upstream bucket is versioned, and the upstream keeps the versions: provgate
+enables versioning on each upstream bucket when it creates it, and on a bucket made by
+an older provgate (or by hand) before the first write or delete this process sends
+there — objects stored before that become the ``null`` version, as in S3. Which
+buckets are known to be versioned is remembered per process only: enabling is
+idempotent, so gateways sharing an upstream need no coordination.
 
 The upstream bucket stays versioned whatever state a client sets: SeaweedFS 4.48 keeps
 Suspended and ``null`` versions only in part (after re-enabling, a new write is not
