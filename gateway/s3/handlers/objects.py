@@ -14,7 +14,7 @@ from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
 from gateway.wire.names import validate_bucket_name
-from gateway.storage.base import NULL_VERSION, DeleteOutcome
+from gateway.storage.base import NULL_VERSION, UNVERSIONED, DeleteOutcome
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
@@ -81,6 +81,7 @@ async def head_object(call: S3Call) -> web.StreamResponse:
     headers = h.object_headers(info, with_checksums=_wants_checksums(call))
     headers.update(review_header(call, info.version_id))
     _add_replication_status(call, info, headers)
+    await _unversioned_has_no_version(call, info, headers)
     byte_range = h.parse_range(call.headers.get("Range"))
     if byte_range is not None:
         start, end = byte_range.resolve(info.size)
@@ -105,6 +106,13 @@ def _add_replication_status(call: S3Call, info, headers) -> None:
             headers["x-amz-replication-status"] = status
 
 
+async def _unversioned_has_no_version(call: S3Call, info, headers) -> None:
+    """S3 names no version on reads from a bucket that never had versioning enabled."""
+    if (info.version_id == NULL_VERSION
+            and await call.gatekeeper.get_versioning(call.bucket) == UNVERSIONED):
+        headers.pop("x-amz-version-id", None)
+
+
 def _wants_checksums(call: S3Call) -> bool:
     return call.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
 
@@ -121,6 +129,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         headers.update(h.response_overrides(call.query))
         headers.update(review_header(call, info.version_id))
         _add_replication_status(call, info, headers)
+        await _unversioned_has_no_version(call, info, headers)
         if stream.span:
             start, end = stream.span
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
