@@ -159,11 +159,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
             await self.versioning.set_state(upstream, bucket, versioning)
 
     async def get_versioning(self, bucket: str) -> str:
-        upstream = self.names.upstream(bucket)
-        try:
-            return (await self.versioning.state(upstream, bucket))[0]
-        except errors.NoSuchKey:
-            raise errors.NoSuchBucket(resource=f"/{bucket}", BucketName=bucket) from None
+        return (await self.versioning.state(self.names.upstream(bucket), bucket))[0]
 
     async def set_versioning(self, bucket: str, state: str) -> None:
         upstream = self.names.upstream(bucket)

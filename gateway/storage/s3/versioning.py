@@ -31,6 +31,7 @@ costs a listing, on the error path only.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from contextlib import aclosing
@@ -59,6 +60,7 @@ def version_of(headers: Mapping[str, str]) -> str:
     return headers.get("x-amz-version-id") or NULL_VERSION
 
 
+log = logging.getLogger("provgate.storage.s3")
 STATE_TTL = 5.0                   # seconds a bucket's versioning state is cached
 
 
@@ -113,9 +115,15 @@ class Versioning:
         else:
             await drop_older(self.client, upstream, name, bucket, keep=0)
         if previous is not None and previous != version_id:
-            await self.client.send("DELETE", upstream, keys.encode_key(key),
-                                   query={"versionId": previous}, expect=(200, 204),
-                                   subject=(bucket, key))
+            try:
+                await self.client.send("DELETE", upstream, keys.encode_key(key),
+                                       query={"versionId": previous}, expect=(200, 204),
+                                       subject=(bucket, key))
+            except errors.GatewayError as exc:
+                # The write itself is done: the old null version stays as an ordinary
+                # older version, as when a process dies here.
+                log.warning("replaced null version %s of %s/%s not deleted: %s",
+                            previous, bucket, key, exc.message)
 
     async def enable(self, upstream: str, bucket: str) -> None:
         await self.client.send("PUT", upstream, query={"versioning": ""},
