@@ -43,9 +43,22 @@ class AdminConfig:
     listen: str = "127.0.0.1:9001"
 
 
+VERSIONING_CHOICES = ("enabled", "off", "locked")
+VERSIONING_DEFAULT = "enabled"
+
+
 @dataclass
 class StorageConfig:
     kind: str = "fs"                 # "fs" | "s3"
+    # What a new bucket starts as, and whether versioning may be suspended:
+    #   "enabled" (default)  new buckets keep every version; PutBucketVersioning may suspend
+    #   "off"                new buckets are unversioned, S3's default (a write replaces
+    #                        the null version, a delete removes it); a client may enable
+    #   "locked"             new buckets keep every version, and no bucket may be
+    #                        suspended (PutBucketVersioning Suspended: InvalidBucketState)
+    # Buckets that exist keep their state; the quarantine bucket is always versioned. The
+    # provenance record of every version written is kept in every state.
+    versioning: str = "enabled"
     path: str = "./data"             # fs: where buckets live
     endpoint: str = ""               # s3: upstream endpoint URL
     region: str = "us-east-1"
@@ -217,6 +230,8 @@ def load(path: str | os.PathLike) -> Config:
     storage = _section(doc, "storage", StorageConfig, where)
     if storage.kind not in ("fs", "s3"):
         raise ConfigError(f"{where}: 'storage.kind' must be \"fs\" or \"s3\"")
+    if storage.versioning not in VERSIONING_CHOICES:
+        raise ConfigError(f"{where}: 'storage.versioning' must be \"enabled\", \"off\" or \"locked\"")
     if storage.kind == "s3" and not (storage.endpoint and storage.access_key and storage.secret):
         raise ConfigError(f"{where}: storage kind \"s3\" needs endpoint, access_key and secret (or secret_env)")
     server = _section(doc, "server", ServerConfig, where)

@@ -224,7 +224,8 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
                          on_decision=distributor.on_review_change)
     gatekeeper = Gatekeeper(backend, pipeline,
                             quarantine_bucket=config.policies.quarantine_bucket,
-                            reviews=reviews, replication_status=distributor.replication_status)
+                            reviews=reviews, replication_status=distributor.replication_status,
+                            versioning=config.storage.versioning)
     services = Services(gatekeeper=gatekeeper, region=config.server.region)
     identities = IdentityStore(config.identities)
     authenticator = Authenticator(identities, region=config.server.region)

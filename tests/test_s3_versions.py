@@ -1,6 +1,7 @@
 """Versions through the S3 API (boto3, raw requests, the aws CLI), on both backends.
 
-Every bucket is versioned. Each object version's XMP record lives in the bucket's record
+Buckets here are versioned (the shared servers' default; the other versioning states are
+in test_s3_versioning_states.py). Each object version's XMP record lives in the bucket's record
 store, not among its objects: listings and version listings hold exactly what the tests
 wrote, nothing more.
 """
@@ -306,19 +307,6 @@ def test_version_id_marker_needs_a_key_marker(s3, bucket):
 
 
 # -- bucket versioning configuration and deletion ----------------------------------------------
-def test_bucket_versioning_is_always_enabled(s3, bucket):
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    with pytest.raises(ClientError) as exc:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
-    assert (error_code(exc.value), http_status(exc.value)) == ("NotImplemented", 501)
-    assert "versioned" in exc.value.response["Error"]["Message"]
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    with pytest.raises(ClientError) as exc:
-        s3.get_bucket_versioning(Bucket=bucket + "-missing")
-    assert error_code(exc.value) == "NoSuchBucket"
-
-
 def test_bucket_with_only_old_versions_can_be_deleted(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"1")
     s3.put_object(Bucket=bucket, Key="k", Body=b"2")

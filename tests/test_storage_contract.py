@@ -1285,3 +1285,66 @@ def test_fs_objects_stored_before_versioning_are_the_null_version(request, tmp_p
         assert harness.run(all_versions(b, bucket))[0] == [("k", newer.version_id, True, False)]
     finally:
         harness.close()
+
+
+# -- versioning states ------------------------------------------------------------------------
+@contract
+async def test_versioning_states_and_null_versions(b):
+    from gateway.storage.base import (NULL_VERSION, UNVERSIONED, VERSIONING_ENABLED,
+                                      VERSIONING_SUSPENDED)
+    bucket = f"ct-{uuid.uuid4().hex[:12]}"
+    await b.create_bucket(bucket, versioning=UNVERSIONED)
+    assert await b.get_versioning(bucket) == UNVERSIONED
+    first = await put(b, bucket, "k", b"n1")
+    second = await put(b, bucket, "k", b"n2")
+    assert (first.version_id, second.version_id) == (NULL_VERSION, NULL_VERSION)
+    # Each null version written has a record id of its own, and keeps its record.
+    assert len({first.record_id, second.record_id, NULL_VERSION}) == 3
+    await b.put_record(bucket, "k", first.record_id, b"<first/>")
+    await b.put_record(bucket, "k", second.record_id, b"<second/>")
+    page = await b.list_versions(bucket)
+    assert [(v.version_id, v.record_id, v.is_latest) for v in page.versions] == [
+        (NULL_VERSION, second.record_id, True)]
+    assert (await b.get_record(bucket, "k", first.record_id)).body == b"<first/>"
+    assert (await b.head_object(bucket, "k", NULL_VERSION)).record_id == second.record_id
+
+    await b.set_versioning(bucket, VERSIONING_ENABLED)
+    assert await b.get_versioning(bucket) == VERSIONING_ENABLED
+    v1 = await put(b, bucket, "k", b"v1")
+    assert v1.version_id != NULL_VERSION and v1.record_id == v1.version_id
+    await b.set_versioning(bucket, VERSIONING_SUSPENDED)
+    assert await b.get_versioning(bucket) == VERSIONING_SUSPENDED
+    s1 = await put(b, bucket, "k", b"s1")
+    page = await b.list_versions(bucket)
+    assert [(v.version_id, v.is_latest) for v in page.versions] == [
+        (NULL_VERSION, True), (v1.version_id, False)]
+    assert page.versions[0].record_id == s1.record_id
+    outcome = await b.delete_object(bucket, "k")
+    assert (outcome.version_id, outcome.delete_marker, outcome.removed) == (
+        NULL_VERSION, True, NULL_VERSION)
+    page = await b.list_versions(bucket)
+    assert [(v.version_id, v.is_latest, v.delete_marker) for v in page.versions] == [
+        (NULL_VERSION, True, True), (v1.version_id, False, False)]
+    with pytest.raises(errors.MethodNotAllowed):
+        await b.head_object(bucket, "k", NULL_VERSION)
+    removed = await b.delete_object(bucket, "k", NULL_VERSION)
+    assert (removed.version_id, removed.delete_marker) == (NULL_VERSION, True)
+    assert (await b.head_object(bucket, "k")).version_id == v1.version_id
+    await b.delete_object(bucket, "k", v1.version_id)
+    await b.delete_bucket(bucket)
+
+
+@contract
+async def test_unversioned_delete_removes_the_object(b):
+    from gateway.storage.base import NULL_VERSION, UNVERSIONED
+    bucket = f"ct-{uuid.uuid4().hex[:12]}"
+    await b.create_bucket(bucket, versioning=UNVERSIONED)
+    await put(b, bucket, "k", b"x")
+    outcome = await b.delete_object(bucket, "k")
+    assert (outcome.version_id, outcome.delete_marker, outcome.removed) == (
+        None, False, NULL_VERSION)
+    assert (await b.list_versions(bucket)).versions == []
+    with pytest.raises(errors.NoSuchKey) as exc:
+        await b.head_object(bucket, "k")
+    assert "x-amz-delete-marker" not in exc.value.headers
+    await b.delete_bucket(bucket)

@@ -22,7 +22,7 @@ from gateway.catalog.store import Catalog
 from gateway import kv
 from gateway.catalog.lineage import history_json, record_parents
 from gateway.provenance import SidecarError, document_id_for, instance_id_for, parse_sidecar
-from gateway.storage.base import ObjectInfo, StorageBackend
+from gateway.storage.base import NULL_VERSION, ObjectInfo, StorageBackend
 
 
 @dataclass
@@ -89,7 +89,9 @@ async def _index_asset(backend: StorageBackend, catalog: Catalog, bucket: str, k
         if info.delete_marker:
             continue
         where = f"{bucket}/{key}?versionId={info.version_id}"
-        stored = await backend.get_record(bucket, key, info.version_id)
+        if info.version_id == NULL_VERSION and not info.internal_id:
+            info = await backend.head_object(bucket, key, NULL_VERSION)  # its record id
+        stored = await backend.get_record(bucket, key, info.record_id)
         if stored is None:
             report.missing_records.append(where)
             continue
@@ -104,7 +106,8 @@ async def _index_asset(backend: StorageBackend, catalog: Catalog, bucket: str, k
             continue
         await kv.offload(catalog.add_version, bucket, key, version_id=info.version_id,
                          document_id=document_id_for(bucket, key),
-                         instance_id=instance_id_for(bucket, key, info.version_id),
+                         instance_id=instance_id_for(bucket, key, info.record_id),
+                         record_id=info.record_id,
                          record=parsed.record.to_dict(), committed=info.last_modified,
                          parents=record_parents(parsed.record),
                          history=history_json(parsed.history),

@@ -108,8 +108,14 @@ class Catalog:
     def add_version(self, bucket: str, key: str, *, version_id: str, document_id: str,
                     instance_id: str, record: dict, committed: float,
                     parents: list[Ref] = (), history: list[dict] = (),
-                    policy_warnings: list[str] | None = None) -> None:
+                    policy_warnings: list[str] | None = None,
+                    record_id: str | None = None) -> None:
         """Record a committed version; re-adding the same version id replaces it.
+
+        ``record_id``: the id its XMP record is stored under, when it is not the version
+        id (a ``null`` version: see ``gateway.storage.base``). A version added under the
+        id of a catalogued one with another record id is a new version that replaced it
+        (a null version overwritten): the old entry goes and the new one is the newest.
 
         ``history`` is the asset's xmpMM:History as of this version (stEvt events as
         dicts), so the next version's sidecar continues it. ``policy_warnings`` are the
@@ -125,6 +131,16 @@ class Catalog:
             entry = {"version_id": version_id, "instance_id": instance_id, "record": record,
                      "committed": committed, "history": list(history),
                      "review": review_summary(record)}
+            if record_id is not None and record_id != version_id:
+                entry["record_id"] = record_id
+            if existing is not None and record_id is not None:
+                where = kv.key(bucket, key, f"{int(existing):012d}")
+                before = kv.get(txn, self.versions, where) or {}
+                if (before.get("record_id") or version_id) != record_id:
+                    txn.delete(where, db=self.versions)
+                    self._set_parents(txn, bucket, key, version_id, [])
+                    self._unindex(txn, bucket, key, version_id)
+                    existing = None
             if existing is not None:
                 seq = int(existing)
                 before = kv.get(txn, self.versions, kv.key(bucket, key, f"{seq:012d}")) or {}

@@ -31,7 +31,9 @@ from gateway.gatekeeper.upload_checksums import (CompletionChecks, object_checks
                                                  part_algorithms)
 from gateway.identities import Identity
 from gateway.review.states import REVIEW_TAG, REVIEW_TAG_VALUES
-from gateway.storage.base import (BucketInfo, ByteRange, DeleteOutcome, ListPage,
+from gateway.config import VERSIONING_DEFAULT
+from gateway.storage.base import (UNVERSIONED, VERSIONING_ENABLED, VERSIONING_SUSPENDED,
+                                  BucketInfo, ByteRange, DeleteOutcome, ListPage,
                                   ObjectAttributes, ObjectInfo, ObjectPart, ObjectStream,
                                   PartBody, PartInfo, StagedObject, StorageBackend,
                                   UploadInfo, VersionPage)
@@ -63,18 +65,21 @@ class Gatekeeper:
     """``backend``            the storage backend (the gatekeeper's alone)
     ``intake``             the write-committing pipeline over the same backend
     ``quarantine_bucket``  where intake keeps writes a policy quarantined ("" = none)
+    ``versioning``         ``[storage] versioning``: "enabled" | "off" | "locked" (see
+                           ``gateway.config.StorageConfig``)
     """
 
     def __init__(self, backend: StorageBackend, intake: IntakePipeline, *,
                  quarantine_bucket: str = "", reviews: ReviewGate | None = None,
-                 replication_status: Callable[[str, str, str], str | None] | None = None
-                 ) -> None:
+                 replication_status: Callable[[str, str, str], str | None] | None = None,
+                 versioning: str = VERSIONING_DEFAULT) -> None:
         """``reviews``: the review stage (decisions sent as S3 object tags go there);
         ``replication_status(bucket, key, version_id)``: PENDING | COMPLETED | FAILED of a
         routed version, None when no route sends it anywhere."""
         self.backend = backend
         self.intake = intake
         self.quarantine_bucket = quarantine_bucket
+        self.versioning = versioning
         self.reviews = reviews
         self._replication_status = replication_status
         self.completions = CompletedUploads(intake.catalog.env)
@@ -185,7 +190,23 @@ class Gatekeeper:
 
     # -- buckets --------------------------------------------------------------------------
     async def create_bucket(self, bucket: str) -> None:
-        await self.backend.create_bucket(bucket)
+        """A new bucket, unversioned where ``versioning = "off"`` (S3's default), else
+        versioned."""
+        await self.backend.create_bucket(
+            bucket, versioning=UNVERSIONED if self.versioning == "off" else VERSIONING_ENABLED)
+
+    async def get_versioning(self, bucket: str) -> str:
+        return await self.backend.get_versioning(bucket)
+
+    async def set_versioning(self, bucket: str, state: str) -> None:
+        """Enable or suspend versioning; InvalidBucketState for suspending where
+        ``versioning = "locked"`` (as S3 answers for a bucket whose object lock forbids it)."""
+        if state == VERSIONING_SUSPENDED and self.versioning == "locked":
+            raise errors.InvalidBucketState(
+                "Versioning cannot be suspended on this gateway: it is configured with "
+                "[storage] versioning = \"locked\", which keeps every version of every object.",
+                resource=f"/{bucket}", BucketName=bucket)
+        await self.backend.set_versioning(bucket, state)
 
     async def delete_bucket(self, bucket: str) -> None:
         await self.backend.delete_bucket(bucket)

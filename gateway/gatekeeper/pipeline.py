@@ -63,7 +63,7 @@ from gateway.provenance import (Extractor, HistoryEvent, ProvenanceRecord, Sidec
                                 render_sidecar)
 from gateway.wire.checksums import ChecksumSet
 from gateway.wire.names import MAX_KEY_BYTES
-from gateway.storage.base import (MAX_RECORD_BYTES, RECORD_CONTENT_TYPE,
+from gateway.storage.base import (MAX_RECORD_BYTES, NULL_VERSION, RECORD_CONTENT_TYPE,
                                   record_name, recorded_key, ByteRange, DeleteOutcome, ListPage,
                                   ObjectAttributes, ObjectInfo, ObjectStream, PartBody,
                                   RecordInfo, StagedObject, StorageBackend, StoredRecord,
@@ -257,18 +257,18 @@ class IntakePipeline:
                     raise errors.ConditionalRequestConflict(
                         resource=f"/{bucket}/{key}", Key=key) from None
                 history = self._history(bucket, key)
+                instance_id = instance_id_for(bucket, key, committed.record_id)
                 history.append(HistoryEvent("saved" if history else "created",
                                             record.captured_at or iso_now(committed.last_modified),
-                                            instance_id=instance_id_for(bucket, key,
-                                                                        committed.version_id),
+                                            instance_id=instance_id,
                                             software_agent=SOFTWARE_AGENT,
                                             changed="/" if history else None))
-                instance_id = instance_id_for(bucket, key, committed.version_id)
                 history += [dataclasses.replace(e, instance_id=e.instance_id or instance_id)
                             for e in events_after]
                 try:
                     _, info = await self._write_record(bucket, key, committed.version_id,
                                                        record, history, new_version=True,
+                                                       record_id=committed.record_id,
                                                        policy_warnings=policy_warnings)
                 except BaseException:
                     # An error answer must mean nothing was stored (a full disk fails
@@ -363,19 +363,22 @@ class IntakePipeline:
 
     async def _write_record(self, bucket: str, key: str, version_id: str,
                             record: ProvenanceRecord, history: list[HistoryEvent], *,
-                            new_version: bool = False,
+                            new_version: bool = False, record_id: str | None = None,
                             policy_warnings: list[str] | None = None
                             ) -> tuple[RecordInfo, ObjectInfo]:
         """The record and the catalog entry, concurrently; returns the record as stored
         and the object version as stored (read back for a new version: its Last-Modified
-        is the one listings and a reindex see)."""
+        is the one listings and a reindex see). ``record_id``: a new version's record id
+        (``ObjectInfo.record_id``); a stored version's comes from its catalog entry."""
         record.version_id = version_id
-        body = render_sidecar(record, document_id_for(bucket, key),
-                              instance_id_for(bucket, key, version_id), history)
         entry = None if new_version else self.catalog.version(bucket, key, version_id)
         if not new_version and entry is None:
             raise errors.NoSuchVersion(resource=f"/{bucket}/{key}", Key=key,
                                        VersionId=version_id)
+        if record_id is None:
+            record_id = (entry or {}).get("record_id") or version_id
+        body = render_sidecar(record, document_id_for(bucket, key),
+                              instance_id_for(bucket, key, record_id), history)
 
         async def index() -> ObjectInfo | None:
             # The LMDB commit (an fsync) runs in a thread so the event loop keeps serving.
@@ -389,12 +392,13 @@ class IntakePipeline:
             await asyncio.to_thread(
                 self.catalog.add_version, bucket, key, version_id=version_id,
                 document_id=document_id_for(bucket, key),
-                instance_id=instance_id_for(bucket, key, version_id), record=record.to_dict(),
+                instance_id=instance_id_for(bucket, key, record_id), record=record.to_dict(),
                 committed=info.last_modified, parents=record_parents(record),
-                history=history_json(history), policy_warnings=policy_warnings)
+                history=history_json(history), policy_warnings=policy_warnings,
+                record_id=record_id)
             return info
 
-        stored, info = await _all(self.backend.put_record(bucket, key, version_id, body), index())
+        stored, info = await _all(self.backend.put_record(bucket, key, record_id, body), index())
         return stored, info
 
     async def read_record(self, bucket: str, key: str, version_id: str | None) -> bytes:
@@ -407,16 +411,21 @@ class IntakePipeline:
                              version_id: str | None) -> StoredRecord:
         missing = errors.NoSuchKey(resource=f"/{bucket}/{record_name(key)}",
                                    Key=record_name(key))
-        if version_id is None:
-            try:
-                version_id = (await self.backend.head_object(bucket, key)).version_id
-            except (errors.NoSuchKey, errors.NoSuchVersion):
-                raise missing from None
-        else:
+        if version_id is not None:
             check_version_id(version_id)
-        stored = await self.backend.get_record(bucket, key, version_id)
+        record_id = version_id
+        if version_id in (None, NULL_VERSION):
+            # The null version's record is kept under its record id (each null version
+            # written has its own), as is the current version's when it is a null one.
+            try:
+                info = await self.backend.head_object(bucket, key, version_id)
+            except (errors.NoSuchKey, errors.NoSuchVersion, errors.MethodNotAllowed):
+                raise missing from None
+            version_id, record_id = info.version_id, info.record_id
+        stored = await self.backend.get_record(bucket, key, record_id)
         if stored is None:
             raise missing
+        stored.info.version_id = version_id   # as clients name the version it describes
         return stored
 
     async def open_record(self, bucket: str, name: str, byte_range: ByteRange | None = None,
@@ -555,8 +564,11 @@ class IntakePipeline:
                                          MaxSizeAllowed=str(MAX_KEY_BYTES))
         async with self.key_lock(bucket, key):
             outcome = await self.backend.delete_object(bucket, key, version_id)
+            if outcome.removed is not None:     # a null version went for good
+                await kv.offload(self.catalog.remove_version, bucket, key, outcome.removed)
             if version_id is None:
-                await kv.offload(self.catalog.mark_deleted, bucket, key, time.time())
+                if outcome.delete_marker:
+                    await kv.offload(self.catalog.mark_deleted, bucket, key, time.time())
             elif outcome.delete_marker:
                 if await self._exists(bucket, key):
                     await kv.offload(self.catalog.restore, bucket, key)
@@ -577,7 +589,11 @@ class IntakePipeline:
             pass
         if version_id is None:
             return await self._exists(bucket, annotated)
-        return await self.backend.get_record(bucket, annotated, version_id) is not None
+        try:
+            await self._stored_record(bucket, annotated, version_id)
+        except errors.NoSuchKey:
+            return False
+        return True
 
     @contextlib.asynccontextmanager
     async def key_lock(self, bucket: str, key: str):

@@ -8,11 +8,20 @@ Writes reach a backend in two steps, so that intake can inspect a complete objec
 it becomes visible: the bytes are first *staged* (a local spool file for PUT and Copy, an
 assembled multipart upload for Complete), then *committed* under their key atomically.
 
-Every bucket is versioned, always (provenance needs history): a commit adds a new version
-of its key and keeps the previous one (bytes and attributes) retrievable by version id; a
-delete without a version id adds a *delete marker*, as S3 does in a versioned bucket. A
-version id is an opaque string a backend issues (``"null"`` names an object stored before
-versioning, as in S3); readers address a version with ``version_id`` and never parse it.
+A bucket is in one of S3's three versioning states (``VERSIONING_STATES``). Enabled: a
+commit adds a new version of its key and keeps the previous one (bytes and attributes)
+retrievable by version id; a delete without a version id adds a *delete marker*.
+Unversioned (never enabled) and Suspended: a commit replaces the key's ``null`` version
+(wherever it sits in the key's history) and becomes current; a delete without a version
+id removes the ``null`` version and, when Suspended, adds a ``null`` delete marker. A
+version id is an opaque string a backend issues (``"null"`` names such a version, and an
+object stored before versioning); readers address a version with ``version_id`` and
+never parse it.
+
+Provenance keeps every version's XMP record, also of a ``null`` version that a later
+write replaced: each stored version therefore has a *record id* (``ObjectInfo.record_id``)
+unique among the key's versions ever written, which is its version id except for ``null``
+versions, and the record store is keyed by it.
 """
 
 from __future__ import annotations
@@ -32,7 +41,10 @@ from gateway import errors
 CONTENT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding",
                    "Content-Language", "Expires")
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
-NULL_VERSION = "null"          # the version id of an object stored before versioning
+NULL_VERSION = "null"          # the version id of an object stored while not versioning
+# A bucket's versioning state, as GetBucketVersioning names it ("" = never enabled).
+UNVERSIONED, VERSIONING_ENABLED, VERSIONING_SUSPENDED = "", "Enabled", "Suspended"
+VERSIONING_STATES = (UNVERSIONED, VERSIONING_ENABLED, VERSIONING_SUSPENDED)
 RECORD_SUFFIX = ".xmp"         # an object's XMP record is served at <key>.xmp
 RECORD_CONTENT_TYPE = "application/rdf+xml"
 # What any version id looks like: S3 and its clones issue ids of these characters (AWS
@@ -86,6 +98,14 @@ class ObjectInfo:
     version_id: str = NULL_VERSION
     is_latest: bool = True         # the key's current version (listings of versions say)
     delete_marker: bool = False
+    # The backend's own id of a ``null`` version, unique per write ("" = the version id;
+    # see the module docstring). Clients never see it.
+    internal_id: str = ""
+
+    @property
+    def record_id(self) -> str:
+        """The id the version's XMP record is stored under."""
+        return self.internal_id or self.version_id
 
 
 @dataclass
@@ -111,6 +131,9 @@ class DeleteOutcome:
 
     version_id: str | None
     delete_marker: bool            # a marker was created, or the version removed was one
+    # A delete without a version id in an unversioned or suspended bucket removes the
+    # ``null`` version for good: then NULL_VERSION (whether or not there was one).
+    removed: str | None = None
 
 
 @dataclass
@@ -348,8 +371,18 @@ class StorageBackend(abc.ABC):
     async def list_buckets(self) -> list[BucketInfo]: ...
 
     @abc.abstractmethod
-    async def create_bucket(self, bucket: str) -> None:
-        """Create, or raise BucketAlreadyOwnedByYou."""
+    async def create_bucket(self, bucket: str, *, versioning: str = VERSIONING_ENABLED) -> None:
+        """Create, or raise BucketAlreadyOwnedByYou. ``versioning``: the state it starts
+        in, one of ``VERSIONING_STATES``."""
+
+    @abc.abstractmethod
+    async def get_versioning(self, bucket: str) -> str:
+        """The bucket's versioning state (``VERSIONING_STATES``); a bucket made before
+        the states existed is Enabled. NoSuchBucket."""
+
+    @abc.abstractmethod
+    async def set_versioning(self, bucket: str, state: str) -> None:
+        """Enable or suspend versioning (never back to unversioned, as in S3)."""
 
     @abc.abstractmethod
     async def head_bucket(self, bucket: str) -> BucketInfo:
@@ -377,7 +410,9 @@ class StorageBackend(abc.ABC):
                      attributes: ObjectAttributes, *, if_match: str | None = None,
                      if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:
         """Make ``staged`` the new current version of ``key``, atomically; the previous
-        version stays retrievable. Returns the new version's info (its version id set).
+        version stays retrievable, unless the bucket is not versioning and it was the
+        ``null`` version (see the module docstring). Returns the new version's info (its
+        version id and, for a ``null`` version, its internal id set).
 
         ``read_back=False`` says the caller has no use for the stored Last-Modified: a
         backend that would have to ask its store for it (s3: a HEAD) may report the time
@@ -417,9 +452,11 @@ class StorageBackend(abc.ABC):
     async def delete_object(self, bucket: str, key: str,
                             version_id: str | None = None) -> DeleteOutcome:
         """Without a version id, add a delete marker as the key's current version (even
-        for a key that has none, as S3 does). With one, remove that version or delete
-        marker for good (the next newest becomes current); an unknown version id is not
-        an error (S3 semantics), a malformed one is InvalidArgument."""
+        for a key that has none, as S3 does) in a versioned bucket; in an unversioned or
+        suspended one, remove the ``null`` version (suspended: and add a ``null`` delete
+        marker). With one, remove that version or delete marker for good (the next
+        newest becomes current); an unknown version id is not an error (S3 semantics), a
+        malformed one is InvalidArgument."""
 
     @abc.abstractmethod
     async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
@@ -487,12 +524,12 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     async def put_record(self, bucket: str, key: str, version_id: str,
                          body: bytes) -> RecordInfo:
-        """Store (or replace) the XMP record of object version ``version_id`` of ``key``,
-        durably. NoSuchBucket when the bucket is gone."""
+        """Store (or replace) the XMP record of object version ``version_id`` (its record
+        id: ``ObjectInfo.record_id``) of ``key``, durably. NoSuchBucket when the bucket is gone."""
 
     @abc.abstractmethod
     async def get_record(self, bucket: str, key: str, version_id: str) -> StoredRecord | None:
-        """The record of that object version, or None when it has none."""
+        """The record of that object version (by its record id), or None when it has none."""
 
     @abc.abstractmethod
     async def list_records(self, bucket: str, key: str) -> list[RecordInfo]:

@@ -53,24 +53,24 @@ async def get_bucket_location(call: S3Call) -> web.Response:
 
 
 async def get_bucket_versioning(call: S3Call) -> web.Response:
-    await call.gatekeeper.head_bucket(call.bucket)
-    # Every bucket keeps every version: provenance needs each object's history.
-    return xml_response("VersioningConfiguration", {"Status": "Enabled"})
+    state = await call.gatekeeper.get_versioning(call.bucket)
+    # A bucket that never had versioning enabled answers an empty configuration, as S3.
+    return xml_response("VersioningConfiguration", {"Status": state} if state else {})
 
 
 async def put_bucket_versioning(call: S3Call) -> web.Response:
-    """Enabled is what every bucket already is (a no-op, so setup scripts that ask for
-    it work); suspending, or MFA delete, is refused as not implemented."""
+    """Enabled or Suspended, as S3 (suspending is refused where ``[storage] versioning =
+    "locked"``); MFA delete is refused as not implemented."""
     config = xml.parse(await call.small_body(64 * 1024), "VersioningConfiguration")
     status = xml.child_text(config, "Status")
     mfa_delete = xml.child_text(config, "MfaDelete")
+    if status is None and mfa_delete is None:
+        raise errors.IllegalVersioningConfigurationException()
     if status not in (None, "Enabled", "Suspended") or mfa_delete not in (None, "Enabled", "Disabled"):
         raise errors.MalformedXML("Status must be Enabled or Suspended, MfaDelete Enabled or Disabled")
     await call.gatekeeper.head_bucket(call.bucket)
-    if status == "Suspended":
-        raise errors.NotImplementedOperation(
-            "provgate keeps every bucket versioned (provenance needs each object's history): "
-            "versioning cannot be suspended")
     if mfa_delete == "Enabled":
         raise errors.NotImplementedOperation("provgate does not implement MFA delete")
+    if status is not None:
+        await call.gatekeeper.set_versioning(call.bucket, status)
     return web.Response(status=200)

@@ -15,7 +15,8 @@ from gateway.wire import xml
 from gateway.s3.call import S3Call
 from gateway.s3.responses import xml_response
 from gateway.wire.names import validate_bucket_name
-from gateway.storage.base import (ByteRange, DeleteOutcome, ObjectInfo, recorded_key)
+from gateway.storage.base import (NULL_VERSION, UNVERSIONED, ByteRange, DeleteOutcome,
+                                  ObjectInfo, recorded_key)
 
 MAX_DELETE_KEYS = 1000
 log = logging.getLogger("provgate.s3")
@@ -42,12 +43,13 @@ def intake_headers(result: IngestResult) -> dict[str, str]:
     """What intake tells the writer: the version, warnings, a quarantine.
 
     A quarantined write has no version under the writer's key (it is kept in the
-    quarantine bucket), so no ``x-amz-version-id`` is sent for it.
+    quarantine bucket), so no ``x-amz-version-id`` is sent for it; nor for a ``null``
+    version (a bucket not versioning), as S3 sends none.
     """
     out = {}
     if result.quarantined:
         out["x-provgate-quarantine"] = warning_header([result.quarantined])
-    elif result.info.version_id:
+    elif result.info.version_id and result.info.version_id != NULL_VERSION:
         out["x-amz-version-id"] = result.info.version_id
     if result.warnings:
         out["x-provgate-warning"] = warning_header(result.warnings)
@@ -117,6 +119,7 @@ async def head_object(call: S3Call) -> web.StreamResponse:
         h.add_checksums(headers, part.checksums)
     headers.update(review_header(call, info.version_id))
     _add_replication_status(call, info, headers)
+    await _unversioned_has_no_version(call, info, headers)
     byte_range = part.byte_range if part else h.parse_range(call.headers.get("Range"))
     if byte_range is not None:
         start, end = byte_range.resolve(info.size)
@@ -139,6 +142,13 @@ def _add_replication_status(call: S3Call, info, headers) -> None:
         status = call.gatekeeper.replication_status(call.bucket, call.key, info.version_id)
         if status is not None:
             headers["x-amz-replication-status"] = status
+
+
+async def _unversioned_has_no_version(call: S3Call, info, headers) -> None:
+    """S3 names no version on reads from a bucket that never had versioning enabled."""
+    if (info.version_id == NULL_VERSION
+            and await call.gatekeeper.get_versioning(call.bucket) == UNVERSIONED):
+        headers.pop("x-amz-version-id", None)
 
 
 def _wants_checksums(call: S3Call) -> bool:
@@ -169,6 +179,7 @@ async def get_object(call: S3Call) -> web.StreamResponse:
         headers.update(h.response_overrides(call.query))
         headers.update(review_header(call, info.version_id))
         _add_replication_status(call, info, headers)
+        await _unversioned_has_no_version(call, info, headers)
         if stream.span:
             start, end = stream.span
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"

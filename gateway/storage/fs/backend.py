@@ -42,7 +42,9 @@ from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   ObjectStream, PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
                                   check_version_id, delete_marker_addressed, deleted_key,
-                                  multipart_etag, no_such_version, validate_completion)
+                                  multipart_etag, no_such_version, validate_completion,
+                                  NULL_VERSION, UNVERSIONED, VERSIONING_ENABLED,
+                                  VERSIONING_SUSPENDED)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key, record_key
 from gateway.storage.staged import LocalStagedFile, SpoolDirStaging, fsync_dir, spool_to_file
@@ -123,15 +125,29 @@ class FsBackend(SpoolDirStaging, StorageBackend):
             return [BucketInfo(k.decode(), doc["created"])
                     for k, doc in kv.scan(txn, self.index.buckets, b"", b"")]
 
-    async def create_bucket(self, bucket: str) -> None:
-        await kv.offload(self._create_bucket, bucket)
+    async def create_bucket(self, bucket: str, *, versioning: str = VERSIONING_ENABLED) -> None:
+        await kv.offload(self._create_bucket, bucket, versioning)
 
-    def _create_bucket(self, bucket: str) -> None:
+    def _create_bucket(self, bucket: str, versioning: str) -> None:
         with self.index.write() as txn:
             if kv.get(txn, self.index.buckets, bucket.encode()) is not None:
                 raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
             kv.put(txn, self.index.buckets, bucket.encode(),
-                   {"created": time.time(), "layout": RECORD_STORE_LAYOUT})
+                   {"created": time.time(), "layout": RECORD_STORE_LAYOUT,
+                    "versioning": versioning})
+
+    async def get_versioning(self, bucket: str) -> str:
+        with self.index.read() as txn:
+            return _versioning(self._bucket(txn, bucket))
+
+    async def set_versioning(self, bucket: str, state: str) -> None:
+        await kv.offload(self._set_versioning, bucket, state)
+
+    def _set_versioning(self, bucket: str, state: str) -> None:
+        with self.index.write() as txn:
+            doc = self._bucket(txn, bucket)
+            doc["versioning"] = state
+            kv.put(txn, self.index.buckets, bucket.encode(), doc)
 
     async def bucket_layout(self, bucket: str) -> int:
         with self.index.read() as txn:
@@ -201,8 +217,9 @@ class FsBackend(SpoolDirStaging, StorageBackend):
         if staged.part_list:
             record["part_list"] = [part.to_json() for part in staged.part_list]
         full = object_key(bucket, key)
+        replaced = None
         with self.index.write() as txn:  # the write lock makes check-and-publish atomic
-            self._bucket(txn, bucket)
+            versioning = _versioning(self._bucket(txn, bucket))
             current = versions.current(self.index, txn, full)
             live = None if versions.is_marker(current) else current
             if if_none_match and live is not None:
@@ -211,11 +228,16 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                 raise errors.NoSuchKey(resource=f"/{bucket}/{key}", Key=key)
             if if_match not in (None, "*") and live["etag"] != if_match:
                 raise errors.PreconditionFailed(Condition="If-Match")
+            if versioning != VERSIONING_ENABLED:
+                record["null"] = True
+                replaced = versions.remove(self.index, txn, full, NULL_VERSION)
             record["vid"] = versions.new_version_id(current["vid"] if current else None)
             target = self._blob_path(blob)
             os.rename(staged.path, target)
             fsync_dir(target.parent)
             versions.publish(self.index, txn, full, record)
+        if replaced is not None and not versions.is_marker(replaced):
+            _unlink(self._blob_path(replaced["blob"]))
         return listing.info(bucket, key, record)
 
     def _version(self, txn, bucket: str, key: str,
@@ -229,7 +251,7 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                 self._bucket(txn, bucket)
                 raise deleted_key(bucket, key, None)
             if versions.is_marker(record):
-                raise deleted_key(bucket, key, record["vid"])
+                raise deleted_key(bucket, key, versions.shown_id(record))
             return record, True
         _check_version_id(version_id)
         found = versions.find(self.index, txn, full, version_id)
@@ -283,19 +305,33 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                 version_id: str | None) -> tuple[DeleteOutcome, str | None]:
         full = object_key(bucket, key)
         with self.index.write() as txn:
-            self._bucket(txn, bucket)
+            versioning = _versioning(self._bucket(txn, bucket))
             if version_id is None:
-                current = versions.current(self.index, txn, full)
-                marker = {"vid": versions.new_version_id(current["vid"] if current else None),
-                          "dm": True, "mtime": time.time()}
-                versions.publish(self.index, txn, full, marker)
-                return DeleteOutcome(marker["vid"], True), None
+                return self._delete_current(txn, full, versioning)
             removed = versions.remove(self.index, txn, full, version_id)
         if removed is None:  # nothing to remove is not an error, as in S3
             return DeleteOutcome(version_id, False), None
         if versions.is_marker(removed):
             return DeleteOutcome(version_id, True), None
         return DeleteOutcome(version_id, False), removed["blob"]
+
+    def _delete_current(self, txn, full: bytes,
+                        versioning: str) -> tuple[DeleteOutcome, str | None]:
+        """A delete without a version id, as the bucket's versioning state wants it."""
+        removed = None
+        if versioning != VERSIONING_ENABLED:
+            removed = versions.remove(self.index, txn, full, NULL_VERSION)
+        blob = removed["blob"] if removed is not None and not versions.is_marker(removed) else None
+        if versioning == UNVERSIONED:
+            return DeleteOutcome(None, False, removed=NULL_VERSION), blob
+        current = versions.current(self.index, txn, full)
+        marker = {"vid": versions.new_version_id(current["vid"] if current else None),
+                  "dm": True, "mtime": time.time()}
+        if versioning == VERSIONING_SUSPENDED:
+            marker["null"] = True
+        versions.publish(self.index, txn, full, marker)
+        return (DeleteOutcome(versions.shown_id(marker), True,
+                              removed=NULL_VERSION if removed is not None else None), blob)
 
     async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
                            start_after: str = "", max_keys: int = 1000) -> ListPage:
@@ -474,6 +510,11 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                     found.append(_record_info(bucket, slot[len(prefix):].decode(), head,
                                               len(body)))
         return found
+
+
+def _versioning(doc: dict) -> str:
+    # A bucket made before the versioning states existed was always versioned.
+    return doc.get("versioning", VERSIONING_ENABLED)
 
 
 def _split_record(raw: bytes) -> tuple[dict, bytes]:

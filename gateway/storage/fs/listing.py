@@ -19,14 +19,16 @@ from gateway.storage.fs.index import SEP, Index, key_after_prefix, object_key
 
 def info(bucket: str, key: str, record: dict, is_latest: bool = True) -> ObjectInfo:
     """The ObjectInfo of a version record (or of a delete marker)."""
-    vid = record.get("vid", versions.NULL_VERSION)
+    vid = versions.shown_id(record)
+    internal = record.get("vid", "") if vid != record.get("vid") else ""
     if versions.is_marker(record):
         return ObjectInfo(bucket, key, 0, "", record["mtime"],
                           ObjectAttributes(owner=record.get("owner", "")), version_id=vid,
-                          is_latest=is_latest, delete_marker=True)
+                          is_latest=is_latest, delete_marker=True, internal_id=internal)
     return ObjectInfo(bucket, key, record["size"], record["etag"], record["mtime"],
                       ObjectAttributes.from_json(record["attrs"]), record["checksums"],
-                      record["parts"], version_id=vid, is_latest=is_latest)
+                      record["parts"], version_id=vid, is_latest=is_latest,
+                      internal_id=internal)
 
 
 def _keys(index: Index, txn: lmdb.Transaction, bucket: str, prefix: str, delimiter: str,
@@ -83,6 +85,11 @@ def list_versions(index: Index, txn: lmdb.Transaction, bucket: str, prefix: str,
                   delimiter: str, key_marker: str, version_id_marker: str,
                   max_keys: int) -> VersionPage:
     resume_inside = bool(key_marker and version_id_marker)
+    if resume_inside and version_id_marker == versions.NULL_VERSION:
+        # Versions sort by internal id: resume after the null version's (after the whole
+        # key when it has none any more).
+        found = versions.find(index, txn, object_key(bucket, key_marker), version_id_marker)
+        version_id_marker = found[0]["vid"] if found else "~"
     keys = _keys(index, txn, bucket, prefix, delimiter,
                  _start(bucket, prefix, key_marker, resume_inside), key_marker, False)
     page = VersionPage([], [], False)

@@ -7,6 +7,11 @@ object version (``blob``, ``size``, ``etag``, ``attrs``, ...) or a delete marker
 versioning existed have no ``vid``: they are the ``null`` version, as S3 calls an object
 stored before versioning was enabled.
 
+A version written while the bucket was unversioned or suspended is the key's ``null``
+version too: it gets a fresh id like any other (``"null": true`` marks it), so that its
+place in the history and its XMP record (keyed by that id) stay its own after a later
+write replaced it; clients see and address it as ``null``. A key has at most one.
+
 Version ids are 32 lowercase hex digits: 16 of ``2**64 - 1 - nanoseconds since the
 epoch`` and 16 random ones. Inverting the time makes newer ids sort *first*, so the
 ``versions`` table yields a key's history newest first with a plain forward scan (S3's
@@ -46,6 +51,15 @@ def is_marker(record: dict | None) -> bool:
     return bool(record and record.get("dm"))
 
 
+def is_null(record: dict) -> bool:
+    return bool(record.get("null")) or record.get("vid", NULL_VERSION) == NULL_VERSION
+
+
+def shown_id(record: dict) -> str:
+    """The version id clients see: ``null`` for the null version."""
+    return NULL_VERSION if is_null(record) else record["vid"]
+
+
 def current(index: Index, txn: lmdb.Transaction, full: bytes) -> dict | None:
     """The key's current version record (object or delete marker), or None."""
     record = index.get_object(txn, full)
@@ -66,14 +80,17 @@ def history(index: Index, txn: lmdb.Transaction, full: bytes) -> Iterator[tuple[
 
 def find(index: Index, txn: lmdb.Transaction, full: bytes,
          version_id: str) -> tuple[dict, bool] | None:
-    """``(record, is_latest)`` of one version, or None."""
+    """``(record, is_latest)`` of one version by the id clients see, or None."""
     latest = current(index, txn, full)
     if latest is None:
         return None
+    if version_id == NULL_VERSION:
+        return next(((r, is_latest) for r, is_latest in history(index, txn, full)
+                     if is_null(r)), None)
     if latest["vid"] == version_id:
-        return latest, True
+        return (latest, True) if not is_null(latest) else None
     record = index.get_noncurrent(txn, full, version_id)
-    return None if record is None else (record, False)
+    return None if record is None or is_null(record) else (record, False)
 
 
 def publish(index: Index, txn: lmdb.Transaction, full: bytes, record: dict) -> None:
@@ -94,14 +111,15 @@ def update(index: Index, txn: lmdb.Transaction, full: bytes, record: dict, is_la
 
 
 def remove(index: Index, txn: lmdb.Transaction, full: bytes, version_id: str) -> dict | None:
-    """Delete one version for good and return its record (None if there was none).
-    Removing the current version makes the newest noncurrent one current."""
+    """Delete one version (named as clients name it) for good and return its record
+    (None if there was none). Removing the current version makes the newest noncurrent
+    one current."""
     found = find(index, txn, full, version_id)
     if found is None:
         return None
     record, is_latest = found
     if not is_latest:
-        index.delete_noncurrent(txn, full, version_id)
+        index.delete_noncurrent(txn, full, record["vid"])
         return record
     successors = index.noncurrent(txn, full)
     successor = next(successors, None)

@@ -67,14 +67,16 @@ from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectPart,
                                   ObjectStream, PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
-                                  check_version_id)
+                                  check_version_id, NULL_VERSION, UNVERSIONED,
+                                  VERSIONING_ENABLED, VERSIONING_SUSPENDED)
 from gateway.storage.s3 import keys, listing, walk
 from gateway.wire import xmldoc
 from gateway.wire.client import FileSection, Reply, S3Client
 from gateway.storage.s3.metadata import SystemFields, read_headers, write_headers
 from gateway.storage.s3.staging import UploadStaged
 from gateway.storage.s3.uploads import Uploads
-from gateway.storage.s3.versioning import Versioning, version_of
+from gateway.storage.s3.listing import shown
+from gateway.storage.s3.versioning import Versioning, drop_older, shown_error, version_of
 from gateway.storage.staged import LocalStagedFile, SpoolDirStaging
 
 log = logging.getLogger("provgate.storage.s3")
@@ -145,14 +147,41 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                 found.append(BucketInfo(name, listed.created))
         return sorted(found, key=lambda b: b.name)
 
-    async def create_bucket(self, bucket: str) -> None:
+    async def create_bucket(self, bucket: str, *, versioning: str = VERSIONING_ENABLED) -> None:
         region = self.client.region
         upstream = self.names.upstream(bucket)
         body = xmldoc.bucket_configuration(region) if region != "us-east-1" else None
         await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
+        self.versioning.forget(upstream)   # a bucket of that name may have been cached
         # Should this fail, the first write to the bucket turns versioning on.
         await self.versioning.enable(upstream, bucket)
         await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)
+        if versioning != VERSIONING_ENABLED:
+            await self.versioning.set_state(upstream, bucket, versioning)
+
+    async def get_versioning(self, bucket: str) -> str:
+        return (await self.versioning.state(self.names.upstream(bucket), bucket))[0]
+
+    async def set_versioning(self, bucket: str, state: str) -> None:
+        upstream = self.names.upstream(bucket)
+        await self._require_bucket(bucket)
+        await self.versioning.ensure(upstream, bucket)
+        await self.versioning.set_state(upstream, bucket, state)
+
+    async def _null_id(self, upstream: str, bucket: str, key: str) -> str | None:
+        """The upstream id of the key's null version (None: none of its own), asked only
+        of buckets whose state was ever set (see ``versioning``)."""
+        if not (await self.versioning.state(upstream, bucket))[1]:
+            return None
+        return await self.versioning.null_of(upstream, bucket, key)
+
+    async def _address(self, upstream: str, bucket: str, key: str,
+                       version_id: str | None) -> tuple[str | None, str | None]:
+        """(the upstream version to ask for, the upstream id of the null version)."""
+        null_id = await self._null_id(upstream, bucket, key)
+        if version_id == NULL_VERSION and null_id is not None:
+            return null_id, null_id
+        return version_id, null_id
 
     async def bucket_layout(self, bucket: str) -> int:
         upstream = self.names.upstream(bucket)
@@ -173,15 +202,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         await self.client.send("PUT", upstream, keys.LAYOUT_NAME, body=str(layout).encode(),
                                subject=(bucket, ""))
         # Versioned: keep just the newest note.
-        await self._drop_older(upstream, keys.LAYOUT_NAME, bucket)
-
-    async def _drop_older(self, upstream: str, name: str, bucket: str) -> None:
-        """Delete every version of an internal upstream key but the newest, for good."""
-        older = [listed.version_id async for listed in
-                 walk.exact(self.client, upstream, name, subject=(bucket, ""))][1:]
-        await listing.bounded([lambda v=version_id: self.client.send(
-            "DELETE", upstream, name, query={"versionId": v}, expect=(200, 204),
-            subject=(bucket, "")) for version_id in older])
+        await drop_older(self.client, upstream, keys.LAYOUT_NAME, bucket)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         upstream = self.names.upstream(bucket)
@@ -223,6 +244,9 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                      if_none_match: bool = False, read_back: bool = True) -> ObjectInfo:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
         await self.versioning.ensure(upstream, bucket)
+        state, _ = await self.versioning.state(upstream, bucket)
+        previous_null = (await self._null_id(upstream, bucket, key)
+                         if state != VERSIONING_ENABLED else None)
         conditions = await self._conditions(upstream, name, bucket, key, if_match, if_none_match)
         system = SystemFields(checksums=dict(staged.checksums), parts_count=staged.parts_count,
                               owner=attributes.owner,
@@ -244,16 +268,21 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                                               attributes, system, conditions)
         else:
             raise errors.InternalError(f"the s3 backend cannot commit a {type(staged).__name__}")
+        written = version_of(reply.headers)
+        null_id = None
+        if state != VERSIONING_ENABLED:
+            await self.versioning.replace_null(upstream, bucket, key, written, previous_null)
+            null_id = written
         if read_back:
             # The upstream sets Last-Modified (to the second) and a PUT does not return
             # it; read it back so the writer, readers and a later reindex all see the same
             # time. (The reply's Date is no substitute: SeaweedFS stamps the object before
             # it answers, and about one write in 300 straddles a second.)
-            return await self.head_object(bucket, key, version_id=version_of(reply.headers))
-        return ObjectInfo(bucket, key, staged.size, system.etag or reply.etag,
-                          _http_time(reply.headers.get("Date")), attributes,
-                          dict(staged.checksums), staged.parts_count,
-                          version_id=version_of(reply.headers))
+            return shown(await self._head(upstream, bucket, key, written), null_id)
+        return shown(ObjectInfo(bucket, key, staged.size, system.etag or reply.etag,
+                                _http_time(reply.headers.get("Date")), attributes,
+                                dict(staged.checksums), staged.parts_count,
+                                version_id=written), null_id)
 
     async def _conditions(self, upstream: str, name: str, bucket: str, key: str,
                           if_match: str | None, if_none_match: bool) -> dict[str, str]:
@@ -416,13 +445,27 @@ class S3Backend(SpoolDirStaging, StorageBackend):
     # -- reading objects --------------------------------------------------------------------
     async def head_object(self, bucket: str, key: str,
                           version_id: str | None = None) -> ObjectInfo:
-        reply = await self._head(bucket, key, version_id)
+        upstream = self.names.upstream(bucket)
+        if version_id is not None:
+            check_version_id(version_id)
+        asked, null_id = await self._address(upstream, bucket, key, version_id)
+        try:
+            info = await self._head(upstream, bucket, key, asked)
+        except errors.GatewayError as exc:
+            raise shown_error(exc, null_id) from None
+        return shown(info, null_id)
+
+    async def _head(self, upstream: str, bucket: str, key: str,
+                    version_id: str | None) -> ObjectInfo:
+        """HEAD of an upstream version as the backend stores it (no null mapping)."""
+        reply = await self._head_reply(upstream, bucket, key, version_id)
         size = int(reply.headers.get("Content-Length", "0"))
         return await self._info(bucket, key, reply.headers, size)
 
-    async def _head(self, bucket: str, key: str, version_id: str | None) -> Reply:
-        """The upstream's HEAD of the object version; errors as ``head_object``."""
-        upstream, name = self.names.upstream(bucket), keys.encode_key(key)
+    async def _head_reply(self, upstream: str, bucket: str, key: str,
+                          version_id: str | None) -> Reply:
+        """The upstream's HEAD of an upstream version; errors as ``head_object``."""
+        name = keys.encode_key(key)
         try:
             return await self.client.send("HEAD", upstream, name, query=_version(version_id),
                                           subject=(bucket, key))
@@ -457,7 +500,8 @@ class S3Backend(SpoolDirStaging, StorageBackend):
     async def object_parts(self, bucket: str, key: str,
                            version_id: str | None = None) -> list[ObjectPart] | None:
         upstream = self.names.upstream(bucket)
-        _, system = read_headers((await self._head(bucket, key, version_id)).headers)
+        asked, _ = await self._address(upstream, bucket, key, version_id)
+        _, system = read_headers((await self._head_reply(upstream, bucket, key, asked)).headers)
         if not system.parts_count or not system.write_id:
             return None
         try:
@@ -471,12 +515,16 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                           version_id: str | None = None) -> ObjectStream:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
         headers = {"Range": _range_header(byte_range)} if byte_range else {}
+        if version_id is not None:
+            check_version_id(version_id)
+        asked, null_id = await self._address(upstream, bucket, key, version_id)
         try:
             reply = await self.client.send("GET", upstream, name, headers=headers, stream=True,
-                                           query=_version(version_id), expect=(200, 206),
+                                           query=_version(asked), expect=(200, 206),
                                            subject=(bucket, key))
         except (errors.NoSuchKey, errors.NoSuchVersion):
-            raise await self._missing(upstream, name, bucket, key, version_id) from None
+            missing = await self._missing(upstream, name, bucket, key, asked)
+            raise shown_error(missing, null_id) from None
         except errors.InvalidRange:
             size = (await self.head_object(bucket, key, version_id)).size
             raise errors.InvalidRange(ActualObjectSize=str(size)) from None
@@ -484,7 +532,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         assert response is not None
         try:
             span, size, skip, take = _served(reply, byte_range)
-            info = await self._info(bucket, key, reply.headers, size)
+            info = shown(await self._info(bucket, key, reply.headers, size), null_id)
         except BaseException:
             response.close()
             raise
@@ -525,14 +573,29 @@ class S3Backend(SpoolDirStaging, StorageBackend):
     async def delete_object(self, bucket: str, key: str,
                             version_id: str | None = None) -> DeleteOutcome:
         upstream = self.names.upstream(bucket)
-        query = _version(version_id)
+        if version_id is not None:
+            check_version_id(version_id)
+        state = VERSIONING_ENABLED
         if version_id is None:
             # In a bucket not yet versioned upstream, a plain DELETE would destroy the
             # object instead of adding a delete marker.
             await self.versioning.ensure(upstream, bucket)
-        reply = await self.client.send("DELETE", upstream, keys.encode_key(key), query=query,
-                                       expect=(200, 204), subject=(bucket, key))
+            state, _ = await self.versioning.state(upstream, bucket)
+        asked, null_id = await self._address(upstream, bucket, key, version_id)
+        if state == UNVERSIONED:
+            await self.versioning.replace_null(upstream, bucket, key, None, null_id)
+            return DeleteOutcome(None, False, removed=NULL_VERSION)
+        reply = await self.client.send("DELETE", upstream, keys.encode_key(key),
+                                       query=_version(asked), expect=(200, 204),
+                                       subject=(bucket, key))
         marker = reply.headers.get("x-amz-delete-marker", "").lower() == "true"
+        if state == VERSIONING_SUSPENDED:
+            await self.versioning.replace_null(upstream, bucket, key,
+                                               reply.headers.get("x-amz-version-id"), null_id)
+            return DeleteOutcome(NULL_VERSION, True, removed=NULL_VERSION)
+        if version_id == NULL_VERSION and null_id is not None:
+            await self.versioning.replace_null(upstream, bucket, key, None, None)
+            return DeleteOutcome(NULL_VERSION, marker)
         return DeleteOutcome(reply.headers.get("x-amz-version-id") or version_id, marker)
 
     async def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "",
@@ -546,16 +609,24 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                             max_keys: int = 1000) -> VersionPage:
         if version_id_marker:
             check_version_id(version_id_marker)
-        return await listing.list_versions(self.client, self.names.upstream(bucket), bucket,
+        upstream = self.names.upstream(bucket)
+        null_of = None
+        if (await self.versioning.state(upstream, bucket))[1]:
+            async def null_of(key: str) -> str | None:
+                return await self.versioning.null_of(upstream, bucket, key)
+        return await listing.list_versions(self.client, upstream, bucket,
                                            prefix=prefix, delimiter=delimiter,
                                            key_marker=key_marker,
                                            version_id_marker=version_id_marker,
-                                           max_keys=max_keys)
+                                           max_keys=max_keys, null_of=null_of)
 
     async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
                        version_id: str | None = None) -> ObjectInfo:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
-        query = {"tagging": "", **_version(version_id)}
+        if version_id is not None:
+            check_version_id(version_id)
+        asked, null_id = await self._address(upstream, bucket, key, version_id)
+        query = {"tagging": "", **_version(asked)}
         try:
             if tags:
                 await self.client.send("PUT", upstream, name, query=query,
@@ -564,7 +635,8 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                 await self.client.send("DELETE", upstream, name, query=query,
                                        expect=(200, 204), subject=(bucket, key))
         except (errors.NoSuchKey, errors.NoSuchVersion):
-            raise await self._missing(upstream, name, bucket, key, version_id) from None
+            missing = await self._missing(upstream, name, bucket, key, asked)
+            raise shown_error(missing, null_id) from None
         return await self.head_object(bucket, key, version_id)
 
     # -- the record store ---------------------------------------------------------------
@@ -585,7 +657,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         except errors.PreconditionFailed:
             reply = await self.client.send("PUT", upstream, name, body=body, headers=headers,
                                            subject=(bucket, key))
-            await self._drop_older(upstream, name, bucket)
+            await drop_older(self.client, upstream, name, bucket)
         return RecordInfo(bucket, key, version_id, len(body), reply.etag,
                           _http_time(reply.headers.get("Date")))
 

@@ -71,6 +71,11 @@ RECORDS_PREFIX = INTERNAL_PREFIX + "records/"
 # The parts an object was assembled from, one JSON document per write: PART_LISTS + write id.
 PART_LISTS = INTERNAL_PREFIX + "parts-of/"
 LAYOUT_NAME = INTERNAL_PREFIX + "layout"   # the bucket's layout (see storage.base)
+# The bucket's versioning state as clients set it (the upstream bucket itself stays
+# versioned: see ``versioning``), and per key the upstream version that is its ``null``
+# version: ``!pg/nulls/<digest of the key>``.
+VERSIONING_NAME = INTERNAL_PREFIX + "versioning"
+NULLS_PREFIX = INTERNAL_PREFIX + "nulls/"
 # Upstream start-after that skips the internal namespace: "!pg/..." < "!~" < every
 # encoded key (which starts with "%", "&", "[" or a character from "0" up).
 LISTING_FLOOR = "!~"
@@ -119,8 +124,16 @@ def encode_key(key: str) -> str:
 
 def record_prefix(key: str) -> str:
     """The upstream prefix of every record of ``key``."""
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_HEX]
-    return f"{RECORDS_PREFIX}{digest}/"
+    return f"{RECORDS_PREFIX}{_key_digest(key)}/"
+
+
+def _key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_HEX]
+
+
+def null_name(key: str) -> str:
+    """The upstream key naming the upstream version that is ``key``'s null version."""
+    return NULLS_PREFIX + _key_digest(key)
 
 
 def record_name(key: str, version_id: str) -> str:

@@ -21,7 +21,8 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from gateway import errors
-from gateway.storage.base import ListPage, ObjectAttributes, ObjectInfo, VersionPage
+from gateway.storage.base import (NULL_VERSION, ListPage, ObjectAttributes, ObjectInfo,
+                                  VersionPage)
 from gateway.storage.s3 import keys, walk
 from gateway.wire.client import S3Client
 from gateway.storage.s3.metadata import SYSTEM_HEADER, SystemFields
@@ -124,6 +125,14 @@ def _info(bucket: str, key: str, listed: ListedVersion) -> ObjectInfo:
                       is_latest=listed.is_latest, delete_marker=listed.delete_marker)
 
 
+def shown(info: ObjectInfo, null_id: str | None) -> ObjectInfo:
+    """``info`` as clients see it: the upstream version ``null_id`` is the null version
+    (see ``versioning``)."""
+    if null_id is not None and info.version_id == null_id:
+        info.internal_id, info.version_id = null_id, NULL_VERSION
+    return info
+
+
 async def list_objects(client: S3Client, upstream_bucket: str, bucket: str, *, prefix: str,
                        delimiter: str, start_after: str, max_keys: int) -> ListPage:
     scope = _Scope(client, upstream_bucket, bucket, prefix, delimiter)
@@ -148,8 +157,25 @@ async def list_objects(client: S3Client, upstream_bucket: str, bucket: str, *, p
 
 async def list_versions(client: S3Client, upstream_bucket: str, bucket: str, *, prefix: str,
                         delimiter: str, key_marker: str, version_id_marker: str,
-                        max_keys: int) -> VersionPage:
+                        max_keys: int,
+                        null_of: Callable[[str], Awaitable[str | None]] | None = None
+                        ) -> VersionPage:
+    """``null_of(key)``: the upstream id of the key's null version (None: the bucket's
+    keys have none of their own), shown as ``null``."""
     scope = _Scope(client, upstream_bucket, bucket, prefix, delimiter)
+    nulls: dict[str, str | None] = {}
+
+    async def null_id(key: str) -> str | None:
+        if null_of is None:
+            return None
+        if key not in nulls:
+            nulls[key] = await null_of(key)
+        return nulls[key]
+
+    if key_marker and version_id_marker == NULL_VERSION:
+        # Resume after the upstream version that is the null one (after the whole key
+        # when it has none of its own any more).
+        version_id_marker = await null_id(key_marker) or ""
     if key_marker and version_id_marker:
         # Resuming inside a key: the upstream must skip exactly its newer versions.
         after, after_version = keys.encode_key(key_marker), version_id_marker
@@ -166,8 +192,9 @@ async def list_versions(client: S3Client, upstream_bucket: str, bucket: str, *, 
                 page.common_prefixes.append(key)
                 page.next_key_marker, page.next_version_id_marker = key, None
             else:
-                page.versions.append(_info(bucket, key, listed))
-                page.next_key_marker, page.next_version_id_marker = key, listed.version_id
+                info = shown(_info(bucket, key, listed), await null_id(key))
+                page.versions.append(info)
+                page.next_key_marker, page.next_version_id_marker = key, info.version_id
     finally:
         await entries.aclose()
     page.next_key_marker = page.next_version_id_marker = None
