@@ -41,6 +41,7 @@ class ServerConfig:
 @dataclass
 class AdminConfig:
     listen: str = "127.0.0.1:9001"
+    session_ttl: float = 28800.0     # seconds a /ui login lasts (8 hours)
 
 
 @dataclass
@@ -229,11 +230,14 @@ def load(path: str | os.PathLike) -> Config:
             parse_listen(listen, f"{where}: '{name}'")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    admin = _section(doc, "admin", AdminConfig, where)
+    if not admin.session_ttl > 0:
+        raise ConfigError(f"{where}: 'admin.session_ttl' must be a positive number of seconds")
     identities = _identities(doc, where)
     sidecar_table = doc.get("sidecar", {})
     if not isinstance(sidecar_table, dict):
         raise ConfigError(f"{where}: [sidecar] must be a table")
-    return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
+    return Config(server=server, admin=admin, storage=storage,
                   catalog=_section(doc, "catalog", CatalogConfig, where),
                   intake=_section(doc, "intake", IntakeConfig, where),
                   policies=_policies(doc, where),

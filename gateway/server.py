@@ -15,6 +15,9 @@ from aiohttp import web
 
 from gateway.admin.app import build_admin_app
 from gateway.admin.auth import AdminAuthenticator
+from gateway.admin.content_api import add_content_routes
+from gateway.admin.sessions import SessionStore
+from gateway.admin.ui import add_ui_routes
 from gateway.admin.distribution_api import add_distribution_routes
 from gateway.admin.policy_api import add_policy_routes
 from gateway.admin.search_api import add_search_routes
@@ -243,8 +246,9 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
                       + ([config.resolve(config.storage.path)] if config.storage.kind == "fs" else []),
                       config.storage.min_free_bytes)
     readiness: dict = {}     # more readiness checks, added as their parts start
-    admin_app = build_admin_app(backend, catalog, extractor,
-                                AdminAuthenticator(identities, authenticator),
+    sessions = SessionStore(config.admin.session_ttl)
+    admin_authenticator = AdminAuthenticator(identities, authenticator, sessions)
+    admin_app = build_admin_app(backend, catalog, extractor, admin_authenticator,
                                 quarantine_bucket=config.policies.quarantine_bucket,
                                 space=space, readiness=readiness,
                                 registries=(sidecar_metrics.REGISTRY,))
@@ -255,6 +259,8 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     add_review_routes(admin_app, reviews)
     metrics.watch_review_queue(lambda: _queue_figures(catalog, config.policies.quarantine_bucket))
     add_distribution_routes(admin_app, distributor)
+    add_content_routes(admin_app, gatekeeper)
+    add_ui_routes(admin_app, authenticator=admin_authenticator, sessions=sessions)
     admin_runner, admin_url = await _open_site(admin_app, config.admin.listen, "admin listener")
     stack.push_async_callback(admin_runner.cleanup)
     stack.push_async_callback(distributor.close)
