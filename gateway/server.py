@@ -18,8 +18,10 @@ from gateway.admin.auth import AdminAuthenticator
 from gateway.admin.distribution_api import add_distribution_routes
 from gateway.admin.policy_api import add_policy_routes
 from gateway.admin.search_api import add_search_routes
+from gateway.admin.spend_api import add_spend_routes
 from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
+from gateway.catalog.spend import Spend
 from gateway import errors, kv, metrics
 from gateway.config import Config
 from gateway.distribution import Distributor
@@ -253,6 +255,9 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     add_search_routes(admin_app, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket)
     add_review_routes(admin_app, reviews)
+    spend = Spend(catalog, skip_buckets=(config.policies.quarantine_bucket,))
+    add_spend_routes(admin_app, spend)
+    metrics.watch_spend(spend.gauges)
     metrics.watch_review_queue(lambda: _queue_figures(catalog, config.policies.quarantine_bucket))
     add_distribution_routes(admin_app, distributor)
     admin_runner, admin_url = await _open_site(admin_app, config.admin.listen, "admin listener")
