@@ -17,6 +17,7 @@ from gateway.admin.app import build_admin_app
 from gateway.admin.auth import AdminAuthenticator
 from gateway.admin.distribution_api import add_distribution_routes
 from gateway.admin.policy_api import add_policy_routes
+from gateway.admin.prompts_api import add_prompt_routes
 from gateway.admin.search_api import add_search_routes
 from gateway.admin.spend_api import add_spend_routes
 from gateway.admin.review_api import add_review_routes
@@ -257,6 +258,8 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     add_review_routes(admin_app, reviews)
     spend = Spend(catalog, skip_buckets=(config.policies.quarantine_bucket,))
     add_spend_routes(admin_app, spend)
+    add_prompt_routes(admin_app, catalog=catalog,
+                      quarantine_bucket=config.policies.quarantine_bucket)
     metrics.watch_spend(spend.gauges)
     metrics.watch_review_queue(lambda: _queue_figures(catalog, config.policies.quarantine_bucket))
     add_distribution_routes(admin_app, distributor)
