@@ -64,6 +64,7 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extrac
 
     async def metrics_page(request: web.Request) -> web.Response:
         await asyncio.to_thread(metrics.refresh_review_queue)
+        await asyncio.to_thread(metrics.refresh_spend)
         body = b"".join(generate_latest(r) for r in (metrics.REGISTRY, *registries))
         return web.Response(body=body,
                             headers={"Content-Type": CONTENT_TYPE_LATEST})

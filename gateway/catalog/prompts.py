@@ -1,0 +1,122 @@
+"""The prompt library: the prompts of approved assets, grouped by model and generator,
+each with its best-rated results (``GET /api/v1/prompts``).
+
+A *prompt* is one (model, generator, prompt, negative prompt) as the records name them:
+every approved current version written with it is one of its results. Results are
+ordered by review rating (``xmp:Rating``, 5 best; unrated after -1), ties by the newest
+commit; a prompt shows its :data:`BEST` first results, and its seed and parameters are
+those of its best result (the settings worth copying). Prompts are ordered by model,
+then generator (case-insensitive; none last), then by their best result. The library is
+found through the catalog's search indexes (the ``approved`` review term, and the prompt
+words of ``q`` as search splits them), so it reads only approved versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.catalog import search as searching
+from gateway.catalog.index import normalise
+
+# Results shown per prompt.
+BEST = 4
+DEFAULT_LIMIT = 50
+
+# Record generation settings shown as a prompt's parameters (beside the tool's own,
+# ``generation.extra``); the raw metadata stays in the record.
+_SETTINGS = ("steps", "sampler", "cfg_scale", "model_version")
+_GENERATION = ("width", "height", "scheduler", "denoise", "model_hash")
+
+
+def rating_of(entry: dict) -> int | None:
+    review = entry.get("review") or {}
+    rating = review.get("rating", (entry.get("record") or {}).get("rating"))
+    return rating if isinstance(rating, int) and not isinstance(rating, bool) else None
+
+
+def parameters(record: dict) -> dict:
+    """What to set in the generator besides prompt and seed to make this again."""
+    out = {name: record[name] for name in _SETTINGS if record.get(name) is not None}
+    generation = record.get("generation") or {}
+    out.update({name: generation[name] for name in _GENERATION
+                if generation.get(name) is not None})
+    for name, value in (generation.get("extra") or {}).items():
+        out.setdefault(name, value)
+    return out
+
+
+@dataclass
+class _Prompt:
+    model: str | None
+    generator: str | None
+    prompt: str
+    negative_prompt: str | None
+    results: list[tuple] = field(default_factory=list)   # (sort key, hit, record)
+
+    def ranked(self) -> list[tuple]:
+        return sorted(self.results, key=lambda r: r[0])
+
+
+def _rank(rating: int | None, committed: float) -> tuple:
+    return (-(rating if rating is not None else -2), -committed)
+
+
+def _group_order(value: str | None) -> tuple:
+    return (value is None, normalise(value) if value is not None else "")
+
+
+def library(catalog, *, q: str | None = None, model: str | None = None,
+            generator: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
+            buckets=None, skip_buckets: tuple[str, ...] = ()) -> dict:
+    """``{"groups": [{"model", "generator", "prompts": [...]}], "total"}``: the page of
+    prompts from ``offset`` (at most ``limit``), ``total`` of them in all.
+
+    ``q``: words every prompt holds (as search matches them); ``model``, ``generator``:
+    exact, case-insensitive; ``buckets``: the caller's scope (None: all);
+    ``skip_buckets``: never listed (the quarantine bucket). Blocking (reads the catalog).
+    Raises ``errors.InvalidArgument`` for a bad value.
+    """
+    query = searching.build_query(prompt=q, model=model, generator=generator,
+                                  review="approved", skip_buckets=skip_buckets)
+    prompts: dict[tuple, _Prompt] = {}
+    for indexed, entry in catalog.matching_versions(query, buckets=buckets):
+        record = entry.get("record") or {}
+        text = record.get("prompt")
+        if not text:
+            continue
+        negative = record.get("negative_prompt")
+        model_name, tool = record.get("model"), record.get("generator")
+        identity = (normalise(model_name or ""), normalise(tool or ""), text, negative or "")
+        found = prompts.get(identity)
+        if found is None:
+            found = prompts[identity] = _Prompt(model_name, tool, text, negative)
+        rating = rating_of(entry)
+        hit = {"bucket": indexed["bucket"], "key": indexed["key"],
+               "version_id": indexed["version_id"], "rating": rating}
+        found.results.append((_rank(rating, entry["committed"]), hit, record))
+
+    ordered = sorted(prompts.values(), key=lambda p: (
+        _group_order(p.model), _group_order(p.generator), p.ranked()[0][0], p.prompt))
+    groups: list[dict] = []
+    last = None
+    for item in ordered[offset:offset + limit]:
+        ranked = item.ranked()
+        best_record = ranked[0][2]
+        where = (normalise(item.model or ""), normalise(item.generator or ""))
+        if not groups or where != last:
+            groups.append({"model": item.model, "generator": item.generator, "prompts": []})
+            last = where
+        groups[-1]["prompts"].append({
+            "prompt": item.prompt, "negative_prompt": item.negative_prompt,
+            "parameters": parameters(best_record), "seed": best_record.get("seed"),
+            "best": [hit for _, hit, _ in ranked[:BEST]]})
+    return {"groups": groups, "total": len(ordered)}
+
+
+def parse_offset(value) -> int:
+    if value is None:
+        return 0
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 9:
+        raise searching.invalid("offset", "must be a whole number, 0 or more")
+    return int(text)
