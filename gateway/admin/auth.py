@@ -225,7 +225,12 @@ def admin_auth_middleware(authenticator: AdminAuthenticator):
         except errors.GatewayError as exc:
             if exc.status >= 500:
                 log.warning("admin %s %s: %s", request.method, request.path, exc.message)
-            return error_response(exc)
+            reply = error_response(exc)
+            if request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate":
+                # A page's fetch(): a Basic challenge would make the browser ask for a
+                # password in a dialog instead of letting the page go to its login form.
+                reply.headers.popall("WWW-Authenticate", None)
+            return reply
         except Exception:
             if not request.path.startswith(PROTECTED_PREFIXES):
                 raise
