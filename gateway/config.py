@@ -62,6 +62,8 @@ class StorageConfig:
 @dataclass
 class CatalogConfig:
     path: str = "./data/.catalog"
+    thumbnails: str = "./data/.thumbnails"       # cache of thumbnails and video posters
+    thumbnails_max_bytes: int = 256 * 1024 * 1024   # the cache's size; least recently used go
 
 
 @dataclass
@@ -229,12 +231,15 @@ def load(path: str | os.PathLike) -> Config:
             parse_listen(listen, f"{where}: '{name}'")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    catalog = _section(doc, "catalog", CatalogConfig, where)
+    if catalog.thumbnails_max_bytes < 1:
+        raise ConfigError(f"{where}: 'catalog.thumbnails_max_bytes' must be at least 1")
     identities = _identities(doc, where)
     sidecar_table = doc.get("sidecar", {})
     if not isinstance(sidecar_table, dict):
         raise ConfigError(f"{where}: [sidecar] must be a table")
     return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
-                  catalog=_section(doc, "catalog", CatalogConfig, where),
+                  catalog=catalog,
                   intake=_section(doc, "intake", IntakeConfig, where),
                   policies=_policies(doc, where),
                   identities=identities, base_dir=Path(path).resolve().parent,

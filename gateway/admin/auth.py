@@ -32,6 +32,7 @@ import logging
 from aiohttp import web
 
 from gateway import errors
+from gateway.catalog.search import invalid
 from gateway.identities import Identity, IdentityStore
 from gateway.s3.auth import Authenticator, verified_body
 from gateway.wire import sigv4
@@ -85,6 +86,19 @@ def request_json(request: web.Request) -> dict:
     if not isinstance(doc, dict):
         raise errors.InvalidArgument("the body must be a JSON object")
     return doc
+
+
+def query_values(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Each query parameter's one value; an unknown or repeated name is refused."""
+    out = {}
+    for name in dict.fromkeys(request.query):
+        if name not in allowed:
+            raise invalid(name, f"unknown parameter (parameters: {', '.join(allowed)})")
+        values = request.query.getall(name)
+        if len(values) > 1:
+            raise invalid(name, "given more than once")
+        out[name] = values[0]
+    return out
 
 
 class AdminAuthenticator:

@@ -26,8 +26,7 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.admin.auth import require
-from gateway.admin.spend_api import query_values
+from gateway.admin.auth import query_values, require
 from gateway.catalog import Catalog
 from gateway.catalog import prompts as library
 from gateway.catalog import search as searching
