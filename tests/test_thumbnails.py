@@ -25,20 +25,14 @@ from PIL import Image
 from tests.conftest import client, storage_section
 from tests.support.admin import basic_auth
 from tests.support.media import corrupt_png, glb, mp4, pdf, truncated_png, wav
-from tests.support.policies import write
+from tests.support.policies import rule, write
 from tests.support.server import ADMIN, READER, SCOPED, ProvgateServer
 
 CACHE_BYTES = 60_000
 QUARANTINE = "provgate-quarantine"
-HOLD_RULE = '''
-[[rule]]
-id = "held-for-review"
-stage = "intake"
-match = 'object.bucket.startsWith("hold-") && !object.key.endsWith(".xmp")'
-validate = 'false'
-message = "held until a reviewer releases it"
-action = "quarantine"
-'''
+# Writes to hold-* buckets are held in the quarantine bucket.
+HOLD_RULE = rule("held-for-review", "false", match="'object.bucket.startsWith(\"hold-\")'",
+                 action='"quarantine"')
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from pathlib import Path
 from gateway import errors
 from gateway.thumbnails import render
 from gateway.thumbnails.cache import ThumbnailCache
+
+log = logging.getLogger("provgate.thumbnails")
 
 # The largest object read to make a thumbnail of (a bigger one answers 415): a poster
 # frame of a long video needs the whole file on local disk.
@@ -126,14 +129,28 @@ class Thumbnails:
             work.mkdir(exist_ok=True)
             try:
                 made = await self._render(work, kind, render.SIZES[size], open_object)
+            except OSError as exc:
+                if errors.is_storage_full(exc):
+                    raise errors.ServiceUnavailable(
+                        "the thumbnail cache's disk is full; try again once space is "
+                        "freed") from None
+                raise
             except render.Undecodable as exc:
                 reason = str(exc)
-                await asyncio.to_thread(self.cache.put, name, reason=reason)
+                await asyncio.to_thread(self._keep, name, None, reason)
                 return None, reason
             finally:
                 await asyncio.to_thread(shutil.rmtree, work, True)
-            await asyncio.to_thread(self.cache.put, name, made)
+            await asyncio.to_thread(self._keep, name, made)
             return made, None
+
+    def _keep(self, name: str, made: bytes | None, reason: str | None = None) -> None:
+        try:
+            self.cache.put(name, made, reason)
+        except OSError as exc:
+            # A full or read-only cache disk costs making it again, not the answer.
+            log.warning("thumbnail cache %s: cannot keep a thumbnail: %s",
+                        self.cache.directory, exc)
 
     async def _render(self, work: Path, kind: str, longest: int,
                       open_object: Callable[[], Awaitable]) -> bytes:
