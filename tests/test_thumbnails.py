@@ -22,6 +22,7 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
+from gateway.thumbnails.cache import ThumbnailCache
 from tests.conftest import client, storage_section
 from tests.support.admin import basic_auth
 from tests.support.media import corrupt_png, glb, mp4, pdf, truncated_png, wav
@@ -220,9 +221,12 @@ def test_the_cache_stays_within_its_bound(studio, bucket):
         image.save(out, "PNG")
         noisy[f"noise-{n}.png"] = put(s3, bucket, f"noise-{n}.png", out.getvalue())
     first = fetch(studio, bucket, "noise-0.png")[1]
+    served = 0
     for key in noisy:
         status, body, _ = fetch(studio, bucket, key)
         assert status == 200 and shown(body).size == (256, 192)
+        served += len(body)
+    assert served > 2 * CACHE_BYTES          # more than fits: some must have been evicted
     cache = Path(studio.workdir) / "thumbs"
     stored = sum(p.stat().st_size for p in cache.iterdir() if p.is_file())
     assert 0 < stored <= CACHE_BYTES
@@ -247,3 +251,22 @@ def test_only_callers_who_may_see_the_object_get_its_thumbnail(studio, bucket):
     assert status == 403 and error_of(body)["code"] == "AccessDenied"
     status, body, _ = fetch(studio, QUARANTINE, f"{hold}/held.png")
     assert status == 200 and shown(body).size == (64, 48)
+
+
+def test_the_least_recently_viewed_go_first_also_after_a_restart(tmp_path):
+    cache = ThumbnailCache(tmp_path / "thumbs", max_bytes=300)
+    for name in ("a", "b", "c"):
+        cache.put(name, name.encode() * 100)
+    assert cache.get("a") == (b"a" * 100, None)          # a is now the most recent
+    cache.put("d", b"d" * 100)
+    assert cache.get("b") == (None, None)                # b was the least recently viewed
+    assert [cache.get(n)[0][:1] for n in ("c", "a", "d")] == [b"c", b"a", b"d"]
+
+    again = ThumbnailCache(tmp_path / "thumbs", max_bytes=200)   # restarted, smaller
+    assert again.get("c") == (None, None)                # the oldest view goes
+    assert again.get("a")[0] == b"a" * 100 and again.get("d")[0] == b"d" * 100
+    again.put("e", reason="the bytes are not an image")
+    assert again.get("e") == (None, "the bytes are not an image")
+    assert sum(p.stat().st_size for p in (tmp_path / "thumbs").iterdir() if p.is_file()) <= 200
+    again.put("huge", b"x" * 500)                         # larger than the whole cache
+    assert again.get("huge") == (None, None)

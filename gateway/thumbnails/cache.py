@@ -4,8 +4,8 @@ all, the least recently used removed first.
 Each entry is one file named by its key (a digest; ``.img`` a thumbnail, ``.err`` the
 reason a version cannot have one, so hostile bytes are not decoded again on every view).
 Entries never change: a key names an object version and a size, and a version's bytes
-never change. Use order lives in memory and in the files' modification times (touched on
-every hit), so it survives a restart. Thread-safe; blocking (small file reads and
+never change. Use order lives in memory and in the files' modification times (set on
+every hit, each later than the last), so it survives a restart. Thread-safe; blocking (small file reads and
 writes): async callers use a worker thread.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class ThumbnailCache:
         for _, name, size in sorted(found):
             self._sizes[name] = size
             self.total += size
+        self._clock = max((mtime for mtime, _, _ in found), default=0)
         with self._lock:
             self._evict()
 
@@ -56,7 +58,7 @@ class ThumbnailCache:
             path = self.directory / name
             try:
                 data = path.read_bytes()
-                os.utime(path)
+                self._touch(path)
             except FileNotFoundError:          # evicted meanwhile
                 return None, None
             return (data, None) if suffix == IMAGE else (None, data.decode("utf-8", "replace"))
@@ -71,11 +73,20 @@ class ThumbnailCache:
             return
         scratch = self.scratch / f"{name}.{threading.get_ident()}"
         scratch.write_bytes(data)
+        self._touch(scratch)
         os.replace(scratch, self.directory / name)
         with self._lock:
             self.total += len(data) - self._sizes.pop(name, 0)
             self._sizes[name] = len(data)
             self._evict()
+
+    def _touch(self, path: Path) -> None:
+        """Mark a file used now: its mtime, strictly after every other use (file system
+        clocks tick coarser than views come)."""
+        with self._lock:
+            self._clock = max(time.time_ns(), self._clock + 1)
+            when = self._clock
+        os.utime(path, ns=(when, when))
 
     def _evict(self) -> None:
         while self.total > self.max_bytes and self._sizes:
