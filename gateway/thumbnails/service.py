@@ -43,7 +43,6 @@ RENDER_VERSION = "1"
 class Thumbnail:
     body: bytes
     content_type: str
-    etag: str                # quoted, as HTTP sends it
 
 
 def parse_size(value: str | None) -> str:
@@ -97,6 +96,10 @@ class Thumbnails:
         raw = "\0".join((RENDER_VERSION, bucket, key, version_id, size, render.FORMAT))
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
+    def etag(self, bucket: str, key: str, version_id: str, size: str) -> str:
+        """The ETag of a thumbnail, known before it is made (it names version and size)."""
+        return f'"{self.key(bucket, key, version_id, size)[:32]}"'
+
     async def get(self, bucket: str, key: str, version_id: str, size: str,
                   media_types: tuple[str | None, str | None],
                   open_object: Callable[[], Awaitable]) -> Thumbnail:
@@ -109,7 +112,6 @@ class Thumbnails:
         except errors.UnsupportedMediaType as exc:
             raise errors.UnsupportedMediaType(f"{bucket}/{key}: {exc.message}") from None
         name = self.key(bucket, key, version_id, size)
-        etag = f'"{name[:32]}"'
         made, reason = await asyncio.to_thread(self.cache.get, name)
         if made is None and reason is None:
             pending = self._making.get(name)
@@ -120,7 +122,7 @@ class Thumbnails:
             made, reason = await asyncio.shield(pending)
         if made is None:
             raise errors.UnsupportedMediaType(f"{bucket}/{key}: {reason}")
-        return Thumbnail(made, render.CONTENT_TYPE, etag)
+        return Thumbnail(made, render.CONTENT_TYPE)
 
     async def _make(self, name: str, kind: str, size: str,
                     open_object: Callable[[], Awaitable]) -> tuple[bytes | None, str | None]:
