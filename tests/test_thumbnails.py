@@ -138,7 +138,7 @@ def test_thumbnails_are_small_images_of_the_version_asked_for(studio, bucket):
     assert status == 404 and error_of(body)["code"] == "NoSuchKey"
 
 
-def test_video_has_a_poster_frame_other_media_say_why_not(studio, bucket, media):
+def test_video_has_a_poster_frame_pdf_its_first_page_other_media_say_why_not(studio, bucket, media):
     s3 = client(studio.endpoint)
     for fixture in media.values():
         put(s3, bucket, fixture.path.name, fixture.path.read_bytes(), fixture.content_type)
@@ -149,7 +149,14 @@ def test_video_has_a_poster_frame_other_media_say_why_not(studio, bucket, media)
     assert poster.size == (64, 48)            # the video's own frame size: not enlarged
     assert len(poster.convert("RGB").getcolors(1 << 16)) > 10    # testsrc: a picture, not a blank
 
-    for name, says in (("wav", "audio"), ("pdf", "PDF"), ("glb", "model/gltf-binary")):
+    # The brief's one page (120 × 160 points), drawn to fit the thumbnail.
+    status, body, _ = fetch(studio, bucket, media["pdf"].path.name)
+    assert status == 200, body
+    page = shown(body)
+    assert page.size == (192, 256)
+    assert page.convert("RGB").getpixel((96, 128))[0] > 200     # the page is near white
+
+    for name, says in (("wav", "audio"), ("glb", "model/gltf-binary")):
         status, body, headers = fetch(studio, bucket, media[name].path.name)
         assert status == 404, name
         assert headers["Content-Type"].startswith("application/json")
@@ -191,15 +198,18 @@ def test_hostile_media_get_a_clear_error_and_nothing_is_lost(studio, bucket, med
     for key, body in hostile.items():
         put(s3, bucket, key, body)
     put(s3, bucket, "fake.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\xde\xad" * 4000, "video/mp4")
+    put(s3, bucket, "fake.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n" + b"\xff" * 3000,
+        "application/pdf")
     put(s3, bucket, "fine.png", picture((640, 480), (20, 200, 20)))
 
-    for key in [*hostile, "fake.mp4"]:
+    for key in [*hostile, "fake.mp4", "fake.pdf"]:
         for attempt in range(2):            # the second answer comes from the cache
             status, body, headers = fetch(studio, bucket, key)
             assert status == 415, (key, body)
             error = error_of(body)
             assert error["code"] == "UnsupportedMediaType"
             assert error["message"].startswith(f"{bucket}/{key}: "), error
+            assert str(studio.workdir) not in error["message"]
     assert "pixels" in error_of(fetch(studio, bucket, "bomb.png")[1])["message"]
     assert "pixels" in error_of(fetch(studio, bucket, "huge.png")[1])["message"]
     assert "sent as image/png, but the bytes are text/plain" in error_of(

@@ -1,6 +1,7 @@
 """Making one thumbnail from a file on local disk: Pillow for images, ffmpeg for a video's
-poster frame. Blocking (``render_image``) or a subprocess (``video_frame``); hostile
-input ends in :class:`Undecodable`, never a crash, a hang or an unbounded allocation.
+poster frame, pdftoppm (poppler) for a PDF's first page. Blocking (``render_image``) or
+a subprocess (``video_frame``, ``pdf_page``); hostile input ends in :class:`Undecodable`,
+never a crash, a hang or an unbounded allocation.
 
 Limits, each checked before the work it bounds:
 
@@ -10,9 +11,10 @@ Limits, each checked before the work it bounds:
 - Truncated or corrupt image data, and bytes that are no image Pillow knows, are refused
   with the decoder's reason.
 - JPEGs are decoded at the smallest scale that still covers the thumbnail (``draft``).
-- ffmpeg reads one frame near the start, single-threaded, and is killed after
-  ``timeout`` seconds; its frame is then read back through ``render_image`` like any
-  image.
+- ffmpeg reads one frame near the start, single-threaded; pdftoppm draws the first page
+  at the thumbnail's size. Each runs as its own process (a crash in a decoder is not the
+  gateway's), is killed after ``timeout`` seconds, and its picture is then read back
+  through ``render_image`` like any image.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ def render_image(source: Path, longest: int) -> bytes:
     except Exception as exc:  # noqa: BLE001 — hostile bytes reach every decoder's edge
         # Truncated and corrupt data surface as OSError, ValueError, SyntaxError, EOFError,
         # and in a format plugin's own checks as others: all of them mean "cannot decode".
+        detail = str(exc).replace(str(source), "the object")[:200]
         raise Undecodable(f"the image data cannot be decoded ({type(exc).__name__}: "
-                          f"{str(exc)[:200]})") from None
+                          f"{detail})") from None
 
 
 async def video_frame(ffmpeg: str, source: Path, target: Path, longest: int,
@@ -86,20 +89,38 @@ async def video_frame(ffmpeg: str, source: Path, target: Path, longest: int,
     """Write a PNG of the video's first frame to ``target``, scaled to fit ``longest``."""
     scale = (f"scale='min({longest},iw)':'min({longest},ih)'"
              ":force_original_aspect_ratio=decrease")
+    await _run([ffmpeg, "-nostdin", "-v", "error", "-threads", "1", "-i", str(source),
+                "-frames:v", "1", "-an", "-vf", scale, "-f", "image2", "-c:v", "png", "-y",
+                str(target)], source, target, timeout, "no frame could be read from the video")
+
+
+async def pdf_page(pdftoppm: str, source: Path, target: Path, longest: int,
+                   timeout: float) -> None:
+    """Write a PNG of the PDF's first page to ``target`` (a ``.png`` path), its longer
+    side ``longest`` pixels (a page is drawn at the size asked, however large it says
+    it is)."""
+    await _run([pdftoppm, "-q", "-f", "1", "-l", "1", "-singlefile", "-png",
+                "-scale-to", str(longest), str(source), str(target.with_suffix(""))],
+               source, target, timeout, "the first page of the PDF could not be drawn")
+
+
+async def _run(command: list[str], source: Path, target: Path, timeout: float,
+               failure: str) -> None:
+    """Run a tool that reads ``source`` and writes ``target``; Undecodable (``failure``,
+    and the tool's last words) when it fails, writes nothing or takes longer than
+    ``timeout`` seconds."""
     log = target.with_suffix(".log")
     with open(log, "wb") as err:
-        # Errors go to a file, not a pipe: a hostile file can make ffmpeg print without end.
+        # Errors go to a file, not a pipe: a hostile file can make a tool print without end.
         process = await asyncio.create_subprocess_exec(
-            ffmpeg, "-nostdin", "-v", "error", "-threads", "1", "-i", str(source),
-            "-frames:v", "1", "-an", "-vf", scale, "-f", "image2", "-c:v", "png", "-y",
-            str(target), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=err)
     try:
         await asyncio.wait_for(process.wait(), timeout)
     except asyncio.TimeoutError:
         process.kill()
         await process.wait()
-        raise Undecodable(f"no frame could be read from the video within {timeout:g} s") from None
+        raise Undecodable(f"{failure} within {timeout:g} s") from None
     except asyncio.CancelledError:
         process.kill()
         await process.wait()
@@ -107,6 +128,7 @@ async def video_frame(ffmpeg: str, source: Path, target: Path, longest: int,
     if process.returncode != 0 or not target.exists() or target.stat().st_size == 0:
         with open(log, "rb") as err:
             err.seek(max(0, log.stat().st_size - 1024))
-            reason = err.read().decode("utf-8", "replace").strip().splitlines()
-        raise Undecodable("no frame could be read from the video"
-                          + (f" ({reason[-1][:200]})" if reason else ""))
+            # The scratch path means nothing to the caller (and is the server's business).
+            reason = err.read().decode("utf-8", "replace").replace(
+                str(source), "the object").strip().splitlines()
+        raise Undecodable(failure + (f" ({reason[-1][:200]})" if reason else ""))

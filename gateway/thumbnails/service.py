@@ -7,7 +7,8 @@ thumbnails package never sees a backend) into a scratch file, at most
 
 - images (``image/*``): Pillow (``render.render_image``);
 - video (``video/*``): the first frame, with ffmpeg when it is installed;
-- audio, PDF and every other type: nothing (``NoThumbnail``, with the reason).
+- PDF: the first page, with pdftoppm (poppler-utils) when it is installed;
+- audio and every other type: nothing (``NoThumbnail``, with the reason).
 
 Bytes that cannot be decoded answer ``UnsupportedMediaType`` (415), and the reason is
 cached like a thumbnail, so the same hostile version is not decoded again. At most
@@ -33,8 +34,9 @@ log = logging.getLogger("provgate.thumbnails")
 # The largest object read to make a thumbnail of (a bigger one answers 415): a poster
 # frame of a long video needs the whole file on local disk.
 MAX_SOURCE_BYTES = 2 << 30
-# Seconds ffmpeg may take to find the first frame before it is killed.
-FFMPEG_TIMEOUT = 30.0
+# Seconds ffmpeg may take to find the first frame, or pdftoppm to draw the first page,
+# before it is killed.
+TOOL_TIMEOUT = 30.0
 # Bumped when thumbnails are made differently: older cache entries are not used again.
 RENDER_VERSION = "1"
 
@@ -60,34 +62,38 @@ def _base(media_type: str | None) -> str:
 
 
 def kind_of(declared: str | None, detected: str | None = None) -> str:
-    """``image`` or ``video`` from the type a version was sent as (``declared``) and the
-    one found in its bytes (``detected``, which wins); NoThumbnail says why there is
-    none, UnsupportedMediaType when the bytes are not the picture the writer claimed."""
+    """``image``, ``video`` or ``pdf`` from the type a version was sent as (``declared``)
+    and the one found in its bytes (``detected``, which wins); NoThumbnail says why there
+    is none, UnsupportedMediaType when the bytes are not the picture the writer claimed."""
     claimed, found = _base(declared), _base(detected)
     base = found or claimed
-    top = base.partition("/")[0]
-    if top in ("image", "video"):
-        return top
-    if found and claimed.partition("/")[0] in ("image", "video"):
+    kind = _KINDS.get(base) or _KINDS.get(base.partition("/")[0])
+    if kind is not None:
+        return kind
+    if found and (_KINDS.get(claimed) or _KINDS.get(claimed.partition("/")[0])):
         raise errors.UnsupportedMediaType(f"sent as {claimed}, but the bytes are {found}")
-    if top == "audio":
+    if base.startswith("audio/"):
         raise errors.NoThumbnail("audio has no picture to make a thumbnail of")
-    if base == "application/pdf":
-        raise errors.NoThumbnail("PDF pages are not rendered: this server has no PDF "
-                                 "renderer")
     raise errors.NoThumbnail(f"no thumbnail is made for {base or 'objects of unknown type'}")
+
+
+# Media types (or their top level) that have a thumbnail, and how it is made.
+_KINDS = {"image": "image", "video": "video", "application/pdf": "pdf"}
 
 
 class Thumbnails:
     """``directory``, ``max_bytes``  the cache (``ThumbnailCache``)
     ``ffmpeg``       the ffmpeg executable (None: video has no thumbnails)
+    ``pdftoppm``     poppler's pdftoppm (None: PDF has no thumbnails)
     ``concurrency``  thumbnails made at once (each holds at most one image decoded)
     """
 
     def __init__(self, directory: Path, max_bytes: int, *,
-                 ffmpeg: str | None = shutil.which("ffmpeg"), concurrency: int = 2) -> None:
+                 ffmpeg: str | None = shutil.which("ffmpeg"),
+                 pdftoppm: str | None = shutil.which("pdftoppm"), concurrency: int = 2) -> None:
         self.cache = ThumbnailCache(directory, max_bytes)
         self.ffmpeg = ffmpeg
+        self.pdftoppm = pdftoppm
         self._slots = asyncio.Semaphore(concurrency)
         self._making: dict[str, asyncio.Future] = {}
 
@@ -156,14 +162,18 @@ class Thumbnails:
 
     async def _render(self, work: Path, kind: str, longest: int,
                       open_object: Callable[[], Awaitable]) -> bytes:
+        tool = {"video": (self.ffmpeg, render.video_frame, "video posters need ffmpeg"),
+                "pdf": (self.pdftoppm, render.pdf_page,
+                        "PDF pages are drawn by pdftoppm (Debian package poppler-utils)")
+                }.get(kind)
+        if tool is not None and tool[0] is None:
+            raise errors.NoThumbnail(f"{tool[2]}, which is not installed on this server")
         source = work / "source"
         await _spool(open_object, source)
-        if kind == "video":
-            if self.ffmpeg is None:
-                raise errors.NoThumbnail("video posters need ffmpeg, which is not installed")
-            frame = work / "frame.png"
-            await render.video_frame(self.ffmpeg, source, frame, longest, FFMPEG_TIMEOUT)
-            source = frame
+        if tool is not None:
+            drawn = work / "drawn.png"
+            await tool[1](tool[0], source, drawn, longest, TOOL_TIMEOUT)
+            source = drawn
         return await asyncio.to_thread(render.render_image, source, longest)
 
 
