@@ -63,6 +63,8 @@ class StorageConfig:
 @dataclass
 class CatalogConfig:
     path: str = "./data/.catalog"
+    thumbnails: str = "./data/.thumbnails"       # cache of thumbnails and video posters
+    thumbnails_max_bytes: int = 256 * 1024 * 1024   # the cache's size; least recently used go
 
 
 @dataclass
@@ -233,12 +235,15 @@ def load(path: str | os.PathLike) -> Config:
     admin = _section(doc, "admin", AdminConfig, where)
     if not admin.session_ttl > 0:
         raise ConfigError(f"{where}: 'admin.session_ttl' must be a positive number of seconds")
+    catalog = _section(doc, "catalog", CatalogConfig, where)
+    if catalog.thumbnails_max_bytes < 1:
+        raise ConfigError(f"{where}: 'catalog.thumbnails_max_bytes' must be at least 1")
     identities = _identities(doc, where)
     sidecar_table = doc.get("sidecar", {})
     if not isinstance(sidecar_table, dict):
         raise ConfigError(f"{where}: [sidecar] must be a table")
     return Config(server=server, admin=admin, storage=storage,
-                  catalog=_section(doc, "catalog", CatalogConfig, where),
+                  catalog=catalog,
                   intake=_section(doc, "intake", IntakeConfig, where),
                   policies=_policies(doc, where),
                   identities=identities, base_dir=Path(path).resolve().parent,

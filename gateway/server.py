@@ -23,9 +23,12 @@ from gateway.admin.policy_api import add_policy_routes
 from gateway.admin.prompts_api import add_prompt_routes
 from gateway.admin.search_api import add_search_routes
 from gateway.admin.spend_api import add_spend_routes
+from gateway.admin.thumbnails_api import add_thumbnail_routes
 from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
+from gateway.catalog.prompts import PromptLibrary
 from gateway.catalog.spend import Spend
+from gateway.thumbnails.service import Thumbnails
 from gateway import errors, kv, metrics
 from gateway.config import Config
 from gateway.distribution import Distributor
@@ -262,8 +265,11 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     add_review_routes(admin_app, reviews)
     spend = Spend(catalog, skip_buckets=(config.policies.quarantine_bucket,))
     add_spend_routes(admin_app, spend)
-    add_prompt_routes(admin_app, catalog=catalog,
-                      quarantine_bucket=config.policies.quarantine_bucket)
+    add_prompt_routes(admin_app, PromptLibrary(
+        catalog, skip_buckets=(config.policies.quarantine_bucket,)))
+    thumbnails = await asyncio.to_thread(Thumbnails, config.resolve(config.catalog.thumbnails),
+                                         config.catalog.thumbnails_max_bytes)
+    add_thumbnail_routes(admin_app, gatekeeper=gatekeeper, catalog=catalog, thumbnails=thumbnails)
     metrics.watch_spend(spend.gauges)
     metrics.watch_review_queue(lambda: _queue_figures(catalog, config.policies.quarantine_bucket))
     add_distribution_routes(admin_app, distributor)

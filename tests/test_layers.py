@@ -36,6 +36,7 @@ RANKS = {
     "gateway.provenance": 3,
     "gateway.storage": 3,
     "gateway.starter": 3,
+    "gateway.thumbnails": 3,
     "gateway.config": 2,
     "gateway.config_edit": 2,
     "gateway.kv": 2,

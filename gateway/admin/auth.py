@@ -40,6 +40,7 @@ from aiohttp import web
 from gateway import errors
 from gateway.admin.sessions import (CSRF_FIELD, SAFE_METHODS, SESSION_COOKIE, SessionStore,
                                     csrf_ok)
+from gateway.catalog.search import invalid
 from gateway.identities import Identity, IdentityStore
 from gateway.s3.auth import Authenticator, verified_body
 from gateway.wire import sigv4
@@ -97,6 +98,19 @@ def request_json(request: web.Request) -> dict:
     if not isinstance(doc, dict):
         raise errors.InvalidArgument("the body must be a JSON object")
     return doc
+
+
+def query_values(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Each query parameter's one value; an unknown or repeated name is refused."""
+    out = {}
+    for name in dict.fromkeys(request.query):
+        if name not in allowed:
+            raise invalid(name, f"unknown parameter (parameters: {', '.join(allowed)})")
+        values = request.query.getall(name)
+        if len(values) > 1:
+            raise invalid(name, "given more than once")
+        out[name] = values[0]
+    return out
 
 
 class AdminAuthenticator:

@@ -26,28 +26,23 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.admin.auth import require
-from gateway.admin.spend_api import query_values
-from gateway.catalog import Catalog
+from gateway.admin.auth import query_values, require
 from gateway.catalog import prompts as library
 from gateway.catalog import search as searching
 
 PARAMETERS = ("q", "model", "generator", "limit", "offset")
 
 
-def add_prompt_routes(app: web.Application, *, catalog: Catalog,
-                      quarantine_bucket: str | None = None) -> None:
-    skip = (quarantine_bucket,) if quarantine_bucket else ()
-
+def add_prompt_routes(app: web.Application, prompts: library.PromptLibrary) -> None:
     async def show(request: web.Request) -> web.Response:
         identity = require(request, role="reader")
         params = query_values(request, PARAMETERS)
         limit = searching.parse_limit(params.get("limit"), library.DEFAULT_LIMIT)
         offset = library.parse_offset(params.get("offset"))
         answer = await asyncio.to_thread(
-            library.library, catalog, q=params.get("q"), model=params.get("model"),
+            prompts.page, q=params.get("q"), model=params.get("model"),
             generator=params.get("generator"), limit=limit, offset=offset,
-            buckets=tuple(identity.buckets), skip_buckets=skip)
+            buckets=tuple(identity.buckets))
         return web.json_response(answer)
 
     app.router.add_get("/api/v1/prompts", show)

@@ -20,24 +20,11 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.admin.auth import require
+from gateway.admin.auth import query_values, require
 from gateway.catalog import spend as spending
 from gateway.catalog.search import invalid
 
 PARAMETERS = ("by", "bucket", "since", "until")
-
-
-def query_values(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
-    """Each query parameter's one value; an unknown or repeated name is refused."""
-    out = {}
-    for name in dict.fromkeys(request.query):
-        if name not in allowed:
-            raise invalid(name, f"unknown parameter (parameters: {', '.join(allowed)})")
-        values = request.query.getall(name)
-        if len(values) > 1:
-            raise invalid(name, "given more than once")
-        out[name] = values[0]
-    return out
 
 
 def add_spend_routes(app: web.Application, spend: spending.Spend) -> None:
