@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.conftest import client, storage_section
 from tests.support.admin import admin_call
-from tests.support.browser import chromium, fetch, login  # noqa: F401 (fixture)
+from tests.support.browser import fetch, login
 from tests.support.policies import write
 from tests.support.records import exiftool_json, record_events
 from tests.support.server import ADMIN, READER, WRITER, ProvgateServer

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import client, storage_section
 from tests.support.admin import admin_call
-from tests.support.browser import chromium, fetch, login, new_page, session_cookie  # noqa: F401
+from tests.support.browser import fetch, login, new_page, session_cookie
 from tests.support.polling import wait_for
 from tests.support.server import ADMIN, READER, WRITER, ProvgateServer
 
