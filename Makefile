@@ -14,7 +14,7 @@ COVERAGE ?= 1
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: run test exiftool ffmpeg pdftoppm systemd-analyze sync-clients tools lock clean
+.PHONY: run test exiftool ffmpeg chromium pdftoppm systemd-analyze sync-clients tools lock clean
 
 run: $(VENV)/.installed exiftool
 	$(BIN)/provgate serve --config $(CONFIG)
@@ -62,7 +62,7 @@ lock: $(VENV)/bin/python
 	  -q -o requirements/run.lock
 
 # What the suite runs besides Python packages.
-tools: exiftool ffmpeg pdftoppm systemd-analyze sync-clients
+tools: exiftool ffmpeg pdftoppm systemd-analyze sync-clients chromium
 
 # ExifTool reads and writes the XMP sidecars (Debian package libimage-exiftool-perl).
 exiftool:
@@ -77,6 +77,11 @@ ffmpeg:
 # installed (Debian package poppler-utils); the tests check those thumbnails.
 pdftoppm:
 	@command -v pdftoppm >/dev/null 2>&1 || { $(APT_INSTALL) poppler-utils; }
+
+# The review UI's browser tests drive Debian's chromium headless (Playwright launches
+# that executable; it downloads no browser of its own).
+chromium:
+	@test -x /usr/bin/chromium || { $(APT_INSTALL) chromium; }
 
 # The shipped systemd units are checked with `systemd-analyze verify` (Debian: systemd).
 systemd-analyze:
