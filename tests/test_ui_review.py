@@ -98,7 +98,7 @@ def test_a_review_round_in_the_browser(server, bucket, chromium, tmp_path):
     page.locator("#provenance", has_text="a red sneaker on wet asphalt").wait_for()
     assert "sdxl-base" in page.inner_text("#provenance")
     assert "1234" in page.inner_text("#provenance")
-    page.wait_for_function("document.querySelector('#media-image').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#media-image')?.naturalWidth > 0")
 
     drag(page, "#overlay", (0.10, 0.20), (0.50, 0.60))
     assert "Pinned to region" in page.inner_text("#pin")
