@@ -164,7 +164,8 @@ def banner(config: Config, s3_url: str, admin_url: str,
              + (f" and virtual-host *.{config.server.domain}" if config.server.domain else "")
              + ")",
              f"  Admin API  {admin_url}/api/v1   health {admin_url}/healthz   "
-             f"metrics {admin_url}/metrics"]
+             f"metrics {admin_url}/metrics",
+             f"  Review UI  {admin_url}/ui/  (log in with an identity's access key and secret)"]
     identity = _banner_identity(config)
     if identity is None:
         lines.append("  No [[identities]] configured: every S3 request will be refused.")
