@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+from gateway.config import ConfigError
+from gateway.config import load as load_config
 from tests.conftest import client, storage_section
 from tests.support.admin import admin_call
 from tests.support.browser import fetch, login, new_page, session_cookie
@@ -170,3 +172,12 @@ def test_a_session_ends_when_its_time_is_up(make_server, chromium):
              timeout=SESSION_TTL + 30, what="the session to expire", interval=0.5)
     page.goto("/ui/queue")
     assert "/ui/login" in page.url
+
+
+@pytest.mark.parametrize("ttl", [0, -5, "forever"])
+def test_a_session_lifetime_that_is_not_a_positive_number_is_refused(tmp_path, ttl):
+    config = tmp_path / "provgate.toml"
+    value = f'"{ttl}"' if isinstance(ttl, str) else ttl
+    config.write_text(f"[admin]\nsession_ttl = {value}\n")
+    with pytest.raises(ConfigError, match="session_ttl"):
+        load_config(config)

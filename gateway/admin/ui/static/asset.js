@@ -89,7 +89,8 @@
       }
       tools.append(" ", el("a", {href: PG.contentUrl(bucket, key, versionId), target: "_blank", rel: "noopener", text: "Open the original"}));
     } else if (kind === "video" || kind === "audio") {
-      player = el(kind, {id: "player", controls: true, preload: "metadata", src: PG.contentUrl(bucket, key, versionId)});
+      player = el(kind, {id: "player", controls: true, preload: "metadata", src: PG.contentUrl(bucket, key, versionId),
+        poster: kind === "video" ? PG.thumbUrl(bucket, key, versionId, "large") : null});
       const markers = el("div", {id: "markers", class: "markers"});
       clear(box, el("div", {class: `player ${kind}`}, player, markers));
       player.addEventListener("loadedmetadata", drawAnnotations);
