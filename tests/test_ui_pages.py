@@ -21,6 +21,7 @@ from tests.support import media
 from tests.support.admin import admin_call, basic_auth
 from tests.support.browser import fetch, login
 from tests.support.policies import write
+from tests.support.polling import wait_for
 from tests.support.server import ADMIN, READER, WRITER, ProvgateServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -35,6 +36,11 @@ match = 'object.key.startsWith("hold/")'
 validate = 'false'
 message = "held for a legal check"
 action = "quarantine"
+
+[[route]]
+id = "shop"
+when = 'review.status == "approved" && has(asset.sku)'
+targets = ["folder"]
 """
 
 
@@ -42,7 +48,10 @@ action = "quarantine"
 def server(backend_kind, tmp_path_factory, request):
     workdir = tmp_path_factory.mktemp(f"ui-pages-{backend_kind}")
     instance = ProvgateServer(workdir, storage_section(backend_kind, workdir, request),
-                              identities=[ADMIN, WRITER, READER, RITA])
+                              identities=[ADMIN, WRITER, READER, RITA], sections={
+                                  "distribution": {"poll_interval": 0.2},
+                                  "targets": {"folder": {"kind": "fs",
+                                                         "path": str(workdir / "shop")}}})
     write(instance.policy_dir, "hold.toml", HOLD)
     instance.start()
     yield instance
@@ -226,6 +235,23 @@ def test_the_prompt_library_and_spend_pages_show_what_the_api_answers(server, bu
     page.click('.tab[data-by="model"]')
     page.locator(".bar-row", has_text="ui-model").wait_for()
     assert "by=model" in page.url
+    assert page.errors == []
+
+
+def test_the_asset_page_shows_where_an_approved_version_was_delivered(server, bucket, chromium):
+    name = f"shop/{uuid.uuid4().hex[:8]}.png"
+    version = put(server, bucket, name, png(), "image/png", prompt="a shoe", sku="SKU-1")
+    assert admin_call(server, "POST", f"/api/v1/reviews/{bucket}/{name}/decisions",
+                      {"decision": "approve"}, identity=RITA)[0] == 200
+    wait_for(lambda: any(job["state"] == "done" and job["version_id"] == version
+                         for job in admin_call(server, "GET", f"/api/v1/distribution/status"
+                                               f"?bucket={bucket}&key={name}")[1]["jobs"]),
+             what="the delivery to the folder target")
+    page = login(chromium, server, READER, f"/ui/asset/{bucket}/{name}")
+    row = page.locator("#distribution tr", has_text="folder")
+    row.wait_for()
+    assert "deliver" in row.inner_text() and "done" in row.inner_text()
+    page.locator("#history li", has_text="published").first.wait_for()
     assert page.errors == []
 
 
