@@ -118,6 +118,32 @@ def test_a_comment_at_a_moment_and_over_a_range_of_a_recording(server, bucket, c
     assert page.errors == []
 
 
+def test_a_thread_is_answered_and_resolved_in_the_page(server, bucket, chromium):
+    name = f"thread/{uuid.uuid4().hex[:8]}.png"
+    put(server, bucket, name, png(), "image/png", prompt="a lamp")
+    assert admin_call(server, "POST", f"/api/v1/reviews/{bucket}/{name}/comments",
+                      {"text": "too dark", "region": {"x": 0.5, "y": 0.5, "w": 0.25, "h": 0.25}},
+                      identity=RITA)[0] == 201
+    author = login(chromium, server, WRITER, f"/ui/asset/{bucket}/{name}")
+    thread = author.locator('.comment[data-id="c1"]')
+    thread.wait_for()
+    thread.locator("button", has_text="Reply").click()
+    thread.locator(".reply-box textarea").fill("brightened in v2")
+    thread.locator(".reply-box button", has_text="Send").click()
+    author.locator('.comment[data-id="c1"] .reply', has_text="brightened in v2").wait_for()
+
+    reviewer = login(chromium, server, RITA, f"/ui/asset/{bucket}/{name}")
+    reviewer.locator('.region[data-comment="c1"]').wait_for()
+    reviewer.locator('.comment[data-id="c1"] button.resolve').click()
+    reviewer.locator('.comment.resolved[data-id="c1"]', has_text="resolved by rita").wait_for()
+    reviewer.locator('.region.resolved[data-comment="c1"]').wait_for()
+
+    first, reply = comments(server, bucket, name)
+    assert (reply["by"], reply["reply_to"], reply["text"]) == ("writer", "c1", "brightened in v2")
+    assert first["resolved_by"] == "rita"
+    assert author.errors == [] and reviewer.errors == []
+
+
 def test_each_format_is_shown_as_it_can_be(server, bucket, chromium, tmp_path):
     brief, chair = media.pdf(tmp_path), media.glb(tmp_path)
     put(server, bucket, "formats/brief.pdf", brief.path.read_bytes(), brief.content_type,

@@ -122,6 +122,9 @@ def test_a_review_round_in_the_browser(server, bucket, chromium, tmp_path):
     assert second.locator('.region[data-comment="c1"]').count() == 1
     second.click("#approve")
     second.locator("#status-badge", has_text="Approved").wait_for()
+    second.click('button.star[data-rating="4"]')
+    second.locator('button.star.on[data-rating="4"]').wait_for()
+    assert second.locator("button.star.on").count() == 4
     assert page.errors == [] and second.errors == []
 
     shown = review(server, bucket, name)
@@ -136,11 +139,13 @@ def test_a_review_round_in_the_browser(server, bucket, chromium, tmp_path):
 
     events = record_events(server, tmp_path, bucket, name)
     assert [e.get("Action") for e in events] == [
-        "created", "commented", "reviewed", "reviewed", "reviewed"]
+        "created", "commented", "reviewed", "reviewed", "reviewed", "reviewed"]
     assert "comment c1 by bob at region" in events[1]["Parameters"]
     assert "changes_requested by bob" in events[2]["Parameters"]
     assert "approved by lee" in events[4]["Parameters"]
+    assert events[5]["Parameters"] == "rated 4 by lee"
     tags = exiftool_json(server, tmp_path, bucket, name)
+    assert tags["XMP-xmp:Rating"] == 4 and shown["rating"] == 4
     assert tags["XMP-pg:ReviewStatus"] == "approved"
     assert [d["By"] for d in tags["XMP-pg:ReviewDecisions"]] == ["bob", "bob", "lee"]
 
