@@ -118,6 +118,8 @@ def test_logging_out_ends_the_session(server, chromium):
     page.wait_for_url("**/ui/login*")
     assert with_cookie(server, "/api/v1/reviews/queue", cookie) == 401
     assert with_cookie(server, "/ui/queue", cookie) == 303           # to the login form
+    assert with_cookie(server, "/ui/logout", cookie, "POST", b"csrf=x",
+                       {"Content-Type": "application/x-www-form-urlencoded"}) == 303
     page.goto("/ui/queue")
     assert "/ui/login" in page.url
 

@@ -221,9 +221,11 @@ def admin_auth_middleware(authenticator: AdminAuthenticator):
                 try:
                     identity, body = await authenticator.identify(request)
                 except errors.Unauthorized:
-                    if request.path.startswith(UI_PREFIX) and request.method in SAFE_METHODS:
+                    # A page (or "Log out" after the session ended): to the login form.
+                    if request.path.startswith(UI_PREFIX):
+                        back = request.path_qs if request.method in SAFE_METHODS else ""
                         raise web.HTTPSeeOther(f"{LOGIN_PATH}?next="
-                                               + quote(request.path_qs, safe="")) from None
+                                               + quote(back, safe="")) from None
                     raise
                 request["identity"] = identity
                 request["body"] = body

@@ -17,9 +17,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1400, "height": 900}
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop on the main thread
+# while it is open, and tests elsewhere that run asyncio themselves (or check that no loop
+# runs before an LMDB write) must not find one. One module's browser is closed before the
+# next module starts.
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Chromium for the session (each test opens its own contexts)."""
+    """One headless Chromium per test module (each test opens its own contexts)."""
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
         pytest.skip("Debian chromium is not installed (make tools installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
