@@ -119,7 +119,7 @@ def test_a_review_round_in_the_browser(server, bucket, chromium, tmp_path):
 
     second = login(chromium, server, LEE, f"/ui/asset/{bucket}/{name}")
     second.locator("#approve").wait_for()
-    assert second.locator('.region[data-comment="c1"]').count() == 1
+    second.locator('.region[data-comment="c1"]').wait_for()
     second.click("#approve")
     second.locator("#status-badge", has_text="Approved").wait_for()
     second.click('button.star[data-rating="4"]')

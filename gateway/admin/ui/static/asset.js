@@ -31,6 +31,7 @@
     renderHead();
     renderMedia();
     renderReview();
+    drawAnnotations();
     renderProvenance();
     renderVersions();
     renderHistory();
