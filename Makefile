@@ -12,9 +12,9 @@ PYTEST_ARGS ?=
 COVERAGE ?= 1
 # Debian packages are installed with apt-get (through sudo unless root).
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: run test exiftool ffmpeg systemd-analyze sync-clients tools lock clean bench bench-tools profile
+.PHONY: run test exiftool ffmpeg chromium pdftoppm systemd-analyze sync-clients tools lock clean bench bench-tools profile
 
 run: $(VENV)/.installed exiftool
 	$(BIN)/provgate serve --config $(CONFIG)
@@ -62,15 +62,26 @@ lock: $(VENV)/bin/python
 	  -q -o requirements/run.lock
 
 # What the suite runs besides Python packages.
-tools: exiftool ffmpeg systemd-analyze sync-clients
+tools: exiftool ffmpeg pdftoppm systemd-analyze sync-clients chromium
 
 # ExifTool reads and writes the XMP sidecars (Debian package libimage-exiftool-perl).
 exiftool:
 	@command -v exiftool >/dev/null 2>&1 || { $(APT_INSTALL) libimage-exiftool-perl; }
 
-# The tests build an MP4 fixture with ffmpeg (Debian package ffmpeg).
+# The tests build an MP4 fixture with ffmpeg (Debian package ffmpeg); the gateway takes
+# video posters with it when it is installed.
 ffmpeg:
 	@command -v ffmpeg >/dev/null 2>&1 || { $(APT_INSTALL) ffmpeg; }
+
+# The gateway renders a PDF's first page for thumbnails with pdftoppm when it is
+# installed (Debian package poppler-utils); the tests check those thumbnails.
+pdftoppm:
+	@command -v pdftoppm >/dev/null 2>&1 || { $(APT_INSTALL) poppler-utils; }
+
+# The review UI's browser tests drive Debian's chromium headless (Playwright launches
+# that executable; it downloads no browser of its own).
+chromium:
+	@test -x /usr/bin/chromium || { $(APT_INSTALL) chromium; }
 
 # The shipped systemd units are checked with `systemd-analyze verify` (Debian: systemd).
 systemd-analyze:

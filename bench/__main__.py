@@ -8,6 +8,7 @@
     python -m bench --sidecar             # the folder door (bench/sidecar.py)
     python -m bench --timings             # how long bounded things take (bench/timings.py)
     python -m bench --search              # catalog search among 10,000 assets (bench/search.py)
+    python -m bench --ui                  # the review UI's queue page among 10,000 (bench/ui.py)
     python -m bench --distribution        # approve-to-COMPLETED, approvals drained
 
 It starts a SeaweedFS and, in front of it, provgate (s3 backend), an nginx reverse proxy
@@ -85,10 +86,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="catalog search and the review queue instead: p50/p95 of "
                              "searches among --assets catalogued assets, in-process and "
                              "through the admin API")
+    parser.add_argument("--ui", action="store_true",
+                        help="the review UI instead: server time of the queue page's first "
+                             "page (shell and queue API) among --assets catalogued assets")
     parser.add_argument("--assets", type=int, default=10_000,
-                        help="--search: assets to catalog (default 10000)")
+                        help="--search, --ui: assets to catalog (default 10000)")
     parser.add_argument("--queries", type=int, default=100,
-                        help="--search: queries timed per kind (default 100)")
+                        help="--search: queries timed per kind; --ui: page loads (default 100)")
     parser.add_argument("--distribution", action="store_true",
                         help="distribution instead (bench/distribution.py): approve-to-"
                              "COMPLETED p50/p95 on an s3 target, then --drain approvals")
@@ -128,6 +132,10 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         return 0
     if args.search:
         from bench.search import run
+        run(workdir, args.assets, args.queries)
+        return 0
+    if args.ui:
+        from bench.ui import run
         run(workdir, args.assets, args.queries)
         return 0
     with Services(workdir, args.policies) as services:

@@ -64,9 +64,9 @@ def run(workdir: Path, assets: int, queries: int) -> None:
     rng = random.Random(20261206)
     server = ProvgateServer(workdir / "provgate", {"kind": "fs", "path": str(workdir / "data")})
     catalog_path = workdir / "provgate" / "catalog"
-    words, write_ms, versions = _fill(Catalog(catalog_path), assets, rng)
+    words, write_ms, versions = fill_catalog(Catalog(catalog_path), assets, rng)
     print(f"catalogued {assets} assets ({versions} versions) — add_version p50 "
-          f"{_q(write_ms, 50):.2f} ms, p95 {_q(write_ms, 95):.2f} ms (one LMDB write "
+          f"{percentile(write_ms, 50):.2f} ms, p95 {percentile(write_ms, 95):.2f} ms (one LMDB write "
           f"transaction with fsync each, indexes included)")
     print(f"LMDB file: {(catalog_path / 'data.mdb').stat().st_size / 2**20:.1f} MiB\n")
 
@@ -119,8 +119,8 @@ def run(workdir: Path, assets: int, queries: int) -> None:
                 body = api.get(path, {**params, "limit": 50})
                 remote.append((time.perf_counter() - started) * 1000)
                 assert len(body["items"]) == len(page.items), (label, params)
-            print(f"| {label} | {_q(local, 50):.2f} | {_q(local, 95):.2f} | {_q(remote, 50):.2f} | "
-                  f"{_q(remote, 95):.2f} | {statistics.median(hits):.0f} |", flush=True)
+            print(f"| {label} | {percentile(local, 50):.2f} | {percentile(local, 95):.2f} | {percentile(remote, 50):.2f} | "
+                  f"{percentile(remote, 95):.2f} | {statistics.median(hits):.0f} |", flush=True)
         started = time.perf_counter()
         summary = catalog.queue_summary()
         print(f"\nqueue_summary (count of pending, oldest): {summary['count']} pending, "
@@ -130,7 +130,7 @@ def run(workdir: Path, assets: int, queries: int) -> None:
         server.stop()
 
 
-def _fill(catalog: Catalog, assets: int, rng: random.Random) -> tuple[Counter, list[float], int]:
+def fill_catalog(catalog: Catalog, assets: int, rng: random.Random) -> tuple[Counter, list[float], int]:
     vocabulary = SUBJECTS + STYLES + LIGHT + QUALIFIERS
     tail = [f"{rng.choice(SUBJECTS)}{n}" for n in range(3000)]   # product names, ids, ...
     head_weights = [1 / (rank + 1) ** 0.8 for rank in range(len(vocabulary))]
@@ -217,5 +217,5 @@ def _day(rng: random.Random) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() - rng.uniform(1, 89) * DAY))
 
 
-def _q(values: list[float], percentile: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[percentile - 1]
+def percentile(values: list[float], rank: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[rank - 1]

@@ -41,6 +41,7 @@ class ServerConfig:
 @dataclass
 class AdminConfig:
     listen: str = "127.0.0.1:9001"
+    session_ttl: float = 28800.0     # seconds a /ui login lasts (8 hours)
 
 
 VERSIONING_CHOICES = ("enabled", "off", "locked")
@@ -75,6 +76,8 @@ class StorageConfig:
 @dataclass
 class CatalogConfig:
     path: str = "./data/.catalog"
+    thumbnails: str = "./data/.thumbnails"       # cache of thumbnails and video posters
+    thumbnails_max_bytes: int = 256 * 1024 * 1024   # the cache's size; least recently used go
 
 
 @dataclass
@@ -244,12 +247,18 @@ def load(path: str | os.PathLike) -> Config:
             parse_listen(listen, f"{where}: '{name}'")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+    admin = _section(doc, "admin", AdminConfig, where)
+    if not admin.session_ttl > 0:
+        raise ConfigError(f"{where}: 'admin.session_ttl' must be a positive number of seconds")
+    catalog = _section(doc, "catalog", CatalogConfig, where)
+    if catalog.thumbnails_max_bytes < 1:
+        raise ConfigError(f"{where}: 'catalog.thumbnails_max_bytes' must be at least 1")
     identities = _identities(doc, where)
     sidecar_table = doc.get("sidecar", {})
     if not isinstance(sidecar_table, dict):
         raise ConfigError(f"{where}: [sidecar] must be a table")
-    return Config(server=server, admin=_section(doc, "admin", AdminConfig, where), storage=storage,
-                  catalog=_section(doc, "catalog", CatalogConfig, where),
+    return Config(server=server, admin=admin, storage=storage,
+                  catalog=catalog,
                   intake=_section(doc, "intake", IntakeConfig, where),
                   policies=_policies(doc, where),
                   identities=identities, base_dir=Path(path).resolve().parent,

@@ -72,7 +72,9 @@ NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
 NoSuchVersion = _error("NoSuchVersion", 404, "The specified version does not exist.")
 NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
 NoSuchReviewItem = _error("NoSuchReviewItem", 404, "The comment or review item does not exist.")
-# --- 405 / 409 / 411 / 412 / 416 -------------------------------------------------
+# Admin API only: the object exists, but no thumbnail is made of its type (audio, PDF, ...).
+NoThumbnail = _error("NoThumbnail", 404, "No thumbnail is made of this object.")
+# --- 405 / 409 / 411 / 412 / 415 / 416 -------------------------------------------
 MethodNotAllowed = _error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
 BucketAlreadyOwnedByYou = _error("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it.")
 BucketAlreadyExists = _error("BucketAlreadyExists", 409, "The requested bucket name is not available.")
@@ -81,6 +83,8 @@ InvalidBucketState = _error("InvalidBucketState", 409, "The request is not valid
 ConditionalRequestConflict = _error("ConditionalRequestConflict", 409, "A conflicting operation occurred.")
 MissingContentLength = _error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 PreconditionFailed = _error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
+# Admin API only: the object's bytes cannot be decoded as the type it claims (thumbnails).
+UnsupportedMediaType = _error("UnsupportedMediaType", 415, "The object's bytes cannot be read as the media type it claims.")
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
 InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
 # --- 5xx --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -119,6 +120,45 @@ def refresh_review_queue() -> None:
     now = time.monotonic()
     if figures is not None and now - _review_queue["at"] > _review_queue["max_age"]:
         _review_queue["value"], _review_queue["at"] = figures(), now
+
+
+class _SpendCollector:
+    """``provgate_spend_credits{by, group}``: credits of current catalogued versions,
+    summed by campaign, brand, model and month (``gateway.catalog.spend``). Campaigns,
+    brands and models are names a team chooses, a few dozen, not keys; the figures come
+    from ``refresh_spend`` (a worker thread), the scrape only reads them."""
+
+    def __init__(self) -> None:
+        self.figures = None          # () -> {(by, group): credits}
+        self.value: dict[tuple[str, str], float] = {}
+
+    def describe(self):
+        return [GaugeMetricFamily("provgate_spend_credits", _SPEND_HELP, labels=["by", "group"])]
+
+    def collect(self):
+        family = GaugeMetricFamily("provgate_spend_credits", _SPEND_HELP, labels=["by", "group"])
+        for (by, group), credits in sorted(self.value.items()):
+            family.add_metric([by, group], credits)
+        yield family
+
+
+_SPEND_HELP = ("Credits (the record field cost) of the current version of every catalogued "
+               "asset outside the quarantine bucket, by dimension (by = campaign | brand | "
+               "model | month) and group (its value; empty: not set).")
+_spend = _SpendCollector()
+REGISTRY.register(_spend)
+
+
+def watch_spend(figures) -> None:
+    """Export ``figures() -> {(by, group): credits}`` as ``provgate_spend_credits``."""
+    _spend.figures = figures
+
+
+def refresh_spend() -> None:
+    """Read the spend figures for the next scrape (blocking: call it from a worker
+    thread; ``figures`` itself recounts only after the catalog changed)."""
+    if _spend.figures is not None:
+        _spend.value = _spend.figures()
 
 
 def watch_runtime(*, catalog, pool) -> None:

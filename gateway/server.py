@@ -15,11 +15,20 @@ from aiohttp import web
 
 from gateway.admin.app import build_admin_app
 from gateway.admin.auth import AdminAuthenticator
+from gateway.admin.content_api import add_content_routes
+from gateway.admin.sessions import SessionStore
+from gateway.admin.ui import add_ui_routes
 from gateway.admin.distribution_api import add_distribution_routes
 from gateway.admin.policy_api import add_policy_routes
+from gateway.admin.prompts_api import add_prompt_routes
 from gateway.admin.search_api import add_search_routes
+from gateway.admin.spend_api import add_spend_routes
+from gateway.admin.thumbnails_api import add_thumbnail_routes
 from gateway.admin.review_api import add_review_routes
 from gateway.catalog import Catalog
+from gateway.catalog.prompts import PromptLibrary
+from gateway.catalog.spend import Spend
+from gateway.thumbnails.service import Thumbnails
 from gateway import errors, kv, metrics
 from gateway.config import Config
 from gateway.distribution import Distributor
@@ -155,7 +164,8 @@ def banner(config: Config, s3_url: str, admin_url: str,
              + (f" and virtual-host *.{config.server.domain}" if config.server.domain else "")
              + ")",
              f"  Admin API  {admin_url}/api/v1   health {admin_url}/healthz   "
-             f"metrics {admin_url}/metrics"]
+             f"metrics {admin_url}/metrics",
+             f"  Review UI  {admin_url}/ui/  (log in with an identity's access key and secret)"]
     identity = _banner_identity(config)
     if identity is None:
         lines.append("  No [[identities]] configured: every S3 request will be refused.")
@@ -244,8 +254,9 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
                       + ([config.resolve(config.storage.path)] if config.storage.kind == "fs" else []),
                       config.storage.min_free_bytes)
     readiness: dict = {}     # more readiness checks, added as their parts start
-    admin_app = build_admin_app(backend, catalog, extractor,
-                                AdminAuthenticator(identities, authenticator),
+    sessions = SessionStore(config.admin.session_ttl)
+    admin_authenticator = AdminAuthenticator(identities, authenticator, sessions)
+    admin_app = build_admin_app(backend, catalog, extractor, admin_authenticator,
                                 quarantine_bucket=config.policies.quarantine_bucket,
                                 space=space, readiness=readiness,
                                 registries=(sidecar_metrics.REGISTRY,))
@@ -254,8 +265,18 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     add_search_routes(admin_app, catalog=catalog,
                       quarantine_bucket=config.policies.quarantine_bucket)
     add_review_routes(admin_app, reviews)
+    spend = Spend(catalog, skip_buckets=(config.policies.quarantine_bucket,))
+    add_spend_routes(admin_app, spend)
+    add_prompt_routes(admin_app, PromptLibrary(
+        catalog, skip_buckets=(config.policies.quarantine_bucket,)))
+    thumbnails = await asyncio.to_thread(Thumbnails, config.resolve(config.catalog.thumbnails),
+                                         config.catalog.thumbnails_max_bytes)
+    add_thumbnail_routes(admin_app, gatekeeper=gatekeeper, catalog=catalog, thumbnails=thumbnails)
+    metrics.watch_spend(spend.gauges)
     metrics.watch_review_queue(lambda: _queue_figures(catalog, config.policies.quarantine_bucket))
     add_distribution_routes(admin_app, distributor)
+    add_content_routes(admin_app, gatekeeper)
+    add_ui_routes(admin_app, authenticator=admin_authenticator, sessions=sessions)
     admin_runner, admin_url = await _open_site(admin_app, config.admin.listen, "admin listener")
     stack.push_async_callback(admin_runner.cleanup)
     stack.push_async_callback(distributor.close)

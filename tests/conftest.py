@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.browser import chromium  # noqa: F401 (one browser per UI test module)
 from tests.support.server import ADMIN, ProvgateServer
 
 BACKENDS = ["fs", "s3"]

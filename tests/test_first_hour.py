@@ -122,6 +122,7 @@ def test_walkthrough_runs_against_the_example_config(example_server, tmp_path):
     assert "AWS_ACCESS_KEY_ID=provgate-dev AWS_SECRET_ACCESS_KEY=provgate-dev-secret" in banner
     assert f"rclone config create provgate s3 provider=Other endpoint={server.endpoint}" \
         in banner
+    assert f"Review UI  {server.admin}/ui/" in banner
 
     run = subprocess.run(["bash", str(EXAMPLES / "walkthrough.sh")], cwd=ROOT,
                          capture_output=True, text=True, timeout=300,

@@ -24,6 +24,7 @@ PACKAGES = ("gateway", "sidecar")
 RANKS = {
     "gateway.cli": 10,
     "gateway.server": 9,
+    "gateway.admin.ui": 8.5,     # the browser door, over the admin API it calls
     "gateway.admin": 8,
     "sidecar": 8,
     "gateway.s3": 7,
@@ -35,6 +36,7 @@ RANKS = {
     "gateway.provenance": 3,
     "gateway.storage": 3,
     "gateway.starter": 3,
+    "gateway.thumbnails": 3,
     "gateway.config": 2,
     "gateway.config_edit": 2,
     "gateway.kv": 2,
@@ -93,7 +95,14 @@ MODULES = _modules()
 IMPORTS = _imports(MODULES)
 
 
+# Packages inside a unit that are units of their own (a door inside the admin listener).
+NESTED_UNITS = ("gateway.admin.ui",)
+
+
 def unit_of(module: str) -> str:
+    for nested in NESTED_UNITS:
+        if module == nested or module.startswith(nested + "."):
+            return nested
     parts = module.split(".")
     return parts[0] if parts[0] == "sidecar" else ".".join(parts[:2])
 

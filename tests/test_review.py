@@ -18,13 +18,12 @@ import uuid
 
 import pytest
 from PIL import Image
-from defusedxml import ElementTree as SafeET
 
-from gateway.provenance import CONFIG_FILE
 from tests.conftest import client, storage_section
 from tests.support.admin import admin_call
 from tests.support.hostile import client_error
 from tests.support.policies import write
+from tests.support.records import exiftool_json, record_events
 from tests.support.server import ADMIN, READER, ROOT, WRITER, ProvgateServer
 
 BOB = {"name": "bob", "access_key": "AKIAREVIEWBOB", "secret": "bob-secret", "role": "reviewer"}
@@ -129,32 +128,6 @@ def review_cli(server, identity, *args, env_credentials=True):
     return subprocess.run([sys.executable, "-m", "gateway.cli", "review", *args,
                            "--endpoint", server.admin], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-
-
-def record_events(server, tmp_path, bucket, name) -> list[dict]:
-    """The xmpMM:History of the stored record as ExifTool reads it (-X: RDF/XML)."""
-    body = client(server.endpoint).get_object(Bucket=bucket, Key=name + ".xmp")["Body"].read()
-    path = tmp_path / f"{uuid.uuid4().hex}.xmp"
-    path.write_bytes(body)
-    out = subprocess.run(["exiftool", "-config", str(CONFIG_FILE), "-X", "-struct", str(path)],
-                         check=True, capture_output=True, text=True).stdout
-    root = SafeET.fromstring(out)            # parses as RDF/XML or fails the test
-    history = next(e for e in root.iter() if e.tag.endswith("}History"))
-    events = []
-    for item in history.iter():
-        if item.tag.endswith("}li") and len(item):
-            events.append({child.tag.split("}")[1]: child.text for child in item.iter()
-                           if child is not item and child.text and child.text.strip()})
-    return events
-
-
-def exiftool_json(server, tmp_path, bucket, name) -> dict:
-    body = client(server.endpoint).get_object(Bucket=bucket, Key=name + ".xmp")["Body"].read()
-    path = tmp_path / f"{uuid.uuid4().hex}.xmp"
-    path.write_bytes(body)
-    out = subprocess.run(["exiftool", "-config", str(CONFIG_FILE), "-j", "-struct", "-G1",
-                          str(path)], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)[0]
 
 
 # --- the full round ----------------------------------------------------------------------

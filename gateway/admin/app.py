@@ -64,6 +64,7 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extrac
 
     async def metrics_page(request: web.Request) -> web.Response:
         await asyncio.to_thread(metrics.refresh_review_queue)
+        await asyncio.to_thread(metrics.refresh_spend)
         body = b"".join(generate_latest(r) for r in (metrics.REGISTRY, *registries))
         return web.Response(body=body,
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -81,9 +82,20 @@ def build_admin_app(backend: StorageBackend, catalog: Catalog, extractor: Extrac
         return web.json_response({"bucket": bucket, "key": key, **found,
                                   "asset": catalog.asset(bucket, key)})
 
+    async def lineage(request: web.Request) -> web.Response:
+        """What a version (current, or ``?versionId=``) was made from, and what was made
+        from the asset (``provgate asset lineage``)."""
+        bucket, key = request.match_info["bucket"], request.match_info["key"]
+        require(request, role="reviewer" if bucket == quarantine_bucket else "reader",
+                bucket=bucket)
+        if catalog.asset(bucket, key) is None:
+            raise errors.NoSuchKey(f"no asset {bucket}/{key}")
+        return web.json_response(catalog.lineage(bucket, key, request.query.get("versionId")))
+
     app = web.Application(middlewares=[admin_auth_middleware(authenticator)])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/assets/{bucket}/{key:.+}", asset)
+    app.router.add_get("/api/v1/lineage/{bucket}/{key:.+}", lineage)
     return app

@@ -7,7 +7,12 @@ The admin API uses the same ``[[identities]]`` as the S3 door and the same check
 - **SigV4**, exactly as an S3 request is signed (header or presigned query; service
   ``s3``, the S3 listener's region). The signature is verified by the S3 door's own
   :class:`gateway.s3.auth.Authenticator`, and a signed payload hash is checked against
-  the body.
+  the body, or
+- a **session cookie** from a login to ``/ui`` (:mod:`gateway.admin.sessions`), with
+  the session's CSRF token on every request that changes something (else ``403``).
+
+``/ui/login`` and ``/ui/static/`` are open (:data:`OPEN_PREFIXES`); a browser that asks
+for another ``/ui`` page without a live session is sent to the login page.
 
 :func:`admin_auth_middleware` sets ``request["identity"]`` (a
 :class:`gateway.identities.Identity`) and ``request["body"]`` (the request body, read
@@ -28,10 +33,14 @@ import binascii
 import hmac
 import json
 import logging
+from urllib.parse import parse_qs, quote
 
 from aiohttp import web
 
 from gateway import errors
+from gateway.admin.sessions import (CSRF_FIELD, SAFE_METHODS, SESSION_COOKIE, SessionStore,
+                                    csrf_ok)
+from gateway.catalog.search import invalid
 from gateway.identities import Identity, IdentityStore
 from gateway.s3.auth import Authenticator, verified_body
 from gateway.wire import sigv4
@@ -40,6 +49,10 @@ log = logging.getLogger("provgate.admin")
 
 # Paths that need an identity; everything else on the admin listener is open.
 PROTECTED_PREFIXES = ("/api/v1/", "/ui/")
+# Under the protected prefixes, what a browser needs before it has a session.
+OPEN_PREFIXES = ("/ui/login", "/ui/static/")
+UI_PREFIX = "/ui/"
+LOGIN_PATH = "/ui/login"
 # The largest request body the admin API reads (decisions, comments: small JSON).
 MAX_BODY_BYTES = 1 << 20
 REALM = 'Basic realm="provgate"'
@@ -87,12 +100,30 @@ def request_json(request: web.Request) -> dict:
     return doc
 
 
-class AdminAuthenticator:
-    """Finds the identity of an admin request (Basic or SigV4)."""
+def query_values(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Each query parameter's one value; an unknown or repeated name is refused."""
+    out = {}
+    for name in dict.fromkeys(request.query):
+        if name not in allowed:
+            raise invalid(name, f"unknown parameter (parameters: {', '.join(allowed)})")
+        values = request.query.getall(name)
+        if len(values) > 1:
+            raise invalid(name, "given more than once")
+        out[name] = values[0]
+    return out
 
-    def __init__(self, identities: IdentityStore, s3_authenticator: Authenticator) -> None:
+
+class AdminAuthenticator:
+    """Finds the identity of an admin request (Basic, SigV4 or a UI session).
+
+    ``sessions``: the UI's session store (None: no cookie is accepted).
+    """
+
+    def __init__(self, identities: IdentityStore, s3_authenticator: Authenticator,
+                 sessions: SessionStore | None = None) -> None:
         self.identities = identities
         self.s3 = s3_authenticator
+        self.sessions = sessions
 
     async def identify(self, request: web.Request) -> tuple[Identity, bytes]:
         """(identity, body) or a raised ``Unauthorized``/``AccessDenied``/``InvalidArgument``."""
@@ -109,7 +140,34 @@ class AdminAuthenticator:
         if value:
             raise errors.Unauthorized("unsupported Authorization scheme: use Basic "
                                       "(access key : secret) or AWS4-HMAC-SHA256")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie and self.sessions is not None:
+            return await self._session(request, cookie)
         raise errors.Unauthorized()
+
+    async def _session(self, request: web.Request, cookie: str) -> tuple[Identity, bytes]:
+        session = self.sessions.lookup(cookie)
+        if session is None:
+            raise errors.Unauthorized("the session has ended: log in again")
+        body = await _read_limited(request)
+        form_token = None
+        if request.method not in SAFE_METHODS and request.content_type == \
+                "application/x-www-form-urlencoded":
+            form_token = (parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD) or [None])[0]
+        if not csrf_ok(session, request.method, request.headers, form_token):
+            raise errors.AccessDenied("this request needs the session's CSRF token "
+                                      "(header X-CSRF-Token or form field csrf)")
+        request["session"] = session
+        return session.identity, body
+
+    def check_secret(self, access_key: str, secret: str) -> Identity:
+        """The identity whose access key and secret these are; Unauthorized otherwise."""
+        identity = self.identities.lookup(access_key)
+        # Compare even for an unknown key, so the answer time does not tell keys apart.
+        expected = identity.secret if identity is not None else "\0unknown"
+        if not hmac.compare_digest(secret.encode(), expected.encode()) or identity is None:
+            raise errors.Unauthorized("wrong access key or secret")
+        return identity
 
     def _basic(self, encoded: str) -> Identity:
         try:
@@ -117,12 +175,7 @@ class AdminAuthenticator:
         except (binascii.Error, ValueError):
             raise errors.Unauthorized("malformed Basic credentials") from None
         access_key, sep, secret = decoded.partition(":")
-        identity = self.identities.lookup(access_key) if sep else None
-        # Compare even for an unknown key, so the answer time does not tell keys apart.
-        expected = identity.secret if identity is not None else "\0unknown"
-        if not hmac.compare_digest(secret.encode(), expected.encode()) or identity is None:
-            raise errors.Unauthorized("wrong access key or secret")
-        return identity
+        return self.check_secret(access_key if sep else "", secret)
 
     async def _sigv4(self, request: web.Request) -> tuple[Identity, bytes]:
         try:
@@ -163,13 +216,23 @@ def admin_auth_middleware(authenticator: AdminAuthenticator):
     @web.middleware
     async def middleware(request: web.Request, handler):
         try:
-            if request.path.startswith(PROTECTED_PREFIXES):
-                identity, body = await authenticator.identify(request)
+            if (request.path.startswith(PROTECTED_PREFIXES)
+                    and not request.path.startswith(OPEN_PREFIXES)):
+                try:
+                    identity, body = await authenticator.identify(request)
+                except errors.Unauthorized:
+                    # A page (or "Log out" after the session ended): to the login form.
+                    if request.path.startswith(UI_PREFIX):
+                        back = request.path_qs if request.method in SAFE_METHODS else ""
+                        raise web.HTTPSeeOther(f"{LOGIN_PATH}?next="
+                                               + quote(back, safe="")) from None
+                    raise
                 request["identity"] = identity
                 request["body"] = body
             return await handler(request)
         except web.HTTPException as exc:
-            if exc.status < 400 or not request.path.startswith(PROTECTED_PREFIXES):
+            if (exc.status < 400 or not request.path.startswith(PROTECTED_PREFIXES)
+                    or request.path.startswith(UI_PREFIX)):
                 raise
             return web.json_response({"error": {"code": exc.reason.replace(" ", ""),
                                                 "message": f"{request.method} {request.path}: "
@@ -178,7 +241,12 @@ def admin_auth_middleware(authenticator: AdminAuthenticator):
         except errors.GatewayError as exc:
             if exc.status >= 500:
                 log.warning("admin %s %s: %s", request.method, request.path, exc.message)
-            return error_response(exc)
+            reply = error_response(exc)
+            if request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate":
+                # A page's fetch(): a Basic challenge would make the browser ask for a
+                # password in a dialog instead of letting the page go to its login form.
+                reply.headers.popall("WWW-Authenticate", None)
+            return reply
         except Exception:
             if not request.path.startswith(PROTECTED_PREFIXES):
                 raise

@@ -496,6 +496,35 @@ class Catalog:
             hit[name] = record.get(name)
         return hit
 
+    def current_versions(self, skip_buckets: tuple[str, ...] = ()) -> Iterator[tuple[str, str, dict]]:
+        """``(bucket, key, entry)`` of every asset's current version, in key order, in one
+        read transaction (deleted keys have none); ``skip_buckets`` are left out."""
+        with self.env.read() as txn:
+            for _, asset in kv.scan(txn, self.assets, b""):
+                bucket, version_id = asset["bucket"], asset.get("current")
+                if version_id is None or bucket in skip_buckets:
+                    continue
+                seq = txn.get(kv.key(bucket, asset["key"], version_id), db=self.by_vid)
+                if seq is not None:
+                    yield bucket, asset["key"], kv.get(
+                        txn, self.versions, kv.key(bucket, asset["key"], f"{int(seq):012d}"))
+
+    def matching_versions(self, query: Query, buckets=None) -> Iterator[tuple[dict, dict]]:
+        """``(indexed, entry)`` of every version matching ``query`` (no paging, newest
+        first), in one read transaction; ``buckets`` as for :meth:`search`. For callers
+        that aggregate what they find (the prompt library)."""
+        reverse = not query.oldest_first
+        low, high = searching.bounds(query)
+        with self.env.read() as txn:
+            clauses = self._clauses(txn, query, buckets)
+            if clauses is None:
+                return
+            for doc in searching.matching(clauses, high if reverse else low, low, high, reverse):
+                raw = doc.to_bytes(16, "big")
+                indexed = kv.get(txn, self.ix_docs, raw)
+                if self._wanted(query, indexed):
+                    yield indexed, self._doc_entry(txn, raw)
+
     def iter_assets(self, bucket: str | None = None) -> Iterator[dict]:
         """Every asset (of one bucket, when given), in key order."""
         with self.env.read() as txn:
