@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 import tomlkit
+from botocore.exceptions import ClientError
 from PIL import Image
 
 from tests.conftest import client, storage_section
@@ -118,10 +119,12 @@ def test_a_studio_day_from_the_share_to_the_cdn_and_the_storefront(
         copy_key = "acme/SKU-77/hero.png"
         wait_for(lambda: receiver.of("published"), what="the storefront's webhook",
                  log=server.log)
-        wait_for(lambda: cdn.list_objects_v2(Bucket=cdn_bucket).get("KeyCount"),
-                 what="the CDN copy", log=server.log)
+
         delivered = tmp_path / "hero-from-cdn.png"
-        delivered.write_bytes(cdn.get_object(Bucket=cdn_bucket, Key=copy_key)["Body"].read())
+        # NoSuchBucket / NoSuchKey until the first copy lands (the bucket is made with it)
+        delivered.write_bytes(wait_for(
+            lambda: cdn.get_object(Bucket=cdn_bucket, Key=copy_key)["Body"].read(),
+            what="the CDN copy", log=server.log, errors=(ClientError,)))
         tags = json.loads(subprocess.run(["exiftool", "-j", "-G1", str(delivered)], check=True,
                                          capture_output=True, text=True).stdout)[0]
         assert tags["XMP-iptcExt:DigitalSourceType"].endswith("/trainedAlgorithmicMedia")
