@@ -1211,8 +1211,9 @@ def test_finished_uploads_leave_no_versions_of_provgate_records(s3_harness):
     async def internal():
         return [v async for v in walk.walk(b.client, b.names.upstream(bucket), "!pg/")]
 
-    # Only the bucket's layout note is left (one version of it), nothing of the uploads.
-    assert [(v.key, v.is_latest) for v in harness.run(internal())] == [("!pg/layout", True)]
+    # Only the bucket's notes are left (one version each), nothing of the uploads.
+    assert [(v.key, v.is_latest) for v in harness.run(internal())] == [("!pg/layout", True),
+                                                                       ("!pg/owner", True)]
     assert [v[0] for v in harness.run(all_versions(b, bucket))[0]] == ["k"]
 
 

@@ -41,8 +41,10 @@ from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectStream,
                                   PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
-                                  check_version_id, delete_marker_addressed, deleted_key,
-                                  multipart_etag, no_such_version, validate_completion)
+                                  check_setting_name, check_version_id,
+                                  delete_marker_addressed, deleted_key,
+                                  multipart_etag, no_such_version, tags_to_json,
+                                  validate_completion)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key, record_key
 from gateway.storage.staged import LocalStagedFile, SpoolDirStaging, fsync_dir, spool_to_file
@@ -123,15 +125,39 @@ class FsBackend(SpoolDirStaging, StorageBackend):
             return [BucketInfo(k.decode(), doc["created"])
                     for k, doc in kv.scan(txn, self.index.buckets, b"", b"")]
 
-    async def create_bucket(self, bucket: str) -> None:
-        await kv.offload(self._create_bucket, bucket)
+    async def create_bucket(self, bucket: str, owner: str = "") -> None:
+        await kv.offload(self._create_bucket, bucket, owner)
 
-    def _create_bucket(self, bucket: str) -> None:
+    def _create_bucket(self, bucket: str, owner: str) -> None:
         with self.index.write() as txn:
             if kv.get(txn, self.index.buckets, bucket.encode()) is not None:
                 raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
             kv.put(txn, self.index.buckets, bucket.encode(),
-                   {"created": time.time(), "layout": RECORD_STORE_LAYOUT})
+                   {"created": time.time(), "layout": RECORD_STORE_LAYOUT, "owner": owner})
+
+    async def bucket_owner(self, bucket: str) -> str:
+        with self.index.read() as txn:
+            return self._bucket(txn, bucket).get("owner", "")
+
+    async def bucket_setting(self, bucket: str, name: str) -> dict | list | None:
+        check_setting_name(name)
+        with self.index.read() as txn:
+            return self._bucket(txn, bucket).get("settings", {}).get(name)
+
+    async def set_bucket_setting(self, bucket: str, name: str,
+                                 value: dict | list | None) -> None:
+        check_setting_name(name)
+        await kv.offload(self._set_bucket_setting, bucket, name, value)
+
+    def _set_bucket_setting(self, bucket: str, name: str, value: dict | list | None) -> None:
+        with self.index.write() as txn:
+            doc = self._bucket(txn, bucket)
+            settings = doc.setdefault("settings", {})
+            if value is None:
+                settings.pop(name, None)
+            else:
+                settings[name] = value
+            kv.put(txn, self.index.buckets, bucket.encode(), doc)
 
     async def bucket_layout(self, bucket: str) -> int:
         with self.index.read() as txn:
@@ -313,7 +339,7 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                   version_id: str | None) -> ObjectInfo:
         with self.index.write() as txn:
             record, is_latest = self._version(txn, bucket, key, version_id)
-            record["attrs"]["tags"] = tags
+            record["attrs"]["tags"] = tags_to_json(tags)
             versions.update(self.index, txn, object_key(bucket, key), record, is_latest)
         return listing.info(bucket, key, record, is_latest)
 

@@ -49,6 +49,7 @@ import base64
 import email.utils
 import functools
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -61,12 +62,12 @@ import aiohttp
 
 from gateway import errors
 from gateway.config import StorageConfig
-from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
+from gateway.storage.base import (MAX_RECORD_BYTES, NULL_VERSION, OBJECT_RECORDS_LAYOUT,
                                   RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectStream,
                                   PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
-                                  check_version_id)
+                                  check_setting_name, check_version_id)
 from gateway.storage.s3 import keys, listing, walk
 from gateway.wire import xmldoc
 from gateway.wire.client import FileSection, Reply, S3Client
@@ -144,14 +145,55 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                 found.append(BucketInfo(name, listed.created))
         return sorted(found, key=lambda b: b.name)
 
-    async def create_bucket(self, bucket: str) -> None:
+    async def create_bucket(self, bucket: str, owner: str = "") -> None:
         region = self.client.region
         upstream = self.names.upstream(bucket)
         body = xmldoc.bucket_configuration(region) if region != "us-east-1" else None
         await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
         # Should this fail, the first write to the bucket turns versioning on.
         await self.versioning.enable(upstream, bucket)
+        # Written once: a second gateway creating the same name at the same moment got
+        # BucketAlreadyOwnedByYou from the upstream above and never comes here.
+        await self.client.send("PUT", upstream, keys.OWNER_NAME, body=owner.encode(),
+                               headers={"If-None-Match": "*"}, subject=(bucket, ""))
         await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)
+
+    async def bucket_owner(self, bucket: str) -> str:
+        note = await self._note(bucket, keys.OWNER_NAME)
+        return note.decode("utf-8") if note is not None else ""
+
+    async def _note(self, bucket: str, name: str) -> bytes | None:
+        """An internal upstream key's bytes; None when the bucket has none."""
+        try:
+            reply = await self.client.send("GET", self.names.upstream(bucket), name,
+                                           subject=(bucket, ""))
+        except errors.NoSuchKey:
+            await self._require_bucket(bucket)
+            return None
+        return reply.body
+
+    async def bucket_setting(self, bucket: str, name: str) -> dict | list | None:
+        check_setting_name(name)
+        note = await self._note(bucket, keys.SETTINGS_PREFIX + name)
+        if note is None:
+            return None
+        try:
+            return json.loads(note)
+        except ValueError:
+            raise errors.InternalError(f"unreadable {name} setting in bucket {bucket}") from None
+
+    async def set_bucket_setting(self, bucket: str, name: str,
+                                 value: dict | list | None) -> None:
+        check_setting_name(name)
+        upstream, note = self.names.upstream(bucket), keys.SETTINGS_PREFIX + name
+        await self._require_bucket(bucket)
+        await self.versioning.ensure(upstream, bucket)
+        if value is None:
+            await listing.purge(self.client, upstream, note, subject=(bucket, ""))
+            return
+        await self.client.send("PUT", upstream, note, body=json.dumps(value).encode(),
+                               subject=(bucket, ""))
+        await self._drop_older(upstream, note, bucket)
 
     async def bucket_layout(self, bucket: str) -> int:
         upstream = self.names.upstream(bucket)
@@ -236,6 +278,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                                               attributes, system, conditions)
         else:
             raise errors.InternalError(f"the s3 backend cannot commit a {type(staged).__name__}")
+        await self._note_tag_order(bucket, key, version_of(reply.headers), attributes.tags)
         if read_back:
             # The upstream sets Last-Modified (to the second) and a PUT does not return
             # it; read it back so the writer, readers and a later reindex all see the same
@@ -440,7 +483,28 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         reply = await self.client.send("GET", self.names.upstream(bucket), keys.encode_key(key),
                                        query={"tagging": "", **_version(version_id)},
                                        subject=(bucket, key))
-        return xmldoc.tags(reply.body)
+        tags = xmldoc.tags(reply.body)
+        if len(tags) < 2 or version_id is None:
+            return tags
+        # The upstream's order is its own (SeaweedFS sorts): the order the tags were
+        # set in is kept in a note, used only while it names exactly this tag set.
+        note = await self._note(bucket, keys.tag_order_name(key, version_id))
+        try:
+            order = json.loads(note) if note is not None else None
+        except ValueError:
+            order = None
+        if not isinstance(order, list) or sorted(order) != sorted(tags):
+            return tags
+        return {name: tags[name] for name in order}
+
+    async def _note_tag_order(self, bucket: str, key: str, version_id: str,
+                              tags: dict[str, str]) -> None:
+        """Keep the order of a tag set of two or more tags (see ``_tags``)."""
+        if len(tags) < 2 or version_id == NULL_VERSION:
+            return
+        await self.client.send("PUT", self.names.upstream(bucket),
+                               keys.tag_order_name(key, version_id),
+                               body=json.dumps(list(tags)).encode(), subject=(bucket, key))
 
     async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
                           version_id: str | None = None) -> ObjectStream:
@@ -531,6 +595,9 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                        version_id: str | None = None) -> ObjectInfo:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
         query = {"tagging": "", **_version(version_id)}
+        if len(tags) >= 2:
+            target = version_id or (await self.head_object(bucket, key)).version_id
+            await self._note_tag_order(bucket, key, target, tags)
         try:
             if tags:
                 await self.client.send("PUT", upstream, name, query=query,
