@@ -102,9 +102,9 @@ def test_presigned_head_and_delete(gateway, s3, bucket, form):
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
-def test_presigned_v4_expired(gateway, s3, bucket, monkeypatch):
-    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    # Signed an hour ago for 60 seconds (botocore signs with awscrt when it is installed).
+def signed_an_hour_ago(gateway, monkeypatch, operation: str, params: dict) -> str:
+    """A SigV4 URL signed an hour ago for 60 seconds (botocore signs with awscrt when it
+    is installed, so both clocks are set back)."""
     an_hour_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
 
     def clock(remove_tzinfo=True):
@@ -113,10 +113,16 @@ def test_presigned_v4_expired(gateway, s3, bucket, monkeypatch):
     monkeypatch.setattr(botocore.auth, "get_current_datetime", clock)
     if botocore.auth.HAS_CRT:
         monkeypatch.setattr(importlib.import_module("botocore.crt.auth"), "get_current_datetime", clock)
-    url = presigner(gateway, "s3v4").generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    url = presigner(gateway, "s3v4").generate_presigned_url(operation, Params=params,
+                                                             ExpiresIn=60)
     monkeypatch.undo()
     assert f"X-Amz-Date={an_hour_ago:%Y%m%dT%H}" in url
+    return url
+
+
+def test_presigned_v4_expired(gateway, s3, bucket, monkeypatch):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    url = signed_an_hour_ago(gateway, monkeypatch, "get_object", {"Bucket": bucket, "Key": "k"})
     reply = http_request(url)
     assert reply.status == 403
     assert reply.error_code == "AccessDenied"
@@ -212,17 +218,8 @@ def test_presigned_v4_malformed_expiry(gateway, s3, bucket):
 
 
 def test_presigned_v4_expired_says_so(gateway, s3, bucket, monkeypatch):
-    an_hour_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
-
-    def clock(remove_tzinfo=True):
-        return an_hour_ago.replace(tzinfo=None) if remove_tzinfo else an_hour_ago
-
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", clock)
-    if botocore.auth.HAS_CRT:
-        monkeypatch.setattr(importlib.import_module("botocore.crt.auth"), "get_current_datetime", clock)
-    url = presigner(gateway, "s3v4").generate_presigned_url(
-        "put_object", Params={"Bucket": bucket, "Key": "late"}, ExpiresIn=60)
-    monkeypatch.undo()
+    url = signed_an_hour_ago(gateway, monkeypatch, "put_object",
+                             {"Bucket": bucket, "Key": "late"})
     reply = http_request(url, "PUT", b"too late")
     assert (reply.status, reply.error_code) == (403, "AccessDenied")
     assert _error_message(reply) == "Request has expired"
