@@ -49,7 +49,7 @@ async def post_object(call: S3Call) -> web.StreamResponse:
     refuse_unsigned([n for n in call.headers if n.lower().startswith("x-provgate-")],
                     {"host"})
     form, file_part = await _read_fields(call)
-    fields = {name.lower(): value for name, value in reversed(list(form.items()))}
+    fields = {name.lower(): value for name, value in form.items()}
     if "key" not in fields:
         raise errors.InvalidArgument("Bucket POST must contain a field named 'key'.  If it is "
                                      "specified, please check the order of the fields.",
@@ -68,7 +68,8 @@ async def post_object(call: S3Call) -> web.StreamResponse:
         attributes.tags = parse_tag_document(fields["tagging"].encode())
     attributes.owner = call.identity.name
     low, high = policy.size_range() or (0, MAX_UPLOAD_BYTES)
-    staged = await call.gatekeeper.spool(StreamBody(_file_chunks(file_part, min(high, MAX_UPLOAD_BYTES)), None))
+    chunks = _file_chunks(file_part, min(high, MAX_UPLOAD_BYTES))
+    staged = await call.gatekeeper.spool(StreamBody(chunks, None))
     if staged.size < low:
         await staged.discard()
         raise errors.EntityTooSmall(ProposedSize=str(staged.size), MinSizeAllowed=str(low))

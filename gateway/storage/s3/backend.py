@@ -484,11 +484,11 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                                        query={"tagging": "", **_version(version_id)},
                                        subject=(bucket, key))
         tags = xmldoc.tags(reply.body)
-        if len(tags) < 2 or version_id is None:
+        if len(tags) < 2:
             return tags
         # The upstream's order is its own (SeaweedFS sorts): the order the tags were
         # set in is kept in a note, used only while it names exactly this tag set.
-        note = await self._note(bucket, keys.tag_order_name(key, version_id))
+        note = await self._note(bucket, keys.tag_order_name(key, version_id or NULL_VERSION))
         try:
             order = json.loads(note) if note is not None else None
         except ValueError:
@@ -499,8 +499,10 @@ class S3Backend(SpoolDirStaging, StorageBackend):
 
     async def _note_tag_order(self, bucket: str, key: str, version_id: str,
                               tags: dict[str, str]) -> None:
-        """Keep the order of a tag set of two or more tags (see ``_tags``)."""
-        if len(tags) < 2 or version_id == NULL_VERSION:
+        """Keep the order of a tag set of two or more tags (see ``_tags``). Successive
+        ``null`` versions share one note: each write of such a set rewrites it, and a
+        note naming another set is not used."""
+        if len(tags) < 2:
             return
         await self.client.send("PUT", self.names.upstream(bucket),
                                keys.tag_order_name(key, version_id),
