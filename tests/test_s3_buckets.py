@@ -206,3 +206,32 @@ def test_get_bucket_versioning_is_enabled(s3, bucket):
     # Every bucket is versioned (see test_s3_versions).
     response = s3.get_bucket_versioning(Bucket=bucket)
     assert response["Status"] == "Enabled"
+
+
+def test_racing_creates_have_one_owner(gateway, s3):
+    """Creates of one new name at the same moment (a folder share's first files, two
+    tools): one identity wins, the other is told the name is taken; the winner's own
+    racing creates all succeed and the bucket works at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    name = fresh_name()
+    clients = [s3] * 4 + [client(gateway.endpoint, WRITER)] * 4
+
+    def create(who):
+        try:
+            return who.create_bucket(Bucket=name)["ResponseMetadata"]["HTTPStatusCode"]
+        except ClientError as exc:
+            return (error_code(exc), http_status(exc))
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(create, clients))
+    try:
+        owner = s3.get_bucket_acl(Bucket=name)["Owner"]["DisplayName"]
+        mine = answers[:4] if owner == ADMIN["name"] else answers[4:]
+        theirs = answers[4:] if owner == ADMIN["name"] else answers[:4]
+        assert mine == [200] * 4, answers
+        assert theirs == [("BucketAlreadyExists", 409)] * 4, answers
+        s3.put_object(Bucket=name, Key="first.txt", Body=b"at once")
+        assert s3.get_object(Bucket=name, Key="first.txt.xmp")["ContentLength"] > 0
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == ["first.txt"]
+    finally:
+        remove_bucket(s3, name)

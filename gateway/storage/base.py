@@ -341,7 +341,9 @@ class StorageBackend(abc.ABC):
         """Create, noting ``owner`` (the name of the identity that created it; "" for
         buckets provgate makes for itself), or raise BucketAlreadyOwnedByYou when the
         name is taken: the store knows one owner, provgate; who among provgate's
-        identities owns it is ``bucket_owner``'s to say."""
+        identities owns it is ``bucket_owner``'s to say. Of creates that race, exactly
+        one notes its owner. A bucket that has no owner noted (made before owners were
+        kept) is claimed by the first create of its name, which still raises."""
 
     @abc.abstractmethod
     async def bucket_owner(self, bucket: str) -> str:

@@ -130,7 +130,11 @@ class FsBackend(SpoolDirStaging, StorageBackend):
 
     def _create_bucket(self, bucket: str, owner: str) -> None:
         with self.index.write() as txn:
-            if kv.get(txn, self.index.buckets, bucket.encode()) is not None:
+            doc = kv.get(txn, self.index.buckets, bucket.encode())
+            if doc is not None:
+                if "owner" not in doc:   # claimed (see the interface)
+                    doc["owner"] = owner
+                    kv.put(txn, self.index.buckets, bucket.encode(), doc)
                 raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
             kv.put(txn, self.index.buckets, bucket.encode(),
                    {"created": time.time(), "layout": RECORD_STORE_LAYOUT, "owner": owner})

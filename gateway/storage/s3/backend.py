@@ -149,13 +149,28 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         region = self.client.region
         upstream = self.names.upstream(bucket)
         body = xmldoc.bucket_configuration(region) if region != "us-east-1" else None
-        await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
+        try:
+            await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
+            existed = False
+        except errors.BucketAlreadyOwnedByYou:
+            existed = True
         # Should this fail, the first write to the bucket turns versioning on.
         await self.versioning.enable(upstream, bucket)
-        # Written once: a second gateway creating the same name at the same moment got
-        # BucketAlreadyOwnedByYou from the upstream above and never comes here.
-        await self.client.send("PUT", upstream, keys.OWNER_NAME, body=owner.encode(),
-                               headers={"If-None-Match": "*"}, subject=(bucket, ""))
+        # The owner note decides who created the bucket, written once: the upstream may
+        # answer 200 to creates that race (SeaweedFS does), and 409 to one that races a
+        # create whose note is not written yet.
+        try:
+            await self.client.send("PUT", upstream, keys.OWNER_NAME, body=owner.encode(),
+                                   headers={"If-None-Match": "*"}, subject=(bucket, ""))
+        except errors.PreconditionFailed:
+            if not existed:
+                # A racing create of a new bucket: its layout is this one's too, and is
+                # in place before the caller, told the name is taken, writes into it.
+                await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)
+            raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}",
+                                                 BucketName=bucket) from None
+        if existed:   # a bucket without an owner note, now claimed (see the interface)
+            raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
         await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)
 
     async def bucket_owner(self, bucket: str) -> str:
