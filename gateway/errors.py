@@ -57,6 +57,13 @@ InvalidChunkSizeError = _error("InvalidChunkSizeError", 400, "Only the last chun
 InvalidEncryptionAlgorithmError = _error("InvalidEncryptionAlgorithmError", 400, "The encryption request you specified is not valid.")
 RequestHeaderSectionTooLarge = _error("RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size.")
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
+InvalidPolicyDocument = _error("InvalidPolicyDocument", 400, "The content of the form does not meet the conditions specified in the policy document.")
+MalformedPOSTRequest = _error("MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data.")
+IncorrectNumberOfFilesInPostRequest = _error("IncorrectNumberOfFilesInPostRequest", 400, "POST requires exactly one file upload per request.")
+MaxPostPreDataLengthExceeded = _error("MaxPostPreDataLengthExceeded", 400, "Your POST request fields preceding the upload file were too large.")
+CORSPreflightMalformed = type("CORSPreflightMalformed", (GatewayError,), {
+    "code": "BadRequest", "status": 400, "__module__": __name__,
+    "default_message": "Insufficient information. Origin request header needed."})
 NoSuchUpload = _error("NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.")
 RequestTimeout = _error("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period.")
 # --- 401 (admin listener only: S3 answers unauthenticated requests with 403) ---------
@@ -65,11 +72,19 @@ Unauthorized = _error("Unauthorized", 401, "Authentication required: HTTP Basic 
 AccessDenied = _error("AccessDenied", 403, "Access Denied")
 InvalidAccessKeyId = _error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
 SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+# S3 refuses X-Amz-Expires outside 1..604800 with this code and 403, unlike the other
+# malformed query authentication (400).
+PresignedExpiryOutOfRange = type("PresignedExpiryOutOfRange", (AuthorizationQueryParametersError,), {
+    "status": 403, "__module__": __name__,
+    "default_message": "X-Amz-Expires must be less than a week (in seconds) that is 604800"})
+# A CORS preflight no rule allows (S3's code is AccessForbidden, not AccessDenied).
+CORSForbidden = _error("AccessForbidden", 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
 RequestTimeTooSkewed = _error("RequestTimeTooSkewed", 403, "The difference between the request time and the server's time is too large.")
 # --- 404 --------------------------------------------------------------------------
 NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
 NoSuchVersion = _error("NoSuchVersion", 404, "The specified version does not exist.")
+NoSuchCORSConfiguration = _error("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist")
 NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
 NoSuchReviewItem = _error("NoSuchReviewItem", 404, "The comment or review item does not exist.")
 # Admin API only: the object exists, but no thumbnail is made of its type (audio, PDF, ...).

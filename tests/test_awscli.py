@@ -263,3 +263,41 @@ def test_reader_identity_cannot_upload(gateway, bucket, tmp_path):
     assert result.returncode != 0
     assert "AccessDenied" in result.stderr
     assert reader.run("s3", "ls", f"s3://{bucket}/").returncode == 0
+
+
+def test_s3api_list_buckets_pages(aws, s3):
+    prefix = f"cli-pg-{uuid.uuid4().hex[:8]}-"
+    names = [prefix + s for s in ("a", "b", "c")]
+    for name in names:
+        aws.run("s3api", "create-bucket", "--bucket", name)
+    try:
+        first = aws.json("s3api", "list-buckets", "--prefix", prefix, "--max-items", "2")
+        assert [b["Name"] for b in first["Buckets"]] == names[:2]
+        rest = aws.json("s3api", "list-buckets", "--prefix", prefix, "--max-items", "2",
+                        "--starting-token", first["NextToken"])
+        assert [b["Name"] for b in rest["Buckets"]] == names[2:]
+        assert "NextToken" not in rest
+        whole = aws.json("s3api", "list-buckets", "--prefix", prefix, "--page-size", "1")
+        assert [b["Name"] for b in whole["Buckets"]] == names
+    finally:
+        for name in names:
+            s3.delete_bucket(Bucket=name)
+
+
+def test_s3api_bucket_cors(aws, s3, bucket, tmp_path):
+    rules = {"CORSRules": [{"AllowedOrigins": ["https://studio.test"],
+                            "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["*"],
+                            "MaxAgeSeconds": 300}]}
+    (tmp_path / "cors.json").write_text(json.dumps(rules))
+    aws.run("s3api", "put-bucket-cors", "--bucket", bucket,
+            "--cors-configuration", f"file://{tmp_path / 'cors.json'}")
+    assert aws.json("s3api", "get-bucket-cors", "--bucket", bucket) == rules
+    assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == rules["CORSRules"]
+    aws.run("s3api", "delete-bucket-cors", "--bucket", bucket)
+    missing = aws.run("s3api", "get-bucket-cors", "--bucket", bucket, check=False)
+    assert missing.returncode != 0 and "NoSuchCORSConfiguration" in missing.stderr
+    bad = {"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    refused = aws.run("s3api", "put-bucket-cors", "--bucket", bucket,
+                      "--cors-configuration", f"file://{tmp_path / 'bad.json'}", check=False)
+    assert refused.returncode != 0 and "InvalidRequest" in refused.stderr

@@ -1,7 +1,7 @@
 """Hostile XML request bodies: malformed, wrong, expanding, external, huge.
 
 Every XML-consuming operation (DeleteObjects, CompleteMultipartUpload, PutObjectTagging,
-CreateBucket) must answer 400 MalformedXML, quickly and without memory growth, and leave
+CreateBucket, PutBucketCors) must answer 400 MalformedXML, quickly and without memory growth, and leave
 stored data exactly as it was. Requests are signed by botocore and sent raw.
 """
 
@@ -16,7 +16,10 @@ from tests.support.hostile import (assert_error, md5_b64, quote_key, send, sign_
                                    unique)
 from tests.support.polling import wait_for
 
-OPERATIONS = ["DeleteObjects", "CompleteMultipartUpload", "PutObjectTagging", "CreateBucket"]
+OPERATIONS = ["DeleteObjects", "CompleteMultipartUpload", "PutObjectTagging", "CreateBucket",
+              "PutBucketCors"]
+SENTINEL_CORS = [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://sentinel.test"]}]
+CORS_RULE = b"<CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>"
 
 
 class XmlTarget:
@@ -34,6 +37,9 @@ class XmlTarget:
             s3.put_object_tagging(Bucket=bucket, Key="sentinel.bin",
                                   Tagging={"TagSet": [{"Key": "keep", "Value": "me"}]})
             self.method, self.target = "PUT", f"/{bucket}/sentinel.bin?tagging"
+        elif operation == "PutBucketCors":
+            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": SENTINEL_CORS})
+            self.method, self.target = "PUT", f"/{bucket}?cors"
         elif operation == "CompleteMultipartUpload":
             self.key = unique("mpu")
             self.upload_id = s3.create_multipart_upload(Bucket=bucket, Key=self.key)["UploadId"]
@@ -63,6 +69,8 @@ class XmlTarget:
                 + b"</ETag></Part></CompleteMultipartUpload>"),
             "CreateBucket": (b"<CreateBucketConfiguration><LocationConstraint>us-east-1"
                              b"</LocationConstraint></CreateBucketConfiguration>"),
+            "PutBucketCors": (b"<CORSConfiguration>" + CORS_RULE
+                              + b"*</AllowedOrigin></CORSRule></CORSConfiguration>"),
         }[self.operation]
 
     def wrap(self, inner: bytes) -> bytes:
@@ -75,12 +83,15 @@ class XmlTarget:
                                         + inner + b"</ETag></Part></CompleteMultipartUpload>"),
             "CreateBucket": (b"<CreateBucketConfiguration><LocationConstraint>" + inner
                              + b"</LocationConstraint></CreateBucketConfiguration>"),
+            "PutBucketCors": (b"<CORSConfiguration>" + CORS_RULE + inner
+                              + b"</AllowedOrigin></CORSRule></CORSConfiguration>"),
         }[self.operation]
 
     def root(self) -> bytes:
         return {"DeleteObjects": b"Delete", "PutObjectTagging": b"Tagging",
                 "CompleteMultipartUpload": b"CompleteMultipartUpload",
-                "CreateBucket": b"CreateBucketConfiguration"}[self.operation]
+                "CreateBucket": b"CreateBucketConfiguration",
+                "PutBucketCors": b"CORSConfiguration"}[self.operation]
 
     def unchanged(self) -> None:
         s3, bucket = self.guard.s3, self.guard.bucket
@@ -93,6 +104,8 @@ class XmlTarget:
         if self.operation == "CreateBucket":
             names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
             assert self.new_bucket not in names
+        if self.operation == "PutBucketCors":
+            assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == SENTINEL_CORS
         self.guard.check(uploads=1 if self.upload_id else 0)
 
 
@@ -141,6 +154,11 @@ MISSING_ELEMENTS = {
                          b"<Tagging><TagSet/><TagSet/></Tagging>"],
     "CreateBucket": [b"<CreateBucketConfiguration><LocationConstraint>us-east-1"
                      b"</LocationConstraint></Wrong>"],
+    "PutBucketCors": [b"<CORSConfiguration></CORSConfiguration>",
+                      b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin></CORSRule>"
+                      b"</CORSConfiguration>",
+                      b"<CORSConfiguration>" + CORS_RULE + b"*</AllowedOrigin>"
+                      b"<MaxAgeSeconds>-1</MaxAgeSeconds></CORSRule></CORSConfiguration>"],
 }
 
 
@@ -153,13 +171,16 @@ def test_missing_elements_are_malformed(xml_target):
 
 def test_valid_document_control(guard):
     """The same raw signing path with well-formed documents succeeds (controls for the above)."""
-    for operation in OPERATIONS:
-        target = XmlTarget(operation, guard)
+    targets = {operation: XmlTarget(operation, guard) for operation in OPERATIONS}
+    for operation, target in targets.items():
         reply = target.send(target.valid_document())
         assert reply.status == 200, (operation, reply)
     s3 = guard.s3
-    assert s3.head_bucket(Bucket=target.new_bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
-    s3.delete_bucket(Bucket=target.new_bucket)
+    created = targets["CreateBucket"].new_bucket
+    assert s3.head_bucket(Bucket=created)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    s3.delete_bucket(Bucket=created)
+    assert s3.get_bucket_cors(Bucket=guard.bucket)["CORSRules"] == [
+        {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.functional import crc32_b64, error_code, http_status, payload, quoted_md5
+from tests.support.functional import (crc32_b64, error_code, http_status, payload, quoted_md5,
+                                      signed_request)
 
 
 def tagset(s3, bucket, key):
@@ -220,3 +221,122 @@ def test_copy_of_multipart_object(s3, bucket):
     got = s3.get_object(Bucket=bucket, Key="mp-copy")
     assert got["Body"].read() == b"".join(parts)
     assert got["Metadata"] == {"a": "b"}
+
+
+# -- tag order, limits, tags set with a write ------------------------------------------------
+
+
+def tag_list(s3, bucket, key, **version) -> list[tuple[str, str]]:
+    return [(t["Key"], t["Value"])
+            for t in s3.get_object_tagging(Bucket=bucket, Key=key, **version)["TagSet"]]
+
+
+def test_tags_come_back_in_the_order_they_were_set(s3, bucket):
+    first = s3.put_object(Bucket=bucket, Key="o", Body=b"1",
+                          Tagging="zeta=1&alpha=2&mid=3&b%20b=4")["VersionId"]
+    assert tag_list(s3, bucket, "o") == [("zeta", "1"), ("alpha", "2"), ("mid", "3"),
+                                         ("b b", "4")]
+    s3.put_object_tagging(Bucket=bucket, Key="o", Tagging={"TagSet": [
+        {"Key": "z", "Value": "1"}, {"Key": "a", "Value": "2"}, {"Key": "m", "Value": "3"}]})
+    assert tag_list(s3, bucket, "o") == [("z", "1"), ("a", "2"), ("m", "3")]
+    second = s3.put_object(Bucket=bucket, Key="o", Body=b"2", Tagging="y=1&x=2")["VersionId"]
+    assert tag_list(s3, bucket, "o", VersionId=first) == [("z", "1"), ("a", "2"), ("m", "3")]
+    assert tag_list(s3, bucket, "o", VersionId=second) == [("y", "1"), ("x", "2")]
+
+
+def test_tagging_limits_are_at_s3s_bounds(s3, bucket):
+    ten = "&".join(f"k{9 - i}=v" for i in range(10))
+    s3.put_object(Bucket=bucket, Key="max", Body=b"x", Tagging=ten)
+    assert len(tag_list(s3, bucket, "max")) == 10
+    s3.put_object_tagging(Bucket=bucket, Key="max", Tagging={"TagSet": [
+        {"Key": "k" * 128, "Value": "v" * 256}]})
+    assert tag_list(s3, bucket, "max") == [("k" * 128, "v" * 256)]
+
+
+INVALID_TAG_SETS = {
+    "eleven tags": [(f"k{i}", "v") for i in range(11)],
+    "key of 129": [("k" * 129, "v")],
+    "value of 257": [("k", "v" * 257)],
+    "duplicate key": [("dup", "1"), ("dup", "2")],
+    "aws: prefix": [("aws:cloudformation:stack", "v")],
+    "empty key": [("", "v")],
+}
+
+
+@pytest.mark.parametrize("case", INVALID_TAG_SETS)
+def test_invalid_tag_sets_are_refused_everywhere(gateway, s3, bucket, case):
+    from urllib.parse import quote
+    tags = INVALID_TAG_SETS[case]
+    s3.put_object(Bucket=bucket, Key="t", Body=b"x", Tagging="keep=1")
+    header = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in tags)
+    attempts = {
+        "PutObject": lambda: s3.put_object(Bucket=bucket, Key="new", Body=b"x", Tagging=header),
+        "CopyObject": lambda: s3.copy_object(Bucket=bucket, Key="new", CopySource=f"{bucket}/t",
+                                             TaggingDirective="REPLACE", Tagging=header),
+        "CreateMultipartUpload": lambda: s3.create_multipart_upload(Bucket=bucket, Key="new",
+                                                                    Tagging=header),
+    }
+    if case not in ("duplicate key", "empty key"):  # boto3 itself refuses these documents
+        attempts["PutObjectTagging"] = lambda: s3.put_object_tagging(
+            Bucket=bucket, Key="t", Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags]})
+    for name, attempt in attempts.items():
+        with pytest.raises(ClientError) as exc:
+            attempt()
+        assert (error_code(exc.value), http_status(exc.value)) == ("InvalidTag", 400), name
+    body = ("<Tagging><TagSet>" + "".join(
+        f"<Tag><Key>{k}</Key><Value>{v}</Value></Tag>" for k, v in tags) + "</TagSet></Tagging>")
+    reply = signed_request(gateway.endpoint, "PUT", f"/{bucket}/t?tagging", body=body.encode())
+    assert (reply.status, reply.error_code) == (400, "InvalidTag")
+    assert tag_list(s3, bucket, "t") == [("keep", "1")]
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_copy_tagging_directive(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"s", Tagging="b=2&a=1")
+    s3.copy_object(Bucket=bucket, Key="kept", CopySource=f"{bucket}/src",
+                   Tagging="ignored=1")  # COPY (the default) takes the source's tags
+    assert tag_list(s3, bucket, "kept") == [("b", "2"), ("a", "1")]
+    s3.copy_object(Bucket=bucket, Key="replaced", CopySource=f"{bucket}/src",
+                   TaggingDirective="REPLACE", Tagging="new=1&also=2")
+    assert tag_list(s3, bucket, "replaced") == [("new", "1"), ("also", "2")]
+    s3.copy_object(Bucket=bucket, Key="none", CopySource=f"{bucket}/src",
+                   TaggingDirective="REPLACE")
+    assert tag_list(s3, bucket, "none") == []
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="bad", CopySource=f"{bucket}/src",
+                       TaggingDirective="MERGE")
+    assert (error_code(exc.value), http_status(exc.value)) == ("InvalidArgument", 400)
+    assert "bad" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+
+
+def test_multipart_tags_apply_at_complete(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", Tagging="stage=raw&by=farm")
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1,
+                          Body=b"part")
+    with pytest.raises(ClientError):
+        s3.get_object_tagging(Bucket=bucket, Key="mp")     # nothing there before Complete
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": 1,
+                                                             "ETag": part["ETag"]}]})
+    assert tag_list(s3, bucket, "mp") == [("stage", "raw"), ("by", "farm")]
+    assert s3.head_object(Bucket=bucket, Key="mp")["ResponseMetadata"]["HTTPHeaders"][
+        "x-amz-tagging-count"] == "2"
+
+
+def test_a_write_cannot_carry_a_review_decision(s3, bucket):
+    for attempt in (
+            lambda: s3.put_object(Bucket=bucket, Key="self", Body=b"x", Tagging="review=approved"),
+            lambda: s3.create_multipart_upload(Bucket=bucket, Key="self",
+                                               Tagging="review=approved")):
+        with pytest.raises(ClientError) as exc:
+            attempt()
+        assert (error_code(exc.value), http_status(exc.value)) == ("InvalidTag", 400)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    # A decision made on a version stays with it: a copy is a new, undecided version.
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x", Tagging="team=a")
+    s3.put_object_tagging(Bucket=bucket, Key="src", Tagging={"TagSet": [
+        {"Key": "team", "Value": "a"}, {"Key": "review", "Value": "approved"}]})
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/src")
+    assert tag_list(s3, bucket, "copy") == [("team", "a")]
+    assert tag_list(s3, bucket, "src") == [("team", "a"), ("review", "approved")]

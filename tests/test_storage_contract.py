@@ -1223,11 +1223,12 @@ def test_finished_uploads_leave_no_versions_of_provgate_records(s3_harness):
     async def internal():
         return [v async for v in walk.walk(b.client, b.names.upstream(bucket), "!pg/")]
 
-    # Only the bucket's layout note and the object's part list are left (one version of
-    # each), nothing of the uploads.
+    # Only the bucket's notes (layout, owner) and the object's part list are left (one
+    # version of each), nothing of the uploads.
     left = [(v.key, v.is_latest) for v in harness.run(internal())]
-    assert [k for k, _ in left if not k.startswith("!pg/parts-of/")] == ["!pg/layout"]
-    assert len(left) == 2 and all(latest for _, latest in left)
+    assert [k for k, _ in left if not k.startswith("!pg/parts-of/")] == ["!pg/layout",
+                                                                       "!pg/owner"]
+    assert len(left) == 3 and all(latest for _, latest in left)
     assert [v[0] for v in harness.run(all_versions(b, bucket))[0]] == ["k"]
 
 

@@ -189,3 +189,57 @@ def test_1gib_put_and_get_in_constant_memory(make_server, backend_kind):
     assert growth < RSS_LIMIT, f"server RSS grew {growth / 1e6:.0f} MB while streaming"
     head = s3.head_object(Bucket=bucket, Key="big.bin")
     assert head["ContentLength"] == SIZE and "ContentEncoding" not in head
+
+
+def _stream_form_post(server, bucket: str, fields: dict[str, str],
+                      generator: Generator) -> tuple[str, object]:
+    """POST a browser form whose file is ``generator``'s bytes, streamed from a raw
+    socket; returns (md5 hex of the file sent, reply)."""
+    boundary = "provgate-form-" + os.urandom(8).hex()
+    head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                   f"{value}\r\n" for name, value in fields.items())
+    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+             f'filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n')
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    netloc = server.endpoint.split("//", 1)[1]
+    headers = {"Host": netloc, "Content-Type": f"multipart/form-data; boundary={boundary}",
+               "Content-Length": str(len(head.encode()) + generator.size + len(tail))}
+    md5 = hashlib.md5()
+    sock = connect(server, timeout=300)
+    try:
+        sock.sendall(request_head("POST", f"/{bucket}", headers) + head.encode())
+        for block in generator.blocks():
+            md5.update(block)
+            sock.sendall(block)
+        sock.sendall(tail)
+        reply = read_reply(sock, "POST")
+    finally:
+        sock.close()
+    return md5.hexdigest(), reply
+
+
+@pytest.mark.timeout(900)
+def test_form_upload_in_constant_memory(make_server, backend_kind):
+    """A POST Object file streams to the spool: the form is never read whole."""
+    server = make_server()
+    s3 = client(server.endpoint, signature_version="s3v4")
+    bucket = f"stream-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=bucket)
+    size = max(SIZE // 4, 8 * BLOCK)
+    presigned = s3.generate_presigned_post(bucket, "big.bin", ExpiresIn=3600,
+                                           Conditions=[["content-length-range", 0, size]])
+    warm_md5, reply = _stream_form_post(server, bucket, presigned["fields"], Generator(4 * BLOCK))
+    assert reply.status == 204, reply
+    wait_for(lambda: metric(scrape(server.admin), "provgate_s3_requests_in_flight") == 0,
+             30, "no request in flight")
+    sampler = RssSampler(server.process.pid)
+    baseline = sampler.rss()
+    with sampler:
+        sent_md5, reply = _stream_form_post(server, bucket, presigned["fields"], Generator(size))
+    growth = sampler.peak - baseline
+    print(f"\n[{backend_kind}] POST {size / 2**20:.0f} MiB: RSS growth {growth / 1e6:.1f} MB")
+    assert reply.status == 204, reply
+    assert reply.headers["etag"] == f'"{sent_md5}"' != f'"{warm_md5}"'
+    assert s3.head_object(Bucket=bucket, Key="big.bin")["ContentLength"] == size
+    assert sampler.samples > 10
+    assert growth < RSS_LIMIT, f"server RSS grew {growth / 1e6:.0f} MB while streaming"

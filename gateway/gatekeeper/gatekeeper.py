@@ -61,6 +61,16 @@ class QuarantineRefusal(enum.Enum):
     INTAKE_ONLY = "intake-only"      # the caller sees it, but only intake writes into it
 
 
+def check_write_tags(tags: dict[str, str]) -> None:
+    """A write (PUT, Copy with REPLACE, multipart) may not carry the review tag: a new
+    version is reviewed by a decision (PutObjectTagging by a reviewer), never by its
+    writer's say-so."""
+    if tags.get(REVIEW_TAG) in REVIEW_TAG_VALUES:
+        raise errors.InvalidTag(
+            f"The '{REVIEW_TAG}' tag records a review decision: set it with "
+            "PutObjectTagging as a reviewer once the object is stored", TagKey=REVIEW_TAG)
+
+
 class Gatekeeper:
     """``backend``            the storage backend (the gatekeeper's alone)
     ``intake``             the write-committing pipeline over the same backend
@@ -114,11 +124,11 @@ class Gatekeeper:
 
     # -- reading ------------------------------------------------------------------------
     async def list_buckets(self, identity: Identity) -> list[BucketInfo]:
-        """The buckets ``identity`` may see: its bucket scope, without the quarantine
-        bucket unless it may read that."""
+        """The buckets ``identity`` may see, in name order: its bucket scope, never the
+        quarantine bucket (S3 tools that sync every listed bucket must not sweep it up;
+        reviewers reach it by name)."""
         return [b for b in await self.backend.list_buckets()
-                if identity.may_access_bucket(b.name)
-                and self.quarantine_refusal(identity, b.name, Access.READ) is None]
+                if identity.may_access_bucket(b.name) and b.name != self.quarantine_bucket]
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self.backend.head_bucket(bucket)
@@ -189,11 +199,34 @@ class Gatekeeper:
         return await self.backend.list_uploads(bucket, prefix)
 
     # -- buckets --------------------------------------------------------------------------
-    async def create_bucket(self, bucket: str) -> None:
-        """A new bucket, unversioned where ``versioning = "off"`` (S3's default), else
-        versioned."""
-        await self.backend.create_bucket(
-            bucket, versioning=UNVERSIONED if self.versioning == "off" else VERSIONING_ENABLED)
+    async def create_bucket(self, bucket: str, identity: Identity) -> None:
+        """Create ``bucket`` owned by ``identity``, unversioned where ``versioning =
+        "off"`` (S3's default), else versioned. A taken name is BucketAlreadyExists, or
+        BucketAlreadyOwnedByYou when ``identity`` created it (or it has no owner: a
+        bucket made before owners were noted, or by provgate for itself)."""
+        try:
+            await self.backend.create_bucket(
+                bucket, identity.name,
+                versioning=UNVERSIONED if self.versioning == "off" else VERSIONING_ENABLED)
+        except errors.BucketAlreadyOwnedByYou:
+            owner = await self.backend.bucket_owner(bucket)
+            if owner and owner != identity.name:
+                raise errors.BucketAlreadyExists(resource=f"/{bucket}",
+                                                 BucketName=bucket) from None
+            raise
+
+    async def bucket_owner(self, bucket: str) -> str:
+        """The name of the identity that created the bucket ("" when none was noted)."""
+        return await self.backend.bucket_owner(bucket)
+
+    async def bucket_cors(self, bucket: str) -> list[dict] | None:
+        """The bucket's CORS rules as stored by ``set_bucket_cors`` (None: none set)."""
+        rules = await self.backend.bucket_setting(bucket, "cors")
+        return rules if isinstance(rules, list) else None
+
+    async def set_bucket_cors(self, bucket: str, rules: list[dict] | None) -> None:
+        """Replace (None: remove) the bucket's CORS rules."""
+        await self.backend.set_bucket_setting(bucket, "cors", rules)
 
     async def get_versioning(self, bucket: str) -> str:
         return await self.backend.get_versioning(bucket)
@@ -224,7 +257,15 @@ class Gatekeeper:
 
     async def ingest(self, write: WriteRequest) -> IngestResult:
         """Extract, judge and commit a write (an object or an XMP edit)."""
+        check_write_tags(write.attributes.tags)
         return await self.intake.ingest(write)
+
+    @staticmethod
+    def copied_tags(tags: dict[str, str]) -> dict[str, str]:
+        """The tags a copy takes from its source: all but the review decision, which was
+        made on the source version and says nothing of the copy."""
+        return {k: v for k, v in tags.items()
+                if not (k == REVIEW_TAG and v in REVIEW_TAG_VALUES)}
 
     async def delete(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
         return await self.intake.delete(bucket, key, version_id)
@@ -255,6 +296,9 @@ class Gatekeeper:
     # -- multipart uploads ------------------------------------------------------------------
     async def create_upload(self, bucket: str, key: str, attributes: ObjectAttributes,
                             owner: str) -> str:
+        """Start a multipart upload; its tags (``x-amz-tagging``) are the object's at
+        Complete, checked here already."""
+        check_write_tags(attributes.tags)
         return await self.backend.create_upload(bucket, key, attributes, owner)
 
     async def upload_part(self, bucket: str, key: str, upload_id: str, number: int,

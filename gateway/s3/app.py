@@ -20,8 +20,9 @@ from gateway.gatekeeper.gatekeeper import Access, Gatekeeper, QuarantineRefusal
 from gateway.identities import Identity
 from gateway.logs import log_request
 from gateway.s3.auth import Authenticator
-from gateway.s3.call import S3Call, Services
-from gateway.s3.handlers import attributes, buckets, listing, multipart, objects, tagging
+from gateway.s3.call import MAX_UPLOAD_BYTES, S3Call, Services
+from gateway.s3.handlers import (acl, attributes, buckets, cors, listing, multipart, objects,
+                                 post_object, tagging)
 from gateway.s3.responses import error_response
 from gateway.s3.routing import S3Target, parse_target
 
@@ -53,10 +54,22 @@ HANDLERS = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "GetBucketAcl": acl.get_bucket_acl,
+    "GetObjectAcl": acl.get_object_acl,
+    "GetBucketCors": cors.get_bucket_cors,
+    "PutBucketCors": cors.put_bucket_cors,
+    "DeleteBucketCors": cors.delete_bucket_cors,
+    "PreflightRequest": cors.preflight,
+    "PostObject": post_object.post_object,
 }
+
+# Operations not authenticated from headers or query before the body: a preflight never
+# is (browsers do not sign it), a POST form carries its signature in its fields.
+UNSIGNED_OPERATIONS = {"PreflightRequest", "PostObject"}
 
 # The least role each operation needs (see gateway.identities.ROLES).
 def _access(operation: str) -> Access:
+    """What an operation does to its bucket, for the quarantine bucket's visibility."""
     if operation == "CreateBucket":
         return Access.CREATE_BUCKET
     if operation in READ_OPERATIONS:
@@ -80,8 +93,8 @@ def _check_visibility(gatekeeper: Gatekeeper, identity: Identity, target: S3Targ
 READ_OPERATIONS = {"ListBuckets", "HeadBucket", "GetBucketLocation", "GetBucketVersioning",
                    "ListObjects", "ListObjectsV2", "ListObjectVersions", "GetObject",
                    "HeadObject", "GetObjectTagging", "GetObjectAttributes", "ListParts",
-                   "ListMultipartUploads"}
-ADMIN_OPERATIONS = {"DeleteBucket"}
+                   "ListMultipartUploads", "GetBucketAcl", "GetObjectAcl", "GetBucketCors"}
+ADMIN_OPERATIONS = {"DeleteBucket", "PutBucketCors", "DeleteBucketCors"}
 
 
 def required_role(operation: str) -> str:
@@ -92,8 +105,6 @@ def required_role(operation: str) -> str:
     return "writer"
 
 
-# S3's largest single PUT and largest part: 5 GiB.
-MAX_UPLOAD_BYTES = 5 * 1024 ** 3
 
 REQUEST_ID = "provgate.request_id"
 CALL = "provgate.call"
@@ -117,6 +128,7 @@ class S3Application:
         # [\s\S]: keys may hold a newline, which "." would not match (aiohttp's plain 404).
         app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle, expect_handler=self._expect)
         app.on_response_prepare.append(_common_headers)
+        app.on_response_prepare.append(_cors_headers)
         return app
 
     def _prepare(self, request: web.Request) -> S3Call:
@@ -129,7 +141,17 @@ class S3Application:
             raise errors.RequestHeaderSectionTooLarge(
                 MaxSizeAllowed=str(self.max_header_bytes))
         target = parse_target(request.method, request.raw_path, request.host, self.domain)
-        auth = self.authenticator.authenticate(request)
+        call = S3Call(request, target, None, self.services, self._authorize,
+                      self.authenticator)
+        if target.operation not in UNSIGNED_OPERATIONS:
+            call.authenticated(self.authenticator.authenticate(request))
+        request[CALL] = call
+        return call
+
+    def _authorize(self, call: S3Call) -> None:
+        """Role, bucket scope and visibility of an authenticated call, and the declared
+        length of an upload: all decided before 100 Continue and any body byte."""
+        request, target, auth = call.request, call.target, call.auth
         identity = auth.identity
         if target.bucket and not identity.may_access_bucket(target.bucket):
             raise errors.AccessDenied(resource=f"/{target.bucket}")
@@ -147,9 +169,6 @@ class S3Application:
             if (auth.payload.length or 0) > MAX_UPLOAD_BYTES:
                 raise errors.EntityTooLarge(ProposedSize=str(auth.payload.length),
                                             MaxSizeAllowed=str(MAX_UPLOAD_BYTES))
-        call = S3Call(request, target, auth, self.services)
-        request[CALL] = call
-        return call
 
     async def _expect(self, request: web.Request) -> None:
         """Answer ``Expect: 100-continue`` only for requests that may proceed."""
@@ -241,7 +260,8 @@ class S3Application:
         metrics.S3_BYTES_IN.inc(bytes_in)
         metrics.S3_BYTES_OUT.inc(bytes_out)
         log_request(request_id=_request_id(request), remote=request.remote or "-",
-                    identity=call.identity.name if call else "-", method=request.method,
+                    identity=call.auth.identity.name if call and call.auth else "-",
+                    method=request.method,
                     path=request.raw_path.split("?", 1)[0], operation=operation, status=response.status,
                     bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds,
                     reason=_failure_reason(request.get(ERROR)))
@@ -264,6 +284,17 @@ def _request_id(request: web.Request) -> str:
     if request_id is None:
         request_id = request[REQUEST_ID] = secrets.token_hex(8).upper()
     return request_id
+
+
+async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """CORS headers on the answer to a cross-origin request (one with an ``Origin``)
+    that the bucket's rules allow, errors included (a browser shows a script neither
+    otherwise). A preflight's answer has its own."""
+    call = request.get(CALL)
+    if (call is None or call.target.operation == "PreflightRequest"
+            or "Origin" not in request.headers):
+        return
+    response.headers.update(await cors.actual_request_headers(call, request.method))
 
 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -11,9 +12,12 @@ from gateway import errors
 from gateway.identities import Identity
 from gateway.gatekeeper.gatekeeper import Gatekeeper
 from gateway.provenance.record import DOORS
-from gateway.s3.auth import AuthContext, verified_body
+from gateway.s3.auth import AuthContext, Authenticator, verified_body
 from gateway.s3.routing import S3Target
 
+
+# S3's largest single PUT, POST upload and part: 5 GiB.
+MAX_UPLOAD_BYTES = 5 * 1024 ** 3
 
 # Not "expires": in a SigV2 presigned URL that parameter is the URL's own expiry.
 _QUERY_OBJECT_FIELDS = {"content-type", "cache-control", "content-disposition",
@@ -30,13 +34,35 @@ class Services:
 
 @dataclass
 class S3Call:
+    """``auth`` is None until the request is authenticated: at once from its headers or
+    query, or — for a POST form, whose signature is in its fields — by the handler,
+    through ``authenticated``; a CORS preflight is never authenticated."""
+
     request: web.Request
     target: S3Target
-    auth: AuthContext
+    auth: AuthContext | None
     services: Services
+    # Authorization of the call once authenticated (role, bucket scope, visibility).
+    authorize: Callable[[S3Call], None] | None = None
+    authenticator: Authenticator | None = None
+
+    def authenticate_form(self, fields: Mapping[str, str]) -> None:
+        """Authenticate a POST form by the policy signature in its ``fields`` (names
+        lowercase), then authorize it."""
+        if self.authenticator is None:
+            raise errors.AccessDenied("Form uploads are not accepted here.")
+        self.authenticated(self.authenticator.authenticate_post(fields))
+
+    def authenticated(self, auth: AuthContext) -> None:
+        """Take ``auth`` as who sent the call, then authorize it (raises as S3 would)."""
+        self.auth = auth
+        if self.authorize is not None:
+            self.authorize(self)
 
     @property
     def identity(self) -> Identity:
+        if self.auth is None:
+            raise errors.AccessDenied("Anonymous access is not allowed; sign the request.")
         return self.auth.identity
 
     @property

@@ -18,6 +18,8 @@ from gateway.wire import checksums
 META_PREFIX = "x-amz-meta-"
 MAX_USER_METADATA = 2048      # bytes of names + values, as S3 counts them
 MAX_TAGS = 10
+MAX_TAG_KEY = 128             # characters
+MAX_TAG_VALUE = 256
 # ASCII digits only: Python's \d and int() also take other scripts' digits ("١").
 _RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
@@ -72,13 +74,21 @@ def parse_tagging(query_string: str) -> dict[str, str]:
 
 
 def validate_tags(tags: dict[str, str]) -> None:
+    """S3's limits on an object's tag set (InvalidTag, 400): at most 10 tags, keys of 1
+    to 128 characters not starting with ``aws:`` (reserved for AWS), values up to 256."""
     if len(tags) > MAX_TAGS:
         raise errors.InvalidTag("Object tags cannot be greater than 10")
     for k, v in tags.items():
-        if not k or len(k) > 128:
+        if not k:
             raise errors.InvalidTag("The TagKey you have provided is invalid", TagKey=k)
-        if len(v) > 256:
-            raise errors.InvalidTag("The TagValue you have provided is too long", TagKey=k)
+        if len(k) > MAX_TAG_KEY:
+            raise errors.InvalidTag("The TagKey you have provided is too long, max 128",
+                                    TagKey=k[:MAX_TAG_KEY])
+        if len(v) > MAX_TAG_VALUE:
+            raise errors.InvalidTag("The TagValue you have provided is too long, max 256",
+                                    TagKey=k)
+        if k.lower().startswith("aws:"):
+            raise errors.InvalidTag("Your TagKey cannot be prefixed with aws:", TagKey=k)
 
 
 def attributes_from(headers: CIMultiDictProxy) -> ObjectAttributes:

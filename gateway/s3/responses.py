@@ -27,6 +27,19 @@ def owner(identity: Identity | str) -> dict:
     return {"ID": owner_id(name), "DisplayName": name}
 
 
+def acl_response(name: str) -> web.Response:
+    """An ``AccessControlPolicy``: ``name`` owns the resource with FULL_CONTROL, and
+    nothing else is granted (provgate keeps no ACLs; roles and bucket scopes decide)."""
+    body = xml.render("AccessControlPolicy", {
+        "Owner": owner(name), "AccessControlList": {"Grant": [{
+            "Grantee": {"ID": owner_id(name), "DisplayName": name},
+            "Permission": "FULL_CONTROL"}]}})
+    # The grantee's type is an attribute, which the renderer does not write.
+    body = body.replace(b"<Grantee>", b'<Grantee xmlns:xsi="http://www.w3.org/2001/'
+                        b'XMLSchema-instance" xsi:type="CanonicalUser">')
+    return web.Response(body=body, content_type="application/xml")
+
+
 def error_response(error: GatewayError, request_id: str, method: str) -> web.Response:
     headers = dict(error.headers)
     if error.status == 304 or method == "HEAD":

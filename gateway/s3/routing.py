@@ -22,9 +22,9 @@ RECORD_OPERATIONS = ("GetObject", "HeadObject", "PutObject", "DeleteObject")
 # provgate does not offer, answered 501 NotImplemented rather than mistaken for a GET.
 _OPERATION_SUBRESOURCES = {"location", "uploads", "uploadId", "delete", "tagging",
                            "list-type", "partNumber", "versioning", "versions", "versionId",
-                           "attributes"}
+                           "attributes", "cors", "acl"}
 _UNSUPPORTED_SUBRESOURCES = {
-    "acl", "policy", "policyStatus", "cors", "lifecycle", "website", "logging", "notification",
+    "policy", "policyStatus", "lifecycle", "website", "logging", "notification",
     "replication", "encryption", "object-lock", "legal-hold", "retention", "accelerate",
     "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering",
     "ownershipControls", "publicAccessBlock", "restore", "select", "torrent",
@@ -79,12 +79,24 @@ def _operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str
         raise errors.NotImplementedOperation(
             f"provgate does not implement the '{sorted(unsupported)[0]}' sub-resource")
     q = query.keys() & _OPERATION_SUBRESOURCES
+    if method == "OPTIONS":
+        # A CORS preflight names a resource; what it may do there is the rules' answer.
+        if not bucket:
+            raise errors.MethodNotAllowed()
+        return "PreflightRequest"
+    if "acl" in q and method != "GET":
+        raise errors.NotImplementedOperation("provgate keeps no ACLs: access is decided by "
+                                             "identities' roles and bucket scopes")
     if not bucket:
         if method == "GET":
             return "ListBuckets"
         raise errors.MethodNotAllowed()
     if not key:
         table = {
+            ("GET", "acl"): "GetBucketAcl",
+            ("GET", "cors"): "GetBucketCors",
+            ("PUT", "cors"): "PutBucketCors",
+            ("DELETE", "cors"): "DeleteBucketCors",
             ("GET", "location"): "GetBucketLocation",
             ("GET", "uploads"): "ListMultipartUploads",
             ("GET", "versioning"): "GetBucketVersioning",
@@ -98,11 +110,14 @@ def _operation(method: str, bucket: str, key: str, query: dict[str, str]) -> str
         if q - {"list-type"}:
             raise errors.NotImplementedOperation(f"{method} with ?{sorted(q)[0]} is not implemented")
         plain = {"GET": "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects",
-                 "PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}
+                 "PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket",
+                 "POST": "PostObject"}
         if method in plain:
             return plain[method]
         raise errors.MethodNotAllowed()
-    if "tagging" in q:
+    if "acl" in q:
+        ops = {"GET": "GetObjectAcl"}
+    elif "tagging" in q:
         ops = {"GET": "GetObjectTagging", "PUT": "PutObjectTagging", "DELETE": "DeleteObjectTagging"}
     elif "attributes" in q:
         ops = {"GET": "GetObjectAttributes"}

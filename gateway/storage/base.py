@@ -69,7 +69,8 @@ class ObjectAttributes:
 
     def to_json(self) -> dict:
         doc = {"content_type": self.content_type, "content_headers": self.content_headers,
-               "user_metadata": self.user_metadata, "tags": self.tags, "owner": self.owner}
+               "user_metadata": self.user_metadata, "tags": tags_to_json(self.tags),
+               "owner": self.owner}
         if self.checksum_algorithm:
             doc["checksum"] = [self.checksum_algorithm, self.checksum_type]
         return doc
@@ -78,8 +79,19 @@ class ObjectAttributes:
     def from_json(cls, doc: dict) -> ObjectAttributes:
         algorithm, kind = doc.get("checksum") or (None, None)
         return cls(doc["content_type"], dict(doc["content_headers"]),
-                   dict(doc["user_metadata"]), dict(doc["tags"]), doc.get("owner", ""),
-                   algorithm, kind)
+                   dict(doc["user_metadata"]), tags_from_json(doc["tags"]),
+                   doc.get("owner", ""), algorithm, kind)
+
+
+def tags_to_json(tags: dict[str, str]) -> list[list[str]]:
+    """A tag set as ``[[key, value], ...]``: S3 returns tags in the order they were set,
+    and JSON objects lose their order where they are stored with sorted keys (kv)."""
+    return [[k, v] for k, v in tags.items()]
+
+
+def tags_from_json(doc: list | dict) -> dict[str, str]:
+    """The inverse of ``tags_to_json``; a JSON object (as stored before) is read too."""
+    return dict(doc) if isinstance(doc, dict) else {k: v for k, v in doc}
 
 
 @dataclass
@@ -140,6 +152,17 @@ class DeleteOutcome:
 class BucketInfo:
     name: str
     created: float
+
+
+# Per-bucket settings a backend keeps for the gatekeeper, each a JSON document under its
+# name (see ``StorageBackend.bucket_setting``): "cors" holds the CORS rules.
+BUCKET_SETTINGS = ("cors",)
+
+
+def check_setting_name(name: str) -> None:
+    """ValueError for a name not in ``BUCKET_SETTINGS`` (a programming error)."""
+    if name not in BUCKET_SETTINGS:
+        raise ValueError(f"unknown bucket setting {name!r}")
 
 
 @dataclass
@@ -371,9 +394,31 @@ class StorageBackend(abc.ABC):
     async def list_buckets(self) -> list[BucketInfo]: ...
 
     @abc.abstractmethod
-    async def create_bucket(self, bucket: str, *, versioning: str = VERSIONING_ENABLED) -> None:
-        """Create, or raise BucketAlreadyOwnedByYou. ``versioning``: the state it starts
-        in, one of ``VERSIONING_STATES``."""
+    async def create_bucket(self, bucket: str, owner: str = "", *,
+                            versioning: str = VERSIONING_ENABLED) -> None:
+        """Create in the versioning state ``versioning`` (one of ``VERSIONING_STATES``),
+        noting ``owner`` (the name of the identity that created it; "" for
+        buckets provgate makes for itself), or raise BucketAlreadyOwnedByYou when the
+        name is taken: the store knows one owner, provgate; who among provgate's
+        identities owns it is ``bucket_owner``'s to say. Of creates that race, exactly
+        one notes its owner. A bucket that has no owner noted (made before owners were
+        kept) is claimed by the first create of its name, which still raises."""
+
+    @abc.abstractmethod
+    async def bucket_owner(self, bucket: str) -> str:
+        """The owner noted at creation ("" for a bucket created without one, e.g. by a
+        provgate that did not note owners yet); NoSuchBucket."""
+
+    @abc.abstractmethod
+    async def bucket_setting(self, bucket: str, name: str) -> dict | list | None:
+        """The bucket's setting ``name`` (one of ``BUCKET_SETTINGS``), None when unset;
+        NoSuchBucket."""
+
+    @abc.abstractmethod
+    async def set_bucket_setting(self, bucket: str, name: str,
+                                 value: dict | list | None) -> None:
+        """Store (None: remove) the bucket's setting ``name``, durably; NoSuchBucket.
+        The setting goes with the bucket when it is deleted."""
 
     @abc.abstractmethod
     async def get_versioning(self, bucket: str) -> str:

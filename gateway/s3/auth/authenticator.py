@@ -11,7 +11,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -20,7 +20,7 @@ from gateway import errors
 from gateway.identities import Identity, IdentityStore
 
 from gateway.wire import sigv2, sigv4
-from .body import PayloadSpec, parse_payload
+from .body import UNREAD_PAYLOAD, PayloadSpec, parse_payload
 from .chunked import ChunkSigner
 
 MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
@@ -28,6 +28,7 @@ _V4_QUERY_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X
                     "X-Amz-SignedHeaders", "X-Amz-Expires")
 _V2_QUERY_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 _NO_DATE = "AWS authentication requires a valid Date or x-amz-date header"
 # Header families a signature must cover when present: S3 refuses unsigned x-amz-*
 # headers, and x-provgate-* headers steer intake (the door) just as much.
@@ -87,6 +88,15 @@ def refuse_unsigned(names, signed: frozenset[str] | set[str]) -> None:
     missing = unsigned_headers(names, signed)
     if missing:
         raise errors.AccessDenied(HEADERS_NOT_SIGNED, HeadersNotSigned=", ".join(missing))
+
+
+def _require_field(fields: Mapping[str, str], name: str) -> None:
+    if not fields.get(name):
+        shown = {"awsaccesskeyid": "AWSAccessKeyId", "signature": "Signature",
+                 "policy": "Policy"}.get(name, name)
+        raise errors.InvalidArgument(f"Bucket POST must contain a field named '{shown}'.  "
+                                     "If it is specified, please check the order of the "
+                                     "fields.", ArgumentName=shown, ArgumentValue="")
 
 
 def _has_body(request: web.BaseRequest) -> bool:
@@ -292,11 +302,13 @@ class Authenticator:
         if request_time is None:
             raise bad("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
         expires_value = params["X-Amz-Expires"][0]
-        if not expires_value.isdigit():
-            raise bad("X-Amz-Expires should be a non-negative number of seconds.")
+        if not _INTEGER.fullmatch(expires_value):
+            raise bad("X-Amz-Expires should be a number")
         expires = int(expires_value)
+        if expires < 1:
+            raise errors.PresignedExpiryOutOfRange("X-Amz-Expires must be non-negative")
         if expires > MAX_PRESIGNED_EXPIRES:
-            raise bad("X-Amz-Expires must be less than a week (in seconds) that is 604800")
+            raise errors.PresignedExpiryOutOfRange()
         self._check_scope(credential, timestamp, bad)
 
         now = self.clock()
@@ -320,6 +332,59 @@ class Authenticator:
         body_sha256 = payload_hash or self._body_sha256(request, None)
         return AuthContext(identity, "sigv4-presigned", frozenset(signed_names),
                            parse_payload(request, body_sha256, None), plus_means_space)
+
+    # --- POST Object: a signed policy in form fields ---------------------------------
+
+    def authenticate_post(self, fields: Mapping[str, str]) -> AuthContext:
+        """Who signed a browser-form upload: ``fields`` are the form fields before the
+        file, names lowercase. SigV4 (``x-amz-algorithm``, ``x-amz-credential``,
+        ``x-amz-date``, ``x-amz-signature`` over the base64 ``policy``) or SigV2
+        (``AWSAccessKeyId`` and ``signature``: base64 HMAC-SHA1 of the policy).
+
+        Raises InvalidArgument (a field missing), InvalidAccessKeyId,
+        SignatureDoesNotMatch, AccessDenied (nothing signed: anonymous uploads are not
+        offered). The policy's content is checked by the caller.
+        """
+        policy = fields.get("policy")
+        if "x-amz-signature" in fields or "x-amz-credential" in fields \
+                or "x-amz-algorithm" in fields:
+            for name in ("x-amz-algorithm", "x-amz-credential", "x-amz-date",
+                         "x-amz-signature", "policy"):
+                _require_field(fields, name)
+            if fields["x-amz-algorithm"] != sigv4.ALGORITHM:
+                raise errors.InvalidArgument('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"',
+                                             ArgumentName="x-amz-algorithm",
+                                             ArgumentValue=fields["x-amz-algorithm"][:64])
+            credential = sigv4.parse_credential(fields["x-amz-credential"])
+            if credential is None:
+                raise errors.InvalidArgument(
+                    'The Credential is mal-formed; expecting '
+                    '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
+                    ArgumentName="x-amz-credential")
+            identity = self._identity(credential.access_key)
+            timestamp = fields["x-amz-date"]
+            if sigv4.parse_timestamp(timestamp) is None:
+                raise errors.InvalidArgument(
+                    "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+                    ArgumentName="x-amz-date")
+            self._check_scope(credential, timestamp, errors.InvalidArgument)
+            key = sigv4.signing_key(identity.secret, credential.date, credential.region,
+                                    credential.service)
+            expected = sigv4.signature(key, policy).encode("ascii")
+            provided = fields["x-amz-signature"].lower().encode("ascii", "replace")
+            if not hmac.compare_digest(expected, provided):
+                raise errors.SignatureDoesNotMatch(AWSAccessKeyId=credential.access_key)
+            scheme = "sigv4-post"
+        elif "awsaccesskeyid" in fields or "signature" in fields:
+            for name in ("awsaccesskeyid", "signature", "policy"):
+                _require_field(fields, name)
+            identity = self._identity(fields["awsaccesskeyid"])
+            if not sigv2.matches(identity.secret, [policy], fields["signature"]):
+                raise errors.SignatureDoesNotMatch(AWSAccessKeyId=identity.access_key)
+            scheme = "sigv2-post"
+        else:
+            raise errors.AccessDenied("Anonymous access is not allowed; sign the POST policy.")
+        return AuthContext(identity, scheme, frozenset(), UNREAD_PAYLOAD)
 
     # --- SigV2, header or query ----------------------------------------------------
 
@@ -366,8 +431,15 @@ class Authenticator:
             expires = params["Expires"][0]
             if not expires.isdigit():
                 raise errors.AccessDenied("Invalid date (should be seconds since epoch): " + expires)
-            if self.clock() > int(expires):
+            now = self.clock()
+            if now > int(expires):
                 raise errors.AccessDenied("Request has expired", Expires=expires)
+            if int(expires) - now > MAX_PRESIGNED_EXPIRES:
+                # The bound SigV4 puts on X-Amz-Expires, applied to SigV2's absolute
+                # Expires: a query-signed URL is a bearer credential for a week at most.
+                raise errors.PresignedExpiryOutOfRange(
+                    "Expires must be less than a week (in seconds) from now, that is "
+                    "604800", Expires=expires)
             date_options = [expires]
             # Presigners move Content-Type/MD5 and x-amz-* headers into the query.
             for name, values in params.items():

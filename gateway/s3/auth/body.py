@@ -45,6 +45,14 @@ class PayloadSpec:
         return self.decoded_length if self.streaming else self.content_length
 
 
+# The payload of a request whose body is not read through ``verified_body`` (a POST
+# form: its file is covered by the signed policy, not by a payload hash).
+UNREAD_PAYLOAD = PayloadSpec(content_sha256=None, streaming=None, signer=None,
+                             decoded_length=None, content_length=None, content_md5=None,
+                             header_checksum=None, trailer_names=(), algorithms=(),
+                             content_encoding=None)
+
+
 def _single(request: web.BaseRequest, name: str) -> str | None:
     values = request.headers.getall(name, [])
     return values[0] if values else None

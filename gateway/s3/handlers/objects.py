@@ -261,8 +261,10 @@ async def copy_object(call: S3Call) -> web.Response:
     directive = call.headers.get("x-amz-metadata-directive", "COPY").upper()
     tag_directive = call.headers.get("x-amz-tagging-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE") or tag_directive not in ("COPY", "REPLACE"):
-        raise errors.InvalidArgument("Unknown metadata or tagging directive",
-                                     ArgumentName="x-amz-metadata-directive")
+        bad = "x-amz-metadata-directive" if directive not in ("COPY", "REPLACE") \
+            else "x-amz-tagging-directive"
+        raise errors.InvalidArgument(f"Unknown {bad}: expected COPY or REPLACE",
+                                     ArgumentName=bad, ArgumentValue=call.headers[bad])
     bucket, key, stream = await open_copy_source(call)
     try:
         source = stream.info
@@ -274,7 +276,8 @@ async def copy_object(call: S3Call) -> web.Response:
         # Whatever can refuse the copy (metadata, tags) is decided before bytes are spooled.
         attributes = h.attributes_from(call.object_fields()) if directive == "REPLACE" else source.attributes
         attributes.tags = (h.parse_tagging(call.headers.get("x-amz-tagging", ""))
-                           if tag_directive == "REPLACE" else dict(source.attributes.tags))
+                           if tag_directive == "REPLACE"
+                           else call.gatekeeper.copied_tags(source.attributes.tags))
         attributes.owner = call.identity.name
         staged = await call.gatekeeper.spool(StreamBody(stream.body, source.size))
     finally:

@@ -41,10 +41,11 @@ from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectPart,
                                   ObjectStream, PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
-                                  check_version_id, delete_marker_addressed, deleted_key,
-                                  multipart_etag, no_such_version, validate_completion,
-                                  NULL_VERSION, UNVERSIONED, VERSIONING_ENABLED,
-                                  VERSIONING_SUSPENDED)
+                                  check_setting_name, check_version_id,
+                                  delete_marker_addressed, deleted_key,
+                                  multipart_etag, no_such_version, tags_to_json,
+                                  validate_completion, NULL_VERSION, UNVERSIONED,
+                                  VERSIONING_ENABLED, VERSIONING_SUSPENDED)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key, record_key
 from gateway.storage.staged import LocalStagedFile, SpoolDirStaging, fsync_dir, spool_to_file
@@ -125,15 +126,20 @@ class FsBackend(SpoolDirStaging, StorageBackend):
             return [BucketInfo(k.decode(), doc["created"])
                     for k, doc in kv.scan(txn, self.index.buckets, b"", b"")]
 
-    async def create_bucket(self, bucket: str, *, versioning: str = VERSIONING_ENABLED) -> None:
-        await kv.offload(self._create_bucket, bucket, versioning)
+    async def create_bucket(self, bucket: str, owner: str = "", *,
+                            versioning: str = VERSIONING_ENABLED) -> None:
+        await kv.offload(self._create_bucket, bucket, owner, versioning)
 
-    def _create_bucket(self, bucket: str, versioning: str) -> None:
+    def _create_bucket(self, bucket: str, owner: str, versioning: str) -> None:
         with self.index.write() as txn:
-            if kv.get(txn, self.index.buckets, bucket.encode()) is not None:
+            doc = kv.get(txn, self.index.buckets, bucket.encode())
+            if doc is not None:
+                if "owner" not in doc:   # claimed (see the interface)
+                    doc["owner"] = owner
+                    kv.put(txn, self.index.buckets, bucket.encode(), doc)
                 raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
             kv.put(txn, self.index.buckets, bucket.encode(),
-                   {"created": time.time(), "layout": RECORD_STORE_LAYOUT,
+                   {"created": time.time(), "layout": RECORD_STORE_LAYOUT, "owner": owner,
                     "versioning": versioning})
 
     async def get_versioning(self, bucket: str) -> str:
@@ -147,6 +153,30 @@ class FsBackend(SpoolDirStaging, StorageBackend):
         with self.index.write() as txn:
             doc = self._bucket(txn, bucket)
             doc["versioning"] = state
+            kv.put(txn, self.index.buckets, bucket.encode(), doc)
+
+    async def bucket_owner(self, bucket: str) -> str:
+        with self.index.read() as txn:
+            return self._bucket(txn, bucket).get("owner", "")
+
+    async def bucket_setting(self, bucket: str, name: str) -> dict | list | None:
+        check_setting_name(name)
+        with self.index.read() as txn:
+            return self._bucket(txn, bucket).get("settings", {}).get(name)
+
+    async def set_bucket_setting(self, bucket: str, name: str,
+                                 value: dict | list | None) -> None:
+        check_setting_name(name)
+        await kv.offload(self._set_bucket_setting, bucket, name, value)
+
+    def _set_bucket_setting(self, bucket: str, name: str, value: dict | list | None) -> None:
+        with self.index.write() as txn:
+            doc = self._bucket(txn, bucket)
+            settings = doc.setdefault("settings", {})
+            if value is None:
+                settings.pop(name, None)
+            else:
+                settings[name] = value
             kv.put(txn, self.index.buckets, bucket.encode(), doc)
 
     async def bucket_layout(self, bucket: str) -> int:
@@ -358,7 +388,7 @@ class FsBackend(SpoolDirStaging, StorageBackend):
                   version_id: str | None) -> ObjectInfo:
         with self.index.write() as txn:
             record, is_latest = self._version(txn, bucket, key, version_id)
-            record["attrs"]["tags"] = tags
+            record["attrs"]["tags"] = tags_to_json(tags)
             versions.update(self.index, txn, object_key(bucket, key), record, is_latest)
         return listing.info(bucket, key, record, is_latest)
 

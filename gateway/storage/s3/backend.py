@@ -62,12 +62,12 @@ import aiohttp
 
 from gateway import errors
 from gateway.config import StorageConfig
-from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
+from gateway.storage.base import (MAX_RECORD_BYTES, NULL_VERSION, OBJECT_RECORDS_LAYOUT,
                                   RECORD_STORE_LAYOUT, BucketInfo, ByteRange, DeleteOutcome,
                                   ListPage, ObjectAttributes, ObjectInfo, ObjectPart,
                                   ObjectStream, PartBody, PartInfo, RecordInfo, StagedObject,
                                   StorageBackend, StoredRecord, UploadInfo, VersionPage,
-                                  check_version_id, NULL_VERSION, UNVERSIONED,
+                                  check_setting_name, check_version_id, UNVERSIONED,
                                   VERSIONING_ENABLED, VERSIONING_SUSPENDED)
 from gateway.storage.s3 import keys, listing, walk
 from gateway.wire import xmldoc
@@ -147,14 +147,34 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                 found.append(BucketInfo(name, listed.created))
         return sorted(found, key=lambda b: b.name)
 
-    async def create_bucket(self, bucket: str, *, versioning: str = VERSIONING_ENABLED) -> None:
+    async def create_bucket(self, bucket: str, owner: str = "", *,
+                            versioning: str = VERSIONING_ENABLED) -> None:
         region = self.client.region
         upstream = self.names.upstream(bucket)
         body = xmldoc.bucket_configuration(region) if region != "us-east-1" else None
-        await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
+        try:
+            await self.client.send("PUT", upstream, body=body, subject=(bucket, ""))
+            existed = False
+        except errors.BucketAlreadyOwnedByYou:
+            existed = True
         self.versioning.forget(upstream)   # a bucket of that name may have been cached
         # Should this fail, the first write to the bucket turns versioning on.
         await self.versioning.enable(upstream, bucket)
+        # The owner note decides who created the bucket, written once: the upstream may
+        # answer 200 to creates that race (SeaweedFS does), and 409 to one that races a
+        # create whose note is not written yet.
+        try:
+            await self.client.send("PUT", upstream, keys.OWNER_NAME, body=owner.encode(),
+                                   headers={"If-None-Match": "*"}, subject=(bucket, ""))
+        except errors.PreconditionFailed:
+            if not existed:
+                # A racing create of a new bucket: its layout is this one's too, and is
+                # in place before the caller, told the name is taken, writes into it.
+                await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)
+            raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}",
+                                                 BucketName=bucket) from None
+        if existed:   # a bucket without an owner note, now claimed (see the interface)
+            raise errors.BucketAlreadyOwnedByYou(resource=f"/{bucket}", BucketName=bucket)
         await self.set_bucket_layout(bucket, RECORD_STORE_LAYOUT)
         if versioning != VERSIONING_ENABLED:
             await self.versioning.set_state(upstream, bucket, versioning)
@@ -182,6 +202,43 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         if version_id == NULL_VERSION and null_id is not None:
             return null_id, null_id
         return version_id, null_id
+
+    async def bucket_owner(self, bucket: str) -> str:
+        note = await self._note(bucket, keys.OWNER_NAME)
+        return note.decode("utf-8") if note is not None else ""
+
+    async def _note(self, bucket: str, name: str) -> bytes | None:
+        """An internal upstream key's bytes; None when the bucket has none."""
+        try:
+            reply = await self.client.send("GET", self.names.upstream(bucket), name,
+                                           subject=(bucket, ""))
+        except errors.NoSuchKey:
+            await self._require_bucket(bucket)
+            return None
+        return reply.body
+
+    async def bucket_setting(self, bucket: str, name: str) -> dict | list | None:
+        check_setting_name(name)
+        note = await self._note(bucket, keys.SETTINGS_PREFIX + name)
+        if note is None:
+            return None
+        try:
+            return json.loads(note)
+        except ValueError:
+            raise errors.InternalError(f"unreadable {name} setting in bucket {bucket}") from None
+
+    async def set_bucket_setting(self, bucket: str, name: str,
+                                 value: dict | list | None) -> None:
+        check_setting_name(name)
+        upstream, note = self.names.upstream(bucket), keys.SETTINGS_PREFIX + name
+        await self._require_bucket(bucket)
+        await self.versioning.ensure(upstream, bucket)
+        if value is None:
+            await listing.purge(self.client, upstream, note, subject=(bucket, ""))
+            return
+        await self.client.send("PUT", upstream, note, body=json.dumps(value).encode(),
+                               subject=(bucket, ""))
+        await self._drop_older(upstream, note, bucket)
 
     async def bucket_layout(self, bucket: str) -> int:
         upstream = self.names.upstream(bucket)
@@ -273,6 +330,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         if state != VERSIONING_ENABLED:
             await self.versioning.replace_null(upstream, bucket, key, written, previous_null)
             null_id = written
+        await self._note_tag_order(bucket, key, written, attributes.tags)
         if read_back:
             # The upstream sets Last-Modified (to the second) and a PUT does not return
             # it; read it back so the writer, readers and a later reindex all see the same
@@ -495,7 +553,30 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         reply = await self.client.send("GET", self.names.upstream(bucket), keys.encode_key(key),
                                        query={"tagging": "", **_version(version_id)},
                                        subject=(bucket, key))
-        return xmldoc.tags(reply.body)
+        tags = xmldoc.tags(reply.body)
+        if len(tags) < 2:
+            return tags
+        # The upstream's order is its own (SeaweedFS sorts): the order the tags were
+        # set in is kept in a note, used only while it names exactly this tag set.
+        note = await self._note(bucket, keys.tag_order_name(key, version_id or NULL_VERSION))
+        try:
+            order = json.loads(note) if note is not None else None
+        except ValueError:
+            order = None
+        if not isinstance(order, list) or sorted(order) != sorted(tags):
+            return tags
+        return {name: tags[name] for name in order}
+
+    async def _note_tag_order(self, bucket: str, key: str, version_id: str,
+                              tags: dict[str, str]) -> None:
+        """Keep the order of a tag set of two or more tags (see ``_tags``). Successive
+        ``null`` versions share one note: each write of such a set rewrites it, and a
+        note naming another set is not used."""
+        if len(tags) < 2:
+            return
+        await self.client.send("PUT", self.names.upstream(bucket),
+                               keys.tag_order_name(key, version_id),
+                               body=json.dumps(list(tags)).encode(), subject=(bucket, key))
 
     async def object_parts(self, bucket: str, key: str,
                            version_id: str | None = None) -> list[ObjectPart] | None:
@@ -627,6 +708,10 @@ class S3Backend(SpoolDirStaging, StorageBackend):
             check_version_id(version_id)
         asked, null_id = await self._address(upstream, bucket, key, version_id)
         query = {"tagging": "", **_version(asked)}
+        if len(tags) >= 2:
+            target = asked or version_of(
+                (await self._head_reply(upstream, bucket, key, None)).headers)
+            await self._note_tag_order(bucket, key, target, tags)
         try:
             if tags:
                 await self.client.send("PUT", upstream, name, query=query,

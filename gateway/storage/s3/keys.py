@@ -76,6 +76,11 @@ LAYOUT_NAME = INTERNAL_PREFIX + "layout"   # the bucket's layout (see storage.ba
 # version: ``!pg/nulls/<digest of the key>``.
 VERSIONING_NAME = INTERNAL_PREFIX + "versioning"
 NULLS_PREFIX = INTERNAL_PREFIX + "nulls/"
+OWNER_NAME = INTERNAL_PREFIX + "owner"     # who created the bucket (written once)
+SETTINGS_PREFIX = INTERNAL_PREFIX + "settings/"   # one JSON note per bucket setting
+# The order a version's tags were set in (upstreams such as SeaweedFS return a tag set
+# sorted by key): ``!pg/tag-order/<digest of the key>/<hex of the version id>``.
+TAG_ORDER_PREFIX = INTERNAL_PREFIX + "tag-order/"
 # Upstream start-after that skips the internal namespace: "!pg/..." < "!~" < every
 # encoded key (which starts with "%", "&", "[" or a character from "0" up).
 LISTING_FLOOR = "!~"
@@ -139,6 +144,12 @@ def null_name(key: str) -> str:
 def record_name(key: str, version_id: str) -> str:
     """The upstream key of the record of one object version of ``key``."""
     return record_prefix(key) + version_id.encode().hex()
+
+
+def tag_order_name(key: str, version_id: str) -> str:
+    """The upstream key of the tag order note of one object version of ``key``."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_HEX]
+    return f"{TAG_ORDER_PREFIX}{digest}/{version_id.encode().hex()}"
 
 
 def is_digest_name(upstream: str) -> bool:
