@@ -238,7 +238,7 @@ class S3Backend(SpoolDirStaging, StorageBackend):
             return
         await self.client.send("PUT", upstream, note, body=json.dumps(value).encode(),
                                subject=(bucket, ""))
-        await self._drop_older(upstream, note, bucket)
+        await drop_older(self.client, upstream, note, bucket)
 
     async def bucket_layout(self, bucket: str) -> int:
         upstream = self.names.upstream(bucket)
