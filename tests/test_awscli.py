@@ -173,9 +173,13 @@ def test_sync_up_twice_then_down(aws, s3, bucket, tmp_path):
 
     # A changed file (new size) and a removed one: only those move. Records are not
     # listed, so `sync --delete` deletes only the removed file and leaves every record.
+    # The change is aged like the rest: a file edited in the same second as its upload
+    # (LastModified rounded down to that second) is older than the upload, and any
+    # `aws s3 sync` sends it again, against S3 itself too.
     records = {rel: s3.get_object(Bucket=bucket, Key=f"mirror/{rel}.xmp")["Body"].read()
                for rel in files}
     (local / "a.png").write_bytes(payload(1500, 9))
+    os.utime(local / "a.png", (made, made))
     (local / "empty.txt").unlink()
     third = aws.run("s3", "sync", "--delete", str(local), f"s3://{bucket}/mirror/").stdout
     assert third.count("upload:") == 1 and "a.png" in third
