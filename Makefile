@@ -10,6 +10,11 @@ CONFIG ?= config.example.toml
 PYTEST_ARGS ?=
 # `make test COVERAGE=0` runs the suite without measuring coverage (and without its floor).
 COVERAGE ?= 1
+# Worker processes the suite runs in (pytest-xdist), each with its own servers; a test
+# file stays on one worker, so its module fixtures start once. `make test WORKERS=0` runs
+# it in a single process.
+WORKERS ?= 3
+XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 # Debian packages are installed with apt-get (through sudo unless root).
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
@@ -25,10 +30,10 @@ run: $(VENV)/.installed exiftool
 # wins over the report's, so a failing test is never hidden.
 test: $(VENV)/.installed-test tools
 ifeq ($(COVERAGE),0)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 else
 	@rm -f .coverage .coverage.*
-	@status=0; $(BIN)/coverage run -m pytest $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(BIN)/coverage run -m pytest $(XDIST) $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/coverage combine -q || true; \
 	$(BIN)/coverage report $(if $(strip $(PYTEST_ARGS)),--fail-under=0); report=$$?; \
 	[ $$status -ne 0 ] || status=$$report; exit $$status

@@ -18,6 +18,10 @@ from tests.support.ports import port_free
 
 ROOT = Path(__file__).resolve().parents[2]
 BIND_ATTEMPTS = 3           # starts retried when a pinned port is taken
+# Seconds for a process to announce it is ready. `make test` runs several workers on a
+# small machine, each starting servers under coverage: a start can take far longer than
+# alone, and only a process that never gets there should fail.
+START_TIMEOUT = 60.0
 
 ADMIN = {"name": "tester", "access_key": "AKIATESTADMIN", "secret": "test-admin-secret", "role": "admin"}
 WRITER = {"name": "writer", "access_key": "AKIATESTWRITER", "secret": "test-writer-secret", "role": "writer"}
@@ -73,7 +77,7 @@ class ProvgateProcess:
     returncode: int | None = field(default=None, kw_only=True)  # once stopped or failed
 
     def launch(self, args: list[str], on_line, env: dict | None = None,
-               timeout: float = 30.0) -> None:
+               timeout: float = START_TIMEOUT) -> None:
         """Run ``provgate ARGS``; ``on_line(line)`` sees every output line and returns
         True once the process announced it is ready."""
         self.output = []
@@ -154,7 +158,7 @@ class ProvgateServer(ProvgateProcess):
         self.policy_dir.mkdir(exist_ok=True)
         self.config_path.write_text(render_config(sections, self.identities))
 
-    def start(self, timeout: float = 30.0) -> "ProvgateServer":
+    def start(self, timeout: float = START_TIMEOUT) -> "ProvgateServer":
         self.write_config()
 
         def on_line(line: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.support.metrics import metric, scrape
 from tests.support.polling import wait_for
-from tests.support.server import IDENTITIES, ProvgateProcess, render_config
+from tests.support.server import IDENTITIES, START_TIMEOUT, ProvgateProcess, render_config
 
 
 def share(root: Path, bucket: str, identity: str = "tester", **extra) -> dict:
@@ -42,7 +42,7 @@ class WatchProcess(ProvgateProcess):
                     "sidecar": {"metrics_listen": "127.0.0.1:0", **self.sidecar}}
         self.config_path.write_text(render_config(sections, self.identities))
 
-    def start(self, timeout: float = 30.0) -> "WatchProcess":
+    def start(self, timeout: float = START_TIMEOUT) -> "WatchProcess":
         self.write_config()
 
         def on_line(line: str) -> bool:
