@@ -80,13 +80,51 @@ def pytest_runtest_makereport(item, call):
     report.longrepr = f"skipped under CI=true, which runs every test: {reason}"
 
 
+# -- servers shared by a session ----------------------------------------------------------
+# pytest finishes a session fixture's instance whenever its parameter changes. Run in one
+# process, the suite is ordered so that each backend's tests come together; `make test`'s
+# workers each run whole files, and every file switches from fs to s3, which would restart
+# the shared servers twice per file. So the shared servers live in registries that last the
+# session, and are stopped once, at its end: the gateways first, then the SeaweedFS they use.
+class _SessionWeed:
+    """The session's SeaweedFS, started on first use (a run of fs tests starts none)."""
+
+    def __init__(self, tmp_path_factory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.weed = None
+
+    def get(self):
+        if self.weed is None:
+            from tests.support.seaweedfs import SeaweedFS
+            weed = SeaweedFS(self.tmp_path_factory.mktemp("seaweedfs"))
+            self.weed = weed.start()
+        return self.weed
+
+    def stop(self) -> None:
+        if self.weed is not None:
+            self.weed.stop()
+
+
 @pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory):
-    from tests.support.seaweedfs import SeaweedFS
-    weed = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
-    weed.start()
-    yield weed
-    weed.stop()
+def _session_weed(tmp_path_factory):
+    holder = _SessionWeed(tmp_path_factory)
+    yield holder
+    holder.stop()
+
+
+@pytest.fixture(scope="session")
+def _session_gateways(_session_weed):
+    """The shared provgate server of each backend, by backend kind (set up after the
+    SeaweedFS holder, so torn down before it)."""
+    started: dict[str, ProvgateServer] = {}
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(_session_weed):
+    return _session_weed.get()
 
 
 def storage_section(kind: str, workdir, request) -> dict:
@@ -111,13 +149,13 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
-def gateway(backend_kind, tmp_path_factory, request):
+def gateway(backend_kind, _session_gateways, tmp_path_factory, request):
     """A provgate server shared by the session's tests on one backend."""
-    workdir = tmp_path_factory.mktemp(f"provgate-{backend_kind}")
-    server = ProvgateServer(workdir, storage_section(backend_kind, workdir, request))
-    server.start()
-    yield server
-    server.stop()
+    if backend_kind not in _session_gateways:
+        workdir = tmp_path_factory.mktemp(f"provgate-{backend_kind}")
+        server = ProvgateServer(workdir, storage_section(backend_kind, workdir, request))
+        _session_gateways[backend_kind] = server.start()
+    return _session_gateways[backend_kind]
 
 
 @pytest.fixture
