@@ -76,7 +76,7 @@ class StorageConfig:
 @dataclass
 class CatalogConfig:
     path: str = "./data/.catalog"
-    thumbnails: str = "./data/.thumbnails"       # cache of thumbnails and video posters
+    thumbnails: str = ""      # cache of thumbnails and posters ("": catalog dir/thumbnails)
     thumbnails_max_bytes: int = 256 * 1024 * 1024   # the cache's size; least recently used go
 
 

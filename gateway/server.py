@@ -10,6 +10,7 @@ import shutil
 import warnings
 import ssl
 import time
+from pathlib import Path
 
 from aiohttp import web
 
@@ -269,7 +270,9 @@ async def _serve(config: Config, stack: contextlib.AsyncExitStack,
     add_spend_routes(admin_app, spend)
     add_prompt_routes(admin_app, PromptLibrary(
         catalog, skip_buckets=(config.policies.quarantine_bucket,)))
-    thumbnails = await asyncio.to_thread(Thumbnails, config.resolve(config.catalog.thumbnails),
+    thumbnail_dir = (config.resolve(config.catalog.thumbnails) if config.catalog.thumbnails
+                     else Path(catalog.path) / "thumbnails")
+    thumbnails = await asyncio.to_thread(Thumbnails, thumbnail_dir,
                                          config.catalog.thumbnails_max_bytes)
     add_thumbnail_routes(admin_app, gatekeeper=gatekeeper, catalog=catalog, thumbnails=thumbnails)
     metrics.watch_spend(spend.gauges)

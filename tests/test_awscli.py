@@ -239,7 +239,8 @@ def test_s3api_calls(aws, s3, bucket, tmp_path):
     assert [d["Key"] for d in deleted["Deleted"]] == ["api/é k+1.txt"]
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
-    failed = aws.run("s3api", "get-bucket-acl", "--bucket", bucket, check=False)
+    failed = aws.run("s3api", "put-bucket-acl", "--bucket", bucket, "--acl", "public-read",
+                     check=False)
     assert failed.returncode != 0 and "NotImplemented" in failed.stderr
 
 

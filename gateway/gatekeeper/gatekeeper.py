@@ -256,8 +256,13 @@ class Gatekeeper:
         await self.intake.check_conditions(bucket, key, if_match, if_none_match)
 
     async def ingest(self, write: WriteRequest) -> IngestResult:
-        """Extract, judge and commit a write (an object or an XMP edit)."""
-        check_write_tags(write.attributes.tags)
+        """Extract, judge and commit a write (an object or an XMP edit); a refused tag
+        set releases the received body as any refused write does."""
+        try:
+            check_write_tags(write.attributes.tags)
+        except errors.GatewayError:
+            await write.staged.discard()
+            raise
         return await self.intake.ingest(write)
 
     @staticmethod
