@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from gateway import errors, kv
@@ -147,13 +147,7 @@ class FsBackend(SpoolDirStaging, StorageBackend):
             return _versioning(self._bucket(txn, bucket))
 
     async def set_versioning(self, bucket: str, state: str) -> None:
-        await kv.offload(self._set_versioning, bucket, state)
-
-    def _set_versioning(self, bucket: str, state: str) -> None:
-        with self.index.write() as txn:
-            doc = self._bucket(txn, bucket)
-            doc["versioning"] = state
-            kv.put(txn, self.index.buckets, bucket.encode(), doc)
+        await self._change_bucket(bucket, lambda doc: doc.update(versioning=state))
 
     async def bucket_owner(self, bucket: str) -> str:
         with self.index.read() as txn:
@@ -167,30 +161,31 @@ class FsBackend(SpoolDirStaging, StorageBackend):
     async def set_bucket_setting(self, bucket: str, name: str,
                                  value: dict | list | None) -> None:
         check_setting_name(name)
-        await kv.offload(self._set_bucket_setting, bucket, name, value)
 
-    def _set_bucket_setting(self, bucket: str, name: str, value: dict | list | None) -> None:
-        with self.index.write() as txn:
-            doc = self._bucket(txn, bucket)
+        def change(doc: dict) -> None:
             settings = doc.setdefault("settings", {})
             if value is None:
                 settings.pop(name, None)
             else:
                 settings[name] = value
-            kv.put(txn, self.index.buckets, bucket.encode(), doc)
+        await self._change_bucket(bucket, change)
 
     async def bucket_layout(self, bucket: str) -> int:
         with self.index.read() as txn:
             return self._bucket(txn, bucket).get("layout", OBJECT_RECORDS_LAYOUT)
 
     async def set_bucket_layout(self, bucket: str, layout: int) -> None:
-        await kv.offload(self._set_bucket_layout, bucket, layout)
+        await self._change_bucket(bucket, lambda doc: doc.update(layout=layout))
 
-    def _set_bucket_layout(self, bucket: str, layout: int) -> None:
-        with self.index.write() as txn:
-            doc = self._bucket(txn, bucket)
-            doc["layout"] = layout
-            kv.put(txn, self.index.buckets, bucket.encode(), doc)
+    async def _change_bucket(self, bucket: str, change: Callable[[dict], None]) -> None:
+        """Apply ``change`` to the bucket's document in one write transaction, off the
+        event loop; NoSuchBucket."""
+        def write() -> None:
+            with self.index.write() as txn:
+                doc = self._bucket(txn, bucket)
+                change(doc)
+                kv.put(txn, self.index.buckets, bucket.encode(), doc)
+        await kv.offload(write)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         with self.index.read() as txn:
