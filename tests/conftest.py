@@ -12,12 +12,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from tests.support.browser import chromium  # noqa: F401 (one browser per UI test module)
-from tests.support.server import ADMIN, ProvgateServer
+from tests.support.clients import client  # noqa: F401 (tests import it from here)
+from tests.support.server import ProvgateServer
 
 BACKENDS = ["fs", "s3"]
 
@@ -189,14 +188,6 @@ def make_local_server(tmp_path):
     yield make
     for instance in started:
         instance.stop()
-
-
-def client(endpoint: str, identity: dict = ADMIN, verify=None, **config):
-    """A boto3 S3 client with default checksum behaviour, as users run it."""
-    return boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", verify=verify,
-        aws_access_key_id=identity["access_key"], aws_secret_access_key=identity["secret"],
-        config=Config(retries={"max_attempts": 1}, **config))
 
 
 @pytest.fixture

@@ -418,7 +418,7 @@ def test_pathological_expression_is_cut_off_and_denies(guarded, s3):
 def test_the_sidecar_door_is_seen_by_policies(guarded, s3):
     error = denied(lambda: s3.put_object(Bucket="dropbox", Key=key(), Body=b"x"))
     assert headers_of(error.response)["x-provgate-policy"] == "folder-door-only"
-    sidecar = with_header(client(guarded.endpoint), "x-provgate-door", "sidecar")
+    sidecar = with_header(client(guarded.endpoint, fresh=True), "x-provgate-door", "sidecar")
     name = key()
     sidecar.put_object(Bucket="dropbox", Key=name, Body=b"x")
     record = admin_json(guarded, f"/api/v1/assets/dropbox/{name}")[1]["record"]
@@ -427,7 +427,7 @@ def test_the_sidecar_door_is_seen_by_policies(guarded, s3):
 
 @pytest.mark.parametrize("value", ["share", "", "s3 ", "SIDECAR-ish", "sidecar,s3"])
 def test_an_unknown_door_is_refused(guarded, value):
-    s3 = with_header(client(guarded.endpoint), "x-provgate-door", value)
+    s3 = with_header(client(guarded.endpoint, fresh=True), "x-provgate-door", value)
     name = key()
     if value.strip().lower() in ("s3", "sidecar"):
         s3.put_object(Bucket="inbox", Key=name, Body=b"x", Metadata={"creator": "a"})

@@ -149,7 +149,7 @@ def vhost(make_server, monkeypatch):
 
 def test_virtual_host_style_with_boto3(vhost):
     server, endpoint = vhost
-    s3 = client(endpoint, s3={"addressing_style": "virtual"})
+    s3 = client(endpoint, fresh=True, s3={"addressing_style": "virtual"})
     hosts = []
     s3.meta.events.register("before-send.s3.*", lambda request, **_: hosts.append(request.url))
     name = f"vh-{uuid.uuid4().hex[:12]}"

@@ -61,12 +61,13 @@ class Sandbox:
         # A new worker has to start Python and import the CEL binding before it answers;
         # that time is not charged to the first expression's deadline.
         self.startup_timeout = 60.0
+        # Workers start on demand, up to this many: a server whose policy set has no rule
+        # never needs one (each costs an interpreter and the CEL binding, ~0.2 s of CPU).
+        self.workers = workers
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        for _ in range(workers):
-            self._add(self._spawn())
 
     # -- public -----------------------------------------------------------------------
     def evaluate_rules(self, programs: Programs, items: list[tuple], context: dict) -> list[ItemResult]:
@@ -173,6 +174,15 @@ class Sandbox:
     def _acquire(self) -> _Worker:
         if self._closed:
             raise RuntimeError("policy sandbox is closed")
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if len(self._all) < self.workers:
+                worker = self._spawn()
+                self._all.add(worker)
+                return worker
         return self._idle.get()
 
     def _release(self, worker: _Worker) -> None:

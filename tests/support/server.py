@@ -187,6 +187,12 @@ class ProvgateServer(ProvgateProcess):
                     raise
         return self
 
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        # Imported here: the client module names this module's identities.
+        from tests.support.clients import forget
+        forget(self.endpoint)
+        return super().stop(sig, timeout)
+
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
