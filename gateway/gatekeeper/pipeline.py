@@ -670,7 +670,8 @@ async def _bytes_body(data: bytes):
 
 class _LocalCopy:
     """A local path with the staged bytes: the spool file itself, or a temporary copy
-    of a staged object that lives in the backend (an assembled upstream upload)."""
+    of a staged object that lives in the backend (an assembled upstream upload), built
+    from local copies where the staged object has them, else read from the backend."""
 
     def __init__(self, backend: StorageBackend, staged: StagedObject) -> None:
         self.backend = backend
@@ -681,8 +682,9 @@ class _LocalCopy:
         if isinstance(self.staged, LocalStagedFile):
             return str(self.staged.path)
         temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
-        await spool_to_file(self.staged.read(), temp)
         self.temp = temp
+        if not await self.staged.copy_locally(temp):
+            await spool_to_file(self.staged.read(), temp)
         return str(temp)
 
     async def __aexit__(self, *exc) -> None:
