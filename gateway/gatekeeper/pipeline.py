@@ -696,11 +696,12 @@ class StreamBody:
     """A plain byte stream (a copy source) in the shape of a verified request body."""
 
     def __init__(self, stream: AsyncIterable[bytes], length: int | None,
-                 algorithms: tuple[str, ...] = ()) -> None:
+                 algorithms: tuple[str, ...] = (), *, sha256: bool = True) -> None:
         """``algorithms``: S3 checksums to compute (``checksums`` once read), e.g. the
-        one a multipart upload was created with, for a part copied into it."""
+        one a multipart upload was created with, for a part copied into it; ``sha256``:
+        compute ``sha256_hex`` (off for a part, whose own SHA-256 nobody reads)."""
         self._stream = stream
-        self._hashes = ChecksumSet(algorithms)
+        self._hashes = ChecksumSet(algorithms, sha256=sha256)
         self.length = length
         self.checksums: dict[str, str] = {}
 
