@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import signal
 import urllib.error
 import urllib.request
 import uuid
@@ -175,31 +173,3 @@ def test_a_write_whose_connection_is_cut_is_stored_once(seaweedfs, make_local_se
             record = s3.get_object(Bucket=bucket, Key=key + ".xmp",
                                    VersionId=version["VersionId"])["Body"].read().decode()
             assert f"<pg:VersionID>{version['VersionId']}</pg:VersionID>" in record
-
-
-def test_parts_a_killed_gateway_kept_are_dropped_when_it_starts_again(seaweedfs,
-                                                                    make_local_server,
-                                                                    tmp_path):
-    storage = s3_storage(seaweedfs, f"kp{uuid.uuid4().hex[:6]}-", tmp_path / "spool")
-    first = make_local_server(storage)
-    s3 = client(first.endpoint)
-    bucket = f"killed-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    upload = s3.create_multipart_upload(Bucket=bucket, Key="render.bin")["UploadId"]
-    parts = [os.urandom(5 * 1024 * 1024), os.urandom(777)]
-    etags = [s3.upload_part(Bucket=bucket, Key="render.bin", UploadId=upload, PartNumber=n,
-                            Body=data)["ETag"] for n, data in enumerate(parts, 1)]
-    kept = tmp_path / "spool" / "parts"
-    assert sum(len(files) for _, _, files in os.walk(kept)) == 2
-    first.stop(signal.SIGKILL)
-
-    again = client(make_local_server(storage).endpoint)
-    assert sum(len(files) for _, _, files in os.walk(kept)) == 0
-    # The parts are upstream: the upload completes through the new process.
-    again.complete_multipart_upload(Bucket=bucket, Key="render.bin", UploadId=upload,
-                                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e}
-                                                               for n, e in enumerate(etags, 1)]})
-    whole = b"".join(parts)
-    assert again.get_object(Bucket=bucket, Key="render.bin")["Body"].read() == whole
-    record = again.get_object(Bucket=bucket, Key="render.bin.xmp")["Body"].read().decode()
-    assert f"<pg:SHA256>{hashlib.sha256(whole).hexdigest()}</pg:SHA256>" in record

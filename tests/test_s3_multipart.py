@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import zlib
-from pathlib import Path
 
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -75,7 +74,7 @@ def test_multipart_roundtrip_etag_and_attributes(s3, bucket, parts):
     assert upload_id not in [u["UploadId"] for u in listed.get("Uploads", [])]
 
 
-def test_record_of_a_multipart_object_hashes_the_whole(s3, bucket, gateway, parts):
+def test_record_of_a_multipart_object_hashes_the_whole(s3, bucket, parts):
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="whole.bin")["UploadId"]
     done = upload_all(s3, bucket, "whole.bin", upload_id, parts)
     s3.complete_multipart_upload(Bucket=bucket, Key="whole.bin", UploadId=upload_id,
@@ -84,10 +83,6 @@ def test_record_of_a_multipart_object_hashes_the_whole(s3, bucket, gateway, part
     record = s3.get_object(Bucket=bucket, Key="whole.bin.xmp")["Body"].read().decode()
     assert f"<pg:SHA256>{hashlib.sha256(whole).hexdigest()}</pg:SHA256>" in record
     assert f"<pg:Size>{len(whole)}</pg:Size>" in record
-    if gateway.storage.get("kind") == "s3":
-        # The copies of the parts the gateway kept on its way through went with the upload.
-        kept = Path(gateway.storage["spool_dir"]) / "parts" / bucket
-        assert not kept.exists() or list(kept.iterdir()) == []
 
 
 def test_single_part_upload_etag(s3, bucket):
@@ -147,20 +142,18 @@ def test_list_parts_paging(s3, bucket):
 def test_abort_removes_upload_and_parts(s3, bucket, gateway, parts):
     part_dir = None
     if gateway.storage.get("kind") == "fs":
+        from pathlib import Path
         part_dir = Path(gateway.storage["path"]) / ".provgate" / "parts"
         before = len(list(part_dir.iterdir()))
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="doomed")["UploadId"]
     upload_all(s3, bucket, "doomed", upload_id, [parts[0], b"second"])
     if part_dir is not None:
         assert len(list(part_dir.iterdir())) == before + 2
-    else:   # the s3 backend's gateway keeps local copies of the parts it passed on
-        part_dir = Path(gateway.storage["spool_dir"]) / "parts" / bucket / upload_id
-        before = 0
-        assert len(list(part_dir.iterdir())) == 2
 
     response = s3.abort_multipart_upload(Bucket=bucket, Key="doomed", UploadId=upload_id)
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
-    assert not part_dir.exists() or len(list(part_dir.iterdir())) == before
+    if part_dir is not None:
+        assert len(list(part_dir.iterdir())) == before
 
     for call in (
         lambda: s3.list_parts(Bucket=bucket, Key="doomed", UploadId=upload_id),

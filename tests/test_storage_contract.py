@@ -14,7 +14,6 @@ import asyncio
 import functools
 import hashlib
 import inspect
-import os
 import random
 import time
 import uuid
@@ -603,7 +602,7 @@ async def as_intake_reads(b: StorageBackend, staged) -> tuple[bytes, str | None]
 
 
 @contract
-async def test_an_assembled_upload_is_hashed_as_it_is_assembled(b: StorageBackend):
+async def test_intake_gets_an_assembled_upload_already_hashed(b: StorageBackend):
     bucket = await new_bucket(b)
     upload_id, datas = await upload_parts(b, bucket, "k", [MIN_PART_SIZE, MIN_PART_SIZE, 1234])
     datas[1] = payload(MIN_PART_SIZE + 5, 77)            # part 2 sent again, other bytes
@@ -1386,86 +1385,3 @@ async def test_unversioned_delete_removes_the_object(b):
     assert "x-amz-delete-marker" not in exc.value.headers
     await b.delete_bucket(bucket)
 
-
-def test_parts_kept_locally_serve_only_their_own_gateway(s3_harness, tmp_path):
-    """Each gateway keeps the parts it passed on; an assembly uses them only when every
-    part it names is there under its current ETag, and otherwise reads the upload back."""
-    from gateway.storage.s3 import S3Backend
-    harness = s3_harness()
-    a = harness.backend
-    # A second gateway over the same upstream and bucket prefix, with its own spool.
-    b = S3Backend(a.config, spool_dir=tmp_path / "spool-b")
-    harness.run(b.start())
-    try:
-        bucket = harness.run(new_bucket(a))
-
-        def upload(sizes, seed, through):
-            upload_id = harness.run(a.create_upload(bucket, "k", ObjectAttributes(), "me"))
-            datas = [payload(size, seed + n) for n, size in enumerate(sizes)]
-            for number, (data, gateway) in enumerate(zip(datas, through), 1):
-                harness.run(gateway.upload_part(bucket, "k", upload_id, number, Body(data)))
-            return upload_id, datas
-
-        def assemble(gateway, upload_id):
-            parts = harness.run(gateway.list_parts(bucket, "k", upload_id))
-            return harness.run(gateway.assemble_upload(bucket, "k", upload_id,
-                                                       [(p.number, p.etag) for p in parts]))
-
-        def local_files(gateway, upload_id):
-            directory = gateway.uploads.local.directory(bucket, upload_id)
-            return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
-
-        # Parts through two gateways: neither has them all, both read the upload back.
-        mixed, datas = upload([MIN_PART_SIZE, MIN_PART_SIZE, 99], 1, [a, a, b])
-        assert len(local_files(a, mixed)) == 2 and len(local_files(b, mixed)) == 1
-        for gateway in (a, b):
-            staged = assemble(gateway, mixed)
-            assert harness.run(as_intake_reads(gateway, staged)) == (b"".join(datas), None)
-
-        # A part sent again through the other gateway with other bytes: the first one's
-        # copy is stale and is not used; with the same bytes it still is.
-        resent, datas = upload([MIN_PART_SIZE, 99], 10, [a, a])
-        datas[1] = payload(123, 11)
-        harness.run(b.upload_part(bucket, "k", resent, 2, Body(datas[1])))
-        assert harness.run(as_intake_reads(a, assemble(a, resent))) == (b"".join(datas), None)
-        harness.run(a.abort_upload(bucket, "k", resent))
-        assert local_files(a, resent) == []        # aborted here; b's copy waits for b's sweep
-        assert len(local_files(b, resent)) == 1
-        same, datas = upload([MIN_PART_SIZE, 99], 20, [a, a])
-        harness.run(b.upload_part(bucket, "k", same, 2, Body(datas[1])))
-        whole = b"".join(datas)
-        assert harness.run(as_intake_reads(a, assemble(a, same))) == \
-            (whole, hashlib.sha256(whole).hexdigest())
-
-        # A part that fails verification leaves no local copy.
-        with pytest.raises(errors.BadDigest):
-            harness.run(a.upload_part(bucket, "k", same, 3, Body(payload(50, 3), fail_at_end=True)))
-        assert len(local_files(a, same)) == 2
-
-        # Committed through the other gateway: this one's copies go with its next sweep;
-        # committed here, at once.
-        staged = assemble(b, same)
-        harness.run(b.commit(bucket, "k", staged, ObjectAttributes()))
-        harness.run(b.finish_upload(bucket, "k", same))
-        assert local_files(b, same) == [] and len(local_files(a, same)) == 2
-        staged = assemble(a, mixed)
-        harness.run(a.commit(bucket, "k", staged, ObjectAttributes()))
-        assert local_files(a, mixed) == []
-        old = time.time() - 3600                  # idle for an hour, last swept long ago
-        os.utime(a.uploads.local.directory(bucket, same), (old, old))
-        a.uploads.local._swept = old
-        harness.run(a.create_upload(bucket, "next", ObjectAttributes(), "me"))  # sweeps
-        assert local_files(a, same) == []
-
-        # A gateway that starts again drops what its previous process left.
-        left, _ = upload([MIN_PART_SIZE, 99], 30, [a, a])
-        assert len(local_files(a, left)) == 2
-        restarted = S3Backend(a.config, spool_dir=a.spool_dir)
-        harness.run(restarted.start())
-        try:
-            assert local_files(restarted, left) == []
-            assert not (a.spool_dir / "parts").exists() or not any((a.spool_dir / "parts").iterdir())
-        finally:
-            harness.run(restarted.close())
-    finally:
-        harness.run(b.close())

@@ -670,8 +670,8 @@ async def _bytes_body(data: bytes):
 
 class _LocalCopy:
     """A local path with the staged bytes: the spool file itself, or a temporary copy
-    of a staged object that lives in the backend (an assembled upstream upload), built
-    from local copies where the staged object has them, else read from the backend."""
+    of a staged object that lives in the backend (an assembled upstream upload), hashed
+    as it is written (``sha256_hex``) so that extraction needs no second pass."""
 
     def __init__(self, backend: StorageBackend, staged: StagedObject) -> None:
         self.backend = backend
@@ -682,9 +682,11 @@ class _LocalCopy:
         if isinstance(self.staged, LocalStagedFile):
             return str(self.staged.path)
         temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
+        digest = hashlib.sha256()
+        await spool_to_file(self.staged.read(), temp, digest=digest)
         self.temp = temp
-        if not await self.staged.copy_locally(temp):
-            await spool_to_file(self.staged.read(), temp)
+        if self.staged.sha256_hex is None:
+            self.staged.sha256_hex = digest.hexdigest()
         return str(temp)
 
     async def __aexit__(self, *exc) -> None:

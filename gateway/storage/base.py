@@ -299,12 +299,6 @@ class StagedObject(abc.ABC):
     def read(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         """Stream the staged bytes (for extraction, or to commit to another place)."""
 
-    async def copy_locally(self, path: Path) -> bool:
-        """Write the staged bytes into a new local file at ``path`` from copies at hand on
-        this machine, hashing them (``sha256_hex``); False, with nothing written, where
-        there are none and the bytes must be read (``read``)."""
-        return False
-
     @abc.abstractmethod
     async def discard(self) -> None:
         """Drop the staged bytes; safe to call more than once."""

@@ -22,7 +22,8 @@ SPOOL_BATCH = 1 << 20
 CONCAT_CHUNK = 4 << 20
 
 
-async def spool_to_file(chunks: AsyncIterable[bytes], path: Path, *, sync: bool = False) -> int:
+async def spool_to_file(chunks: AsyncIterable[bytes], path: Path, *, sync: bool = False,
+                        digest=None) -> int:
     """Write ``chunks`` to a new file at ``path`` as they stream in; the number of bytes.
 
     The stream hashes itself while it is read (a verified request body computes its MD5,
@@ -32,6 +33,9 @@ async def spool_to_file(chunks: AsyncIterable[bytes], path: Path, *, sync: bool 
 
     ``sync``   flush and fsync the file before returning (a multipart part, which is
                acknowledged as soon as it is recorded)
+    ``digest`` a ``hashlib`` object fed every byte, in the writer thread beside the
+               writes (off the event loop): for a stream that does not hash itself (an
+               assembled upload read back for extraction)
 
     On any failure, the stream's own included (a bad signature, a short body), the file
     is removed before the error is raised.
@@ -46,9 +50,9 @@ async def spool_to_file(chunks: AsyncIterable[bytes], path: Path, *, sync: bool 
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 if pending_bytes >= SPOOL_BATCH:
-                    await asyncio.to_thread(fh.writelines, pending)
+                    await asyncio.to_thread(_write, fh, pending, digest)
                     pending, pending_bytes = [], 0
-            await asyncio.to_thread(_write_and_close_out, fh, pending, sync)
+            await asyncio.to_thread(_write_and_close_out, fh, pending, sync, digest)
     except BaseException:
         _remove(path)
         raise
@@ -92,9 +96,16 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_and_close_out(fh, pending: list[bytes], sync: bool) -> None:
+def _write(fh, pending: list[bytes], digest) -> None:
+    if digest is not None:
+        for piece in pending:
+            digest.update(piece)
+    fh.writelines(pending)
+
+
+def _write_and_close_out(fh, pending: list[bytes], sync: bool, digest) -> None:
     if pending:
-        fh.writelines(pending)
+        _write(fh, pending, digest)
     if sync:
         fh.flush()
         os.fsync(fh.fileno())

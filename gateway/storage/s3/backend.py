@@ -119,8 +119,6 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         for entry in os.scandir(self.spool_dir) if recover else ():
             if entry.is_file():
                 os.unlink(entry.path)
-        if recover:
-            self.uploads.local.clear()
         await self.client.start()
         # The upstream is not contacted here: the gateway starts while it is down and
         # serves once it is back (check() reports the state).

@@ -5,17 +5,15 @@ CompleteMultipartUpload publishes at the key the upload was started on. So uploa
 started under a hidden staging key in the bucket's ``!pg/`` namespace (see ``keys``):
 completing that upload assembles the bytes server-side — nothing passes through the
 gateway and no part is buffered — without anything appearing under the client's key.
-Intake gets it as a local file, built from the parts this gateway kept as they passed
-(``copy_locally``) or else read back with :meth:`UploadStaged.read`; ``commit`` then
-copies it server-side to the final key in one request (atomic, conditional where the
-upstream supports it) and drops the staging object.
+Intake reads it with :meth:`UploadStaged.read`; ``commit`` then copies it server-side to
+the final key in one request (atomic, conditional where the upstream supports it) and
+drops the staging object.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from gateway.storage.base import StagedObject
 
@@ -38,10 +36,6 @@ class UploadStaged(StagedObject):
     md5_hex: str                      # "<md5 of part md5s>-N"
     parts: list[AssembledPart]
     opener: Callable[[], Awaitable[AsyncIterator[bytes]]] = field(repr=False)
-    # (target path) -> sha256 of the bytes written there from local part files, or None
-    # when not every part is here (see ``local_parts``)
-    local_copier: Callable[[Path], Awaitable[str | None]] | None = field(default=None,
-                                                                         repr=False)
     checksums: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,15 +51,6 @@ class UploadStaged(StagedObject):
             close = getattr(body, "aclose", None)
             if close is not None:
                 await close()
-
-    async def copy_locally(self, path: Path) -> bool:
-        if self.local_copier is None:
-            return False
-        sha256 = await self.local_copier(path)
-        if sha256 is None:
-            return False
-        self.sha256_hex = sha256
-        return True
 
     async def discard(self) -> None:
         """Nothing to drop here: the assembled bytes belong to the upload, which stays

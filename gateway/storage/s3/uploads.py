@@ -7,9 +7,7 @@ attributes, owner and start time. Provgate's upload id is its own (the upstream 
 changes if the upload is reopened) and is all a gateway needs to find an upload, so any
 gateway of a scaled-out group can serve any part.
 
-Parts stream straight into upstream UploadPart requests, and into a local file beside
-(``local_parts``: a per-gateway cache, so that Complete need not read the assembled
-object back when every part came through this gateway). Each acknowledged part also
+Parts stream straight into upstream UploadPart requests. Each acknowledged part also
 gets a record (``!pg/parts/<id>/<n>``: its ETag and the client's checksums, which are
 known only once the part is read). The record says which upload of a part number is the
 current one: SeaweedFS 4.48 keeps every upload of a part number and lists them all.
@@ -44,7 +42,6 @@ from gateway.wire import xmldoc
 from gateway.wire.client import FileSection, S3Client, StreamSection
 from gateway.storage.s3.listing import bounded
 from gateway.storage.s3.keys import BucketNames
-from gateway.storage.s3.local_parts import LocalParts
 from gateway.storage.s3.staging import AssembledPart, UploadStaged
 from gateway.storage.staged import spool_to_file
 
@@ -124,7 +121,6 @@ class Uploads:
         self.names = names
         self._spool_dir = spool_dir
         self._open = opener          # (upstream bucket, upstream key) -> byte stream
-        self.local = LocalParts(lambda: spool_dir() / "parts")
 
     # -- records ------------------------------------------------------------------------
     async def create(self, bucket: str, key: str, attributes: ObjectAttributes,
@@ -140,19 +136,7 @@ class Uploads:
         except errors.GatewayError:
             await self._abort_upstream(upstream, record, bucket)
             raise
-        await self.local.sweep(self._finished)
         return record.upload_id
-
-    async def _finished(self, bucket: str, upload_id: str) -> bool:
-        """Whether an upload is over (its record gone), for ``LocalParts.sweep``."""
-        try:
-            await self.client.send("HEAD", self.names.upstream(bucket), RECORDS + upload_id,
-                                   subject=(bucket, ""))
-        except (errors.NoSuchKey, errors.NoSuchBucket):
-            return True
-        except errors.GatewayError:
-            return False
-        return False
 
     async def load(self, bucket: str, key: str, upload_id: str) -> UploadRecord:
         missing = errors.NoSuchUpload(resource=f"/{bucket}/{key}", UploadId=upload_id)
@@ -202,7 +186,6 @@ class Uploads:
             record = await self._reopen(bucket, record)
         upstream = self.names.upstream(bucket)
         spooled: Path | None = None
-        copy = None
         try:
             if body.length is None:
                 # S3 needs a part's length before its bytes; an undeclared length is
@@ -215,34 +198,21 @@ class Uploads:
                 section, length = b"", 0
             else:
                 length = body.length
-                stream = release_when_verified(body, length)
-                copy = self.local.copy(bucket, upload_id, number, length)
-                if copy is not None:
-                    stream = copy.wrap(stream)
-                section = StreamSection(stream, length)
+                section = StreamSection(release_when_verified(body, length), length)
             reply = await self.client.send(
                 "PUT", upstream, record.staging_key, body=section, subject=(bucket, key),
                 query={"partNumber": str(number), "uploadId": record.upstream_id or ""})
-            if reply.etag != body.md5_hex and _HEX32.match(reply.etag):
-                # The upstream stored other bytes than were verified: report it so the
-                # client sends the part again (which replaces it).
-                log.error("upstream stored part %d of upload %s with ETag %s, expected %s",
-                          number, upload_id, reply.etag, body.md5_hex)
-                raise errors.BadDigest("the storage backend stored the part with another "
-                                       "digest")
-            checksums = dict(body.checksums)
-            await self._record_part(bucket, record, number, reply.etag, checksums=checksums)
-            # Kept under the ETag Complete will name it by (an md5, so a safe file name).
-            if copy is not None and _HEX32.match(reply.etag):
-                await copy.keep(reply.etag)
-                copy = None
-            elif spooled is not None and _HEX32.match(reply.etag):
-                await self.local.adopt(bucket, upload_id, number, reply.etag, spooled)
         finally:
-            if copy is not None:
-                await copy.drop()
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
+        if reply.etag != body.md5_hex and _HEX32.match(reply.etag):
+            # The upstream stored other bytes than were verified: report it so the client
+            # sends the part again (which replaces it).
+            log.error("upstream stored part %d of upload %s with ETag %s, expected %s",
+                      number, upload_id, reply.etag, body.md5_hex)
+            raise errors.BadDigest("the storage backend stored the part with another digest")
+        checksums = dict(body.checksums)
+        await self._record_part(bucket, record, number, reply.etag, checksums=checksums)
         return PartInfo(number, reply.etag, length, time.time(), checksums)
 
     async def _record_part(self, bucket: str, record: UploadRecord, number: int, etag: str, *,
@@ -346,15 +316,12 @@ class Uploads:
     def _staged(self, bucket: str, record: UploadRecord, chosen: list[PartInfo]) -> UploadStaged:
         parts = [AssembledPart(**p) for p in record.assembled or []]
         upstream = self.names.upstream(bucket)
-        local = [(p.number, p.etag, p.size) for p in parts]
         staged = UploadStaged(
             bucket=bucket, key=record.key, upload_id=record.upload_id,
             staging_key=record.staging_key,
             size=sum(p.size for p in parts),
             md5_hex=multipart_etag([PartInfo(p.number, p.etag, p.size, 0) for p in parts]),
-            parts=parts, opener=lambda: self._open(upstream, record.staging_key),
-            local_copier=lambda target: self.local.assemble(bucket, record.upload_id, local,
-                                                            target))
+            parts=parts, opener=lambda: self._open(upstream, record.staging_key))
         staged.part_list = [ObjectPart(p.number, p.size, dict(p.checksums)) for p in chosen]
         return staged
 
@@ -401,7 +368,6 @@ class Uploads:
     async def forget(self, bucket: str, record: UploadRecord) -> None:
         """Drop everything of an upload: upstream upload, staged bytes, part records, record."""
         upstream = self.names.upstream(bucket)
-        await self.local.forget(bucket, record.upload_id)
         await self._abort_upstream(upstream, record, bucket)
         await self._delete(upstream, record.staging_key, bucket)
         await listing.purge_prefix(self.client, upstream, f"{PART_RECORDS}{record.upload_id}/",
