@@ -3,6 +3,7 @@ ListMultipartUploads, and boto3's managed transfer on top of them."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zlib
 
@@ -71,6 +72,17 @@ def test_multipart_roundtrip_etag_and_attributes(s3, bucket, parts):
     assert error_code(exc.value) == "NoSuchUpload"
     listed = s3.list_multipart_uploads(Bucket=bucket)
     assert upload_id not in [u["UploadId"] for u in listed.get("Uploads", [])]
+
+
+def test_record_of_a_multipart_object_hashes_the_whole(s3, bucket, parts):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="whole.bin")["UploadId"]
+    done = upload_all(s3, bucket, "whole.bin", upload_id, parts)
+    s3.complete_multipart_upload(Bucket=bucket, Key="whole.bin", UploadId=upload_id,
+                                 MultipartUpload={"Parts": done})
+    whole = b"".join(parts)
+    record = s3.get_object(Bucket=bucket, Key="whole.bin.xmp")["Body"].read().decode()
+    assert f"<pg:SHA256>{hashlib.sha256(whole).hexdigest()}</pg:SHA256>" in record
+    assert f"<pg:Size>{len(whole)}</pg:Size>" in record
 
 
 def test_single_part_upload_etag(s3, bucket):

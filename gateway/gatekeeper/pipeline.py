@@ -670,7 +670,8 @@ async def _bytes_body(data: bytes):
 
 class _LocalCopy:
     """A local path with the staged bytes: the spool file itself, or a temporary copy
-    of a staged object that lives in the backend (an assembled upstream upload)."""
+    of a staged object that lives in the backend (an assembled upstream upload), hashed
+    as it is written (``sha256_hex``) so that extraction needs no second pass."""
 
     def __init__(self, backend: StorageBackend, staged: StagedObject) -> None:
         self.backend = backend
@@ -681,8 +682,11 @@ class _LocalCopy:
         if isinstance(self.staged, LocalStagedFile):
             return str(self.staged.path)
         temp = self.backend.spool_dir / f"extract-{uuid.uuid4().hex}"
-        await spool_to_file(self.staged.read(), temp)
+        digest = hashlib.sha256()
+        await spool_to_file(self.staged.read(), temp, digest=digest)
         self.temp = temp
+        if self.staged.sha256_hex is None:
+            self.staged.sha256_hex = digest.hexdigest()
         return str(temp)
 
     async def __aexit__(self, *exc) -> None:
@@ -694,11 +698,12 @@ class StreamBody:
     """A plain byte stream (a copy source) in the shape of a verified request body."""
 
     def __init__(self, stream: AsyncIterable[bytes], length: int | None,
-                 algorithms: tuple[str, ...] = ()) -> None:
+                 algorithms: tuple[str, ...] = (), *, sha256: bool = True) -> None:
         """``algorithms``: S3 checksums to compute (``checksums`` once read), e.g. the
-        one a multipart upload was created with, for a part copied into it."""
+        one a multipart upload was created with, for a part copied into it; ``sha256``:
+        compute ``sha256_hex`` (off for a part, whose own SHA-256 nobody reads)."""
         self._stream = stream
-        self._hashes = ChecksumSet(algorithms)
+        self._hashes = ChecksumSet(algorithms, sha256=sha256)
         self.length = length
         self.checksums: dict[str, str] = {}
 

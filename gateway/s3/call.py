@@ -116,10 +116,11 @@ class S3Call:
     def gatekeeper(self) -> Gatekeeper:
         return self.services.gatekeeper
 
-    def body(self, also: tuple[str, ...] = ()):
+    def body(self, also: tuple[str, ...] = (), *, sha256: bool = True):
         """The request body, decoded from its transfer framing and verified as read;
-        ``also``: checksum algorithms to compute besides the client's."""
-        return verified_body(self.request, self.auth, also)
+        ``also``: checksum algorithms to compute besides the client's; ``sha256``: see
+        ``gateway.s3.auth.verified_body``."""
+        return verified_body(self.request, self.auth, also, sha256=sha256)
 
     async def small_body(self, limit: int, *, object_checksum_headers: bool = False) -> bytes:
         """A whole (small, XML) request body, verified; over ``limit`` is MalformedXML.

@@ -122,10 +122,18 @@ class Hasher:
 
 
 class ChecksumSet:
-    """MD5 and SHA256 always, plus the requested S3 algorithms, over one pass of the body."""
+    """MD5 always, SHA256 unless told otherwise, plus the requested S3 algorithms, over
+    one pass of the body.
 
-    def __init__(self, algorithms=()) -> None:
-        self._hashers = {"MD5": Hasher("MD5"), "SHA256": Hasher("SHA256")}
+    ``sha256``  compute SHA256 even when no requested algorithm is SHA256 (the object's
+                hash for its record, or a signed payload's); off for bytes whose SHA256
+                nobody reads (a multipart part), where it is the costliest digest
+    """
+
+    def __init__(self, algorithms=(), *, sha256: bool = True) -> None:
+        self._hashers = {"MD5": Hasher("MD5")}
+        if sha256:
+            self._hashers["SHA256"] = Hasher("SHA256")
         self.requested = tuple(dict.fromkeys(algorithms))
         for algorithm in self.requested:
             if algorithm not in ALGORITHMS:
@@ -140,7 +148,8 @@ class ChecksumSet:
             hasher.update(data)
 
     def hasher(self, algorithm: str) -> Hasher:
-        """The running :class:`Hasher` for ``algorithm`` (MD5, SHA256 or a requested one)."""
+        """The running :class:`Hasher` for ``algorithm`` (MD5, SHA256 unless turned off,
+        or a requested one)."""
         return self._hashers[algorithm]
 
     @property

@@ -169,11 +169,14 @@ class VerifiedBody:
     """
 
     def __init__(self, request: web.BaseRequest, spec: PayloadSpec,
-                 piece_size: int = PIECE_SIZE) -> None:
+                 piece_size: int = PIECE_SIZE, *, sha256: bool = True) -> None:
+        """``sha256``: compute :attr:`sha256_hex` even where the signature does not
+        need it (see ``verified_body``)."""
         self._request = request
         self._spec = spec
         self._piece_size = piece_size
-        self._hashes = checksums.ChecksumSet(spec.algorithms)
+        self._hashes = checksums.ChecksumSet(
+            spec.algorithms, sha256=sha256 or spec.content_sha256 is not None)
         self._started = False
         self._finished = False
         self._decoder: ChunkedDecoder | None = None
@@ -290,7 +293,7 @@ class VerifiedBody:
 
 
 def verified_body(request: web.BaseRequest, ctx, also: tuple[str, ...] = (), *,
-                  object_checksum_headers: bool = False) -> VerifiedBody:
+                  object_checksum_headers: bool = False, sha256: bool = True) -> VerifiedBody:
     """The decoded, verified body of an authenticated request (``ctx`` from
     ``Authenticator.authenticate``).
 
@@ -299,10 +302,14 @@ def verified_body(request: web.BaseRequest, ctx, also: tuple[str, ...] = (), *,
     ``object_checksum_headers``  the ``x-amz-checksum-*`` headers describe an object, not
                                  this body (CompleteMultipartUpload), so the body is not
                                  checked against them
+    ``sha256``                   compute the body's SHA-256 (``sha256_hex``) even where the
+                                 signature does not need it: the hash of an object for its
+                                 record; off for a multipart part, whose own SHA-256 nobody
+                                 reads (the object's is taken when the parts are assembled)
     """
     spec = ctx.payload
     if also:
         spec = dataclasses.replace(spec, algorithms=tuple(dict.fromkeys(spec.algorithms + also)))
     if object_checksum_headers and spec.header_checksum is not None:
         spec = dataclasses.replace(spec, header_checksum=None)
-    return VerifiedBody(request, spec)
+    return VerifiedBody(request, spec, sha256=sha256)

@@ -29,7 +29,6 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -48,7 +47,8 @@ from gateway.storage.base import (MAX_RECORD_BYTES, OBJECT_RECORDS_LAYOUT,
                                   VERSIONING_ENABLED, VERSIONING_SUSPENDED)
 from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key, record_key
-from gateway.storage.staged import LocalStagedFile, SpoolDirStaging, fsync_dir, spool_to_file
+from gateway.storage.staged import (LocalStagedFile, SpoolDirStaging, concatenate, fsync_dir,
+                                   spool_to_file)
 
 CHUNK = 1 << 20
 
@@ -489,9 +489,10 @@ class FsBackend(SpoolDirStaging, StorageBackend):
             files = [kv.get(txn, self.index.parts, part_key(upload_id, p.number))["file"]
                      for p in chosen]
         target = self.spool_dir / uuid.uuid4().hex
-        await asyncio.to_thread(_concatenate, [self.part_dir / f for f in files], target)
+        sha256 = await asyncio.to_thread(concatenate, [self.part_dir / f for f in files], target)
         staged = LocalStagedFile(target, sum(p.size for p in chosen), multipart_etag(chosen),
                                  {}, parts_count=len(chosen))
+        staged.sha256_hex = sha256
         staged.part_list = [ObjectPart(p.number, p.size, dict(p.checksums)) for p in chosen]
         return staged
 
@@ -584,13 +585,6 @@ async def _read_file(fh, offset: int, length: int) -> AsyncIterator[bytes]:
                 raise errors.InternalError("stored object is shorter than its record")
             length -= len(chunk)
             yield chunk
-
-
-def _concatenate(sources: list[Path], target: Path) -> None:
-    with open(target, "wb") as out:
-        for src in sources:
-            with open(src, "rb") as fh:
-                shutil.copyfileobj(fh, out, CHUNK)
 
 
 def _fsync_file(path: Path) -> None:
