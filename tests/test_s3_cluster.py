@@ -198,3 +198,25 @@ def test_a_read_whose_upstream_dies_mid_body_is_cut_short(seaweedfs, make_local_
             assert s3.get_object(Bucket=bucket, Key="small.bin")["Body"].read() == body[:70_000]
             assert s3.get_object(Bucket=bucket, Key="cutme.bin")["Body"].read() == body
         assert proxy.cuts == 3
+
+
+def test_a_read_whose_upstream_freezes_mid_body_is_cut_short(own_weed, make_local_server,
+                                                             tmp_path):
+    # A frozen upstream mid-body is a cut too, once its silence outlasts the upstream
+    # timeout: the client's read ends instead of hanging. (48 MiB: more than the socket
+    # buffers between SeaweedFS, provgate and the client can hold.)
+    server = make_local_server(s3_storage(own_weed, "frb-", tmp_path / "spool"))
+    s3 = client(server.endpoint)
+    bucket = f"frozen-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    body = os.urandom(48 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="big.bin", Body=body)
+    got = s3.get_object(Bucket=bucket, Key="big.bin")["Body"]
+    assert got.read(1024 * 1024) == body[:1024 * 1024]
+    own_weed.pause()
+    try:
+        with pytest.raises((IncompleteReadError, ResponseStreamingError)):
+            got.read()
+    finally:
+        own_weed.resume()
+    assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == body
