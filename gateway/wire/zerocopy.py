@@ -109,9 +109,12 @@ class Source:
     length: int
 
     async def send_to(self, out: Outlet, fd: int) -> None:
+        """Send the bytes to ``fd``, the outlet's socket (a duplicate that stays valid
+        for the call), counting them in ``out.sent``."""
         raise NotImplementedError
 
     def close(self) -> None:
+        """Release what the source holds (a file, an upstream connection)."""
         raise NotImplementedError
 
 
