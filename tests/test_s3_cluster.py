@@ -9,7 +9,7 @@ import urllib.request
 import uuid
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 
 from tests.conftest import client
 from tests.support.faults import CUT_WHEN, CuttingProxy
@@ -173,3 +173,50 @@ def test_a_write_whose_connection_is_cut_is_stored_once(seaweedfs, make_local_se
             record = s3.get_object(Bucket=bucket, Key=key + ".xmp",
                                    VersionId=version["VersionId"])["Body"].read().decode()
             assert f"<pg:VersionID>{version['VersionId']}</pg:VersionID>" in record
+
+
+def test_a_read_whose_upstream_dies_mid_body_is_cut_short(seaweedfs, make_local_server,
+                                                          tmp_path):
+    # The status and length are sent before the body: an upstream that dies part-way can
+    # only be reported by cutting the client's connection, so the client sees a short
+    # body (and retries) rather than a complete-looking wrong one. The next reads are
+    # whole: the broken upstream connection is not reused.
+    with CuttingProxy(seaweedfs.endpoint) as proxy:
+        storage = s3_storage(seaweedfs, f"mid{uuid.uuid4().hex[:6]}-", tmp_path / "spool")
+        s3 = client(make_local_server(storage | {"endpoint": proxy.endpoint}).endpoint)
+        bucket = f"mid-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        body = os.urandom(6 * 1024 * 1024)
+        s3.put_object(Bucket=bucket, Key="cutme.bin", Body=body)
+        s3.put_object(Bucket=bucket, Key="small.bin", Body=body[:70_000])
+        for after in (3 * 1024 * 1024, 100_000, 2000):  # deep in the body, early, at its start
+            proxy.cut_read("cutme", times=1, after=after)
+            got = s3.get_object(Bucket=bucket, Key="cutme.bin")
+            assert got["ContentLength"] == len(body)
+            with pytest.raises((IncompleteReadError, ResponseStreamingError)):
+                got["Body"].read()
+            assert s3.get_object(Bucket=bucket, Key="small.bin")["Body"].read() == body[:70_000]
+            assert s3.get_object(Bucket=bucket, Key="cutme.bin")["Body"].read() == body
+        assert proxy.cuts == 3
+
+
+def test_a_read_whose_upstream_freezes_mid_body_is_cut_short(own_weed, make_local_server,
+                                                             tmp_path):
+    # A frozen upstream mid-body is a cut too, once its silence outlasts the upstream
+    # timeout: the client's read ends instead of hanging. (48 MiB: more than the socket
+    # buffers between SeaweedFS, provgate and the client can hold.)
+    server = make_local_server(s3_storage(own_weed, "frb-", tmp_path / "spool"))
+    s3 = client(server.endpoint)
+    bucket = f"frozen-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    body = os.urandom(48 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="big.bin", Body=body)
+    got = s3.get_object(Bucket=bucket, Key="big.bin")["Body"]
+    assert got.read(1024 * 1024) == body[:1024 * 1024]
+    own_weed.pause()
+    try:
+        with pytest.raises((IncompleteReadError, ResponseStreamingError)):
+            got.read()
+    finally:
+        own_weed.resume()
+    assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == body

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway import errors
+from gateway.wire.zerocopy import Source
 
 # Content headers S3 stores with an object and returns on GET/HEAD, in canonical case.
 CONTENT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding",
@@ -306,16 +307,25 @@ class StagedObject(abc.ABC):
 
 @dataclass
 class ObjectStream:
-    """An open object: its info, the byte span served, and the bytes."""
+    """An open object: its info, the byte span served, and the bytes.
+
+    ``direct``, when a backend offers it, is the same bytes as something the kernel can
+    send to the client's socket itself (``gateway.wire.zerocopy``); a reader uses either
+    it or ``body``, and closes the stream afterwards either way."""
 
     info: ObjectInfo
     span: tuple[int, int] | None   # inclusive byte span when a range was asked for
     body: AsyncIterator[bytes]
+    direct: Source | None = None
 
     async def close(self) -> None:
-        close = getattr(self.body, "aclose", None)
-        if close is not None:
-            await close()
+        try:
+            close = getattr(self.body, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            if self.direct is not None:
+                self.direct.close()
 
 
 class PartBody(Protocol):

@@ -4,7 +4,8 @@ Real networks drop connections at the worst moment: after the upstream stored a 
 before its answer reached provgate. ``CuttingProxy`` does that on demand, for PUT and POST
 requests whose request line contains a marker, either before passing the request on
 (nothing reaches the upstream) or after the upstream answered (the write is stored, its
-answer is lost). Everything else is relayed untouched.
+answer is lost); and for GET requests (``cut_read``) part-way through the answer, as an
+upstream that dies while it sends an object. Everything else is relayed untouched.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class CuttingProxy:
         self._marker = b""
         self._remaining = 0
         self._when = "answer"
+        self._read_marker = b""
+        self._reads_remaining = 0
+        self._read_after = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -55,6 +59,26 @@ class CuttingProxy:
         with self._lock:
             self._marker, self._remaining, self._when = marker.encode(), times, when
 
+    def cut_read(self, marker: str, times: int, after: int) -> None:
+        """Cut the next ``times`` GET answers whose request line contains ``marker``
+        once ``after`` bytes of the answer (status line and headers included) have
+        been passed on."""
+        with self._lock:
+            self._read_marker, self._reads_remaining, self._read_after = \
+                marker.encode(), times, after
+
+    def _should_cut_read(self, chunk: bytes) -> int | None:
+        """The bytes of the answer to pass on before cutting, for a GET to cut."""
+        if not chunk.startswith(b"GET "):
+            return None
+        with self._lock:
+            if (self._reads_remaining <= 0
+                    or self._read_marker not in chunk.split(b"\r\n", 1)[0]):
+                return None
+            self._reads_remaining -= 1
+            self.cuts += 1
+            return self._read_after
+
     def _should_cut(self, chunk: bytes) -> str | None:
         if not chunk.startswith((b"PUT ", b"POST ")):
             return None
@@ -77,6 +101,7 @@ class CuttingProxy:
                                 writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         answer_lost = asyncio.Event()
+        passed: list[int] = []          # the answer to cut after this many bytes
 
         def close_both() -> None:
             writer.transport.abort()
@@ -84,6 +109,9 @@ class CuttingProxy:
 
         async def requests() -> None:
             while chunk := await reader.read(1 << 16):
+                read_cut = self._should_cut_read(chunk)
+                if read_cut is not None:
+                    passed.append(read_cut)
                 when = self._should_cut(chunk)
                 if when == "request":
                     close_both()
@@ -99,6 +127,13 @@ class CuttingProxy:
                 if answer_lost.is_set():   # the upstream has answered this write: drop it
                     close_both()
                     return
+                if passed:                 # a GET answer to cut part-way
+                    if len(chunk) >= passed[0]:
+                        writer.write(chunk[:passed[0]])
+                        writer.transport.close()     # what was passed on arrives, then EOF
+                        up_writer.transport.abort()
+                        return
+                    passed[0] -= len(chunk)
                 writer.write(chunk)
                 await writer.drain()
             writer.close()

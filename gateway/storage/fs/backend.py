@@ -49,6 +49,7 @@ from gateway.storage.fs import listing, versions
 from gateway.storage.fs.index import SEP, Index, object_key, part_key, record_key
 from gateway.storage.staged import (LocalStagedFile, SpoolDirStaging, concatenate, fsync_dir,
                                    spool_to_file)
+from gateway.wire.zerocopy import FileSource
 
 CHUNK = 1 << 20
 
@@ -314,7 +315,9 @@ class FsBackend(SpoolDirStaging, StorageBackend):
             info = listing.info(bucket, key, record, is_latest)
             span = byte_range.resolve(info.size) if byte_range else None
             start, end = span if span else (0, info.size - 1)
-            return ObjectStream(info, span, _read_file(fh, start, end - start + 1))
+            length = end - start + 1
+            return ObjectStream(info, span, _read_file(fh, start, length),
+                                FileSource(fh, start, length, _short_blob))
         raise errors.ServiceUnavailable("object is being deleted too fast to read")
 
     async def delete_object(self, bucket: str, key: str,
@@ -582,9 +585,13 @@ async def _read_file(fh, offset: int, length: int) -> AsyncIterator[bytes]:
         while length > 0:
             chunk = await asyncio.to_thread(fh.read, min(CHUNK, length))
             if not chunk:
-                raise errors.InternalError("stored object is shorter than its record")
+                raise _short_blob()
             length -= len(chunk)
             yield chunk
+
+
+def _short_blob() -> errors.GatewayError:
+    return errors.InternalError("stored object is shorter than its record")
 
 
 def _fsync_file(path: Path) -> None:

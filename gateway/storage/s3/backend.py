@@ -72,6 +72,7 @@ from gateway.storage.base import (MAX_RECORD_BYTES, NULL_VERSION, OBJECT_RECORDS
 from gateway.storage.s3 import keys, listing, walk
 from gateway.wire import xmldoc
 from gateway.wire.client import FileSection, Reply, S3Client
+from gateway.wire.zerocopy import SplicedResponse
 from gateway.storage.s3.metadata import SystemFields, read_headers, write_headers
 from gateway.storage.s3.staging import UploadStaged
 from gateway.storage.s3.uploads import Uploads
@@ -617,7 +618,12 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         except BaseException:
             response.close()
             raise
-        return ObjectStream(info, span, self._body(response, skip, take))
+        direct = None
+        length = span[1] - span[0] + 1 if span else size
+        if skip == 0 and take is None and SplicedResponse.usable(response, length):
+            direct = SplicedResponse(response, length, self.client.timeout,
+                                     self.client.unavailable)
+        return ObjectStream(info, span, self._body(response, skip, take), direct)
 
     async def _body(self, response: aiohttp.ClientResponse, skip: int = 0,
                     take: int | None = None) -> AsyncIterator[bytes]:
