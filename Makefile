@@ -15,6 +15,11 @@ COVERAGE ?= 1
 # it in a single process.
 WORKERS ?= 3
 XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
+# Python caches compiled modules in __pycache__ (git-ignored). Some machines switch that
+# off for everything (PYTHONDONTWRITEBYTECODE, common in container images); then each of
+# the hundreds of Python processes the suite starts would compile provgate from source
+# again (~0.2 s of CPU a server) and pytest would rewrite the test modules in every worker.
+unexport PYTHONDONTWRITEBYTECODE
 # Debian packages are installed with apt-get (through sudo unless root).
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
