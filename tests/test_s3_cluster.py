@@ -28,6 +28,16 @@ def s3_storage(weed: SeaweedFS, prefix: str, spool) -> dict:
             "timeout": UPSTREAM_TIMEOUT, "spool_dir": str(spool)}
 
 
+def through_proxy(proxy: CuttingProxy, weed: SeaweedFS, make_local_server, tmp_path,
+                  name: str):
+    """A gateway whose upstream traffic passes ``proxy``: (its client, a new bucket)."""
+    storage = s3_storage(weed, f"{name}{uuid.uuid4().hex[:6]}-", tmp_path / "spool")
+    s3 = client(make_local_server(storage | {"endpoint": proxy.endpoint}).endpoint)
+    bucket = f"{name}-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    return s3, bucket
+
+
 def test_two_gateways_over_one_seaweedfs(seaweedfs, make_local_server, tmp_path):
     prefix = f"so{uuid.uuid4().hex[:6]}-"
     first = make_local_server(s3_storage(seaweedfs, prefix, tmp_path / "spool-a"))
@@ -153,10 +163,7 @@ def test_a_write_whose_connection_is_cut_is_stored_once(seaweedfs, make_local_se
     # heard back; "request": the write never reached the upstream. Either way the client
     # gets its 200 and the key holds exactly one version, not one per attempt.
     with CuttingProxy(seaweedfs.endpoint) as proxy:
-        storage = s3_storage(seaweedfs, f"cut{uuid.uuid4().hex[:6]}-", tmp_path / "spool")
-        s3 = client(make_local_server(storage | {"endpoint": proxy.endpoint}).endpoint)
-        bucket = f"cut-{uuid.uuid4().hex[:8]}"
-        s3.create_bucket(Bucket=bucket)
+        s3, bucket = through_proxy(proxy, seaweedfs, make_local_server, tmp_path, "cut")
         body = os.urandom(6 * 1024 * 1024)
         proxy.cut("cutme", times=1, when=when)    # the object's write
         write(s3, bucket, "cutme.bin", body)
@@ -182,10 +189,7 @@ def test_a_read_whose_upstream_dies_mid_body_is_cut_short(seaweedfs, make_local_
     # body (and retries) rather than a complete-looking wrong one. The next reads are
     # whole: the broken upstream connection is not reused.
     with CuttingProxy(seaweedfs.endpoint) as proxy:
-        storage = s3_storage(seaweedfs, f"mid{uuid.uuid4().hex[:6]}-", tmp_path / "spool")
-        s3 = client(make_local_server(storage | {"endpoint": proxy.endpoint}).endpoint)
-        bucket = f"mid-{uuid.uuid4().hex[:8]}"
-        s3.create_bucket(Bucket=bucket)
+        s3, bucket = through_proxy(proxy, seaweedfs, make_local_server, tmp_path, "mid")
         body = os.urandom(6 * 1024 * 1024)
         s3.put_object(Bucket=bucket, Key="cutme.bin", Body=body)
         s3.put_object(Bucket=bucket, Key="small.bin", Body=body[:70_000])
