@@ -140,50 +140,68 @@ class Sidecar:
     # -- finding files --------------------------------------------------------------------
     async def _watch(self, share: Share) -> None:
         from watchfiles import Change, awatch
-        while not self._stop.is_set():
-            try:
-                async for changes in awatch(share.path, watch_filter=None, recursive=True,
-                                            force_polling=share.poll,
-                                            poll_delay_ms=int(share.poll_seconds * 1000),
-                                            stop_event=self._stop,
-                                            ignore_permission_denied=True):
-                    for change, path in changes:
-                        if change == Change.deleted:
-                            self._drop_candidate(path)
-                    touched = [p for c, p in changes if c != Change.deleted]
-                    if touched:
-                        await self._consider(share, touched)
-            except Exception as exc:  # noqa: BLE001 — watching must outlive any one failure
-                undecodable = _undecodable_path_error(exc)
-                if undecodable is not None:
-                    await self._after_undecodable_event(share, undecodable)
-                    continue
-                # An unmounted network share, a folder removed and restored: rescans
-                # keep finding files meanwhile; watching resumes when it can.
-                log.warning("sidecar: watching %s failed (%s); retrying", share.path, exc)
+        catch_ups: set[asyncio.Task] = set()
+        events_lost = False
+        try:
+            while not self._stop.is_set():
                 try:
-                    await asyncio.wait_for(self._stop.wait(), timeout=5)
-                except TimeoutError:
-                    pass
+                    changes_seen = awatch(share.path, watch_filter=None, recursive=True,
+                                          force_polling=share.poll,
+                                          poll_delay_ms=int(share.poll_seconds * 1000),
+                                          stop_event=self._stop,
+                                          ignore_permission_denied=True)
+                    if events_lost:
+                        # The share is walked once the new watcher is registered, or a file
+                        # written in between would be found by neither. awatch registers it
+                        # in its first step, which this task runs up to its first wait
+                        # before the event loop gets to the walk.
+                        walk = asyncio.create_task(self._scan(share), name=f"catch up {share.name}")
+                        catch_ups.add(walk)
+                        walk.add_done_callback(catch_ups.discard)
+                        events_lost = False
+                    async for changes in changes_seen:
+                        for change, path in changes:
+                            if change == Change.deleted:
+                                self._drop_candidate(path)
+                        touched = [p for c, p in changes if c != Change.deleted]
+                        if touched:
+                            await self._consider(share, touched)
+                except Exception as exc:  # noqa: BLE001 — watching must outlive any one failure
+                    undecodable = _undecodable_path_error(exc)
+                    if undecodable is not None:
+                        self._note_undecodable_event(share, undecodable)
+                        events_lost = True
+                        continue
+                    # An unmounted network share, a folder removed and restored: rescans
+                    # keep finding files meanwhile; watching resumes when it can.
+                    log.warning("sidecar: watching %s failed (%s); retrying", share.path, exc)
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), timeout=5)
+                    except TimeoutError:
+                        pass
+        finally:
+            for walk in catch_ups:
+                walk.cancel()
 
-    async def _after_undecodable_event(self, share: Share, message: str) -> None:
+    def _note_undecodable_event(self, share: Share, message: str) -> None:
         """The native watcher gave up on a batch of events because one path in it is not
-        UTF-8 (watchfiles cannot hand it to Python). Watching restarts at once; the other
-        files of the lost batch are found by walking the share now, not at the next
+        UTF-8 (watchfiles cannot hand it to Python). Watching restarts at once, and the
+        other files of the lost batch are found by walking the share then, not at the next
         periodic rescan. Logged once per message, counted every time."""
         metrics.SIDECAR_UNNAMEABLE_EVENTS.labels(share.name).inc()
         if message not in self._unnameable:
             self._unnameable.add(message)
             log.warning("sidecar: share %s: %s; a file name must be valid UTF-8 to become an "
                         "object key, so that file is skipped; watching goes on", share.name, message)
-        paths = await asyncio.to_thread(self._walk, share)
-        await self._consider(share, paths)
+
+    async def _scan(self, share: Share) -> None:
+        """Walk the whole share and take in what is new or changed."""
+        await self._consider(share, await asyncio.to_thread(self._walk, share))
 
     async def _rescans(self) -> None:
         while not self._stop.is_set():
             for share in self.shares:
-                paths = await asyncio.to_thread(self._walk, share)
-                await self._consider(share, paths)
+                await self._scan(share)
                 metrics.SIDECAR_RESCANS.labels(share.name).inc()
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.settings.rescan_seconds)
