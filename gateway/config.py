@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.identities import ROLES, XMP_MODES, Identity
-from gateway.wire.listen import parse_listen
+from gateway.wire.addresses import parse_listen
 from gateway.wire.names import validate_bucket_name
 
 # Modes of a policy file (and of ``[policies] mode``): the policy package reads them here.
@@ -82,7 +82,7 @@ class CatalogConfig:
 
 @dataclass
 class IntakeConfig:
-    exiftool_processes: int = 2      # ExifTool processes kept running (-stay_open)
+    exiftool_processes: int = 2      # ExifTool processes (-stay_open) at most; one from the start
     exiftool_timeout: float = 10.0   # seconds one file may take before its process is replaced
 
 

@@ -8,7 +8,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.config import Config
-from gateway.wire.listen import parse_listen, start_site, until_stop_signal
+from gateway.wire.addresses import parse_listen
+from gateway.wire.listen import start_site, until_stop_signal
 from sidecar import metrics
 from sidecar.service import Sidecar
 

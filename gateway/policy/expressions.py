@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.policy.cel_binding import cel
 from gateway.policy.context import KNOWN_FIELDS, ROOTS
 from gateway.policy.functions import known_function_names
 
@@ -42,14 +43,13 @@ class ExprError:
 
 def compile_expression(source: str):
     """Compile ``source``; returns ``(program, None)`` or ``(None, ExprError)``."""
-    import cel
     if not source.strip():
         return None, ExprError("expression is empty")
     if len(source) > MAX_SOURCE:
         return None, ExprError(f"expression is {len(source)} characters long; the limit is "
                                f"{MAX_SOURCE} (split it into several rules)")
     try:
-        program = cel.compile(source)
+        program = cel().compile(source)
     except ValueError as exc:
         return None, _syntax_error(str(exc))
     except Exception as exc:  # the binding raises other types for odd input

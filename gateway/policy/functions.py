@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable
 
+from gateway.policy.cel_binding import cel
+
 UTC = dt.timezone.utc
 
 
@@ -77,7 +79,7 @@ NATIVE_FUNCTIONS = frozenset({
 
 
 def stdlib_functions() -> dict[str, Callable[..., Any]]:
-    from cel import stdlib
+    stdlib = cel().stdlib
     out: dict[str, Callable[..., Any]] = {}
     for library in _STDLIB_LIBRARIES:
         for name, func in stdlib.EXTENSIONS[library].items():
@@ -108,8 +110,7 @@ def known_function_names() -> tuple[frozenset[str], frozenset[str]]:
 
 def new_context():
     """A ``cel.Context`` with every allowed function registered (one per worker)."""
-    import cel
-    context = cel.Context()
+    context = cel().Context()
     for name, func in all_functions().items():
         context.add_function(name, func)
     return context

@@ -23,9 +23,9 @@ def worker_main(conn, memory_limit: int) -> None:
     if memory_limit:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-    import cel
-
+    from gateway.policy.cel_binding import cel
     from gateway.policy.functions import new_context
+    compile_cel = cel().compile
     context = new_context()
     conn.send(("ready",))
     # From here on, silence stderr: the binding prints a traceback line for every
@@ -46,7 +46,7 @@ def worker_main(conn, memory_limit: int) -> None:
             programs = {}
             for expr_id, source in request[2].items():
                 try:
-                    programs[expr_id] = cel.compile(source)
+                    programs[expr_id] = compile_cel(source)
                 except BaseException as exc:  # noqa: BLE001 - the parent checked them
                     programs[expr_id] = exc
             compiled[key] = programs

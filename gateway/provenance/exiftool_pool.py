@@ -1,7 +1,8 @@
 """A pool of long-running ExifTool processes (``-stay_open``), safe against hostile files.
 
 Starting ExifTool (Perl) costs ~100-200 ms; a ``-stay_open`` process answers a request in
-a few milliseconds. The pool keeps ``size`` such processes, each driven by one pyexiftool
+a few milliseconds. The pool keeps up to ``size`` such processes (one from the start, the
+others once files are read at the same time), each driven by one pyexiftool
 ``ExifToolHelper`` loaded with provgate's ``exiftool.config`` (so the AI, DataMining and
 ``pg:`` tags have their proper names).
 
@@ -192,16 +193,20 @@ class ExifToolPool:
     # -- lifecycle --
 
     def start(self) -> None:
-        """Start the processes now (otherwise they start on first use)."""
+        """Start one process now, so that the first file does not wait for Perl to load
+        (otherwise it starts on first use). The other slots start a process when two
+        files are read at once: most files are read without ExifTool, and each idle
+        process costs a Perl start and its memory."""
         with self._lock:
             if self._started:
                 return
             if self._closed:
                 raise ExifToolError("pool is closed")
             self._started = True
-            for _ in range(self.size):
-                # a slot that fails to start is retried when a request takes it
-                self._idle.put(self._spawn_or_none())
+            # a slot without a process (None) starts one when a request takes it
+            self._idle.put(self._spawn_or_none())
+            for _ in range(self.size - 1):
+                self._idle.put(None)
 
     async def astart(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.start)

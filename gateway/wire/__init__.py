@@ -6,6 +6,8 @@
 ``names``             bucket name and object key rules
 ``provenance_headers`` the x-amz-meta- names of provgate's provenance headers
 ``client``            the signed S3 client the s3 storage backend and the sidecar share
+``addresses``         ``host:port`` listen addresses
+``listen``            an aiohttp site on one, and the stop signal
 
 Imports nothing of provgate but :mod:`gateway.errors`.
 """

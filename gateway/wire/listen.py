@@ -1,4 +1,4 @@
-"""Listening for HTTP: ``host:port`` addresses, an aiohttp site on one, and the stop signal.
+"""Listening for HTTP: an aiohttp site on a ``host:port`` address, and the stop signal.
 
 Shared by ``provgate serve`` (S3 and admin listeners) and the folder sidecar (its metrics
 listener under ``provgate watch``).
@@ -11,17 +11,10 @@ import signal
 
 from aiohttp import web
 
+from gateway.wire.addresses import parse_listen
+
 # Seconds a SIGTERM waits for in-flight requests before closing their connections.
 SHUTDOWN_TIMEOUT = 30.0
-
-
-def parse_listen(listen: str, label: str = "listen") -> tuple[str, int]:
-    """``host:port`` (``[::1]:9000`` for IPv6) to (host, port); ``ValueError`` naming
-    ``label`` when it is not one."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{label} must be host:port, got {listen!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 async def start_site(app: web.Application, listen: str, *, ssl_context=None,

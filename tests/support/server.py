@@ -85,19 +85,18 @@ class ProvgateProcess:
             [sys.executable, "-m", "gateway.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
         ready = threading.Event()
+        settled = threading.Event()          # ready, or the output ended (it exited)
 
         def pump() -> None:
             for line in self.process.stdout:
                 self.output.append(line)
                 if on_line(line):
                     ready.set()
+                    settled.set()
+            settled.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        try:
-            wait_for(lambda: ready.is_set() or self.process.poll() is not None, timeout,
-                     f"provgate {args[0]} to start", interval=0.1)
-        except AssertionError:
-            pass
+        settled.wait(timeout)
         if not ready.is_set():
             self.stop()
             raise RuntimeError(f"provgate {args[0]} did not start:\n" + "".join(self.output))
