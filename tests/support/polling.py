@@ -13,8 +13,13 @@ Options (the same for both):
     timeout   seconds before giving up (default 60; the per-test pytest-timeout is the
               outer bound, so keep this below it)
     what      words for the failure message: what was being waited for
-    interval  seconds between polls (default 0.05); a poll that is itself slow (an HTTP
-              scrape) simply polls less often
+    interval  seconds between polls, fixed; by default polls start 0.05 s apart and
+              spread out as the wait goes on (a tenth of the time waited so far, at
+              most 0.5 s): a long wait on a costly predicate (a metrics scrape costs the
+              server and the parser ~10 ms of CPU under coverage) would otherwise take
+              a fifth of a core from the rest of the run, while a condition met after
+              T seconds is still seen by T × 1.1 (+0.5 s at most). A test that must
+              catch a short window passes its own (e.g. ``interval=0.01``).
     log       a callable returning text worth showing on failure (a process log)
     errors    exception types that mean "not yet" instead of failing at once (e.g.
               ``ConnectionError`` while a server restarts); default none
@@ -27,7 +32,16 @@ import time
 from typing import Any, Callable
 
 DEFAULT_TIMEOUT = 60.0
-DEFAULT_INTERVAL = 0.05
+FIRST_INTERVAL = 0.05        # the default's first gap between polls
+LONGEST_INTERVAL = 0.5       # and its widest
+SPREAD = 0.1                 # a gap is this share of the time waited so far
+
+
+def _pause(interval: float | None, started: float) -> float:
+    """Seconds until the next poll."""
+    if interval is not None:
+        return interval
+    return min(LONGEST_INTERVAL, max(FIRST_INTERVAL, SPREAD * (time.monotonic() - started)))
 
 
 def _failure(timeout: float, what: str, last: Any, log: Callable[[], str] | None) -> AssertionError:
@@ -39,10 +53,11 @@ def _failure(timeout: float, what: str, last: Any, log: Callable[[], str] | None
 
 def wait_for(predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT,
              what: str = "a condition", log: Callable[[], str] | None = None, *,
-             interval: float = DEFAULT_INTERVAL,
+             interval: float | None = None,
              errors: tuple[type[BaseException], ...] = ()) -> Any:
     """Call ``predicate`` until it is truthy and return its value; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         try:
             last = predicate()
@@ -53,15 +68,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT,
                 return last
         if time.monotonic() > deadline:
             raise _failure(timeout, what, last, log)
-        time.sleep(interval)
+        time.sleep(min(_pause(interval, started), max(0.0, deadline - time.monotonic())))
 
 
 async def wait_for_async(predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT,
                          what: str = "a condition", log: Callable[[], str] | None = None, *,
-                         interval: float = DEFAULT_INTERVAL,
+                         interval: float | None = None,
                          errors: tuple[type[BaseException], ...] = ()) -> Any:
     """``wait_for`` inside an event loop: the loop keeps running between polls."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         try:
             last = predicate()
@@ -72,4 +88,4 @@ async def wait_for_async(predicate: Callable[[], Any], timeout: float = DEFAULT_
                 return last
         if time.monotonic() > deadline:
             raise _failure(timeout, what, last, log)
-        await asyncio.sleep(interval)
+        await asyncio.sleep(min(_pause(interval, started), max(0.0, deadline - time.monotonic())))
