@@ -133,6 +133,27 @@ def test_a_users_own_xmp_is_never_overwritten_by_a_record(s3, bucket):
     assert b"<pg:Key>preset</pg:Key>" in record_of(s3, bucket, "preset", version)
 
 
+def test_a_deleted_xmp_object_shows_its_delete_marker_or_gives_way_to_the_record(s3, bucket):
+    """A user's own ``<name>.xmp`` deleted: where no object ``<name>`` has a record to
+    serve, reading it is the 404 of any deleted key (a delete marker is current); where
+    one has, the record is served again."""
+    s3.put_object(Bucket=bucket, Key="notes.xmp", Body=b"my notes")
+    marker = s3.delete_object(Bucket=bucket, Key="notes.xmp")["VersionId"]
+    for call in (lambda: s3.get_object(Bucket=bucket, Key="notes.xmp"),
+                 lambda: s3.head_object(Bucket=bucket, Key="notes.xmp")):
+        with pytest.raises(ClientError) as exc:
+            call()
+        headers = exc.value.response["ResponseMetadata"]["HTTPHeaders"]
+        assert http_status(exc.value) == 404
+        assert (headers.get("x-amz-delete-marker"), headers.get("x-amz-version-id")) == \
+            ("true", marker)
+    s3.put_object(Bucket=bucket, Key="preset.xmp", Body=b"my lightroom preset")
+    s3.put_object(Bucket=bucket, Key="preset", Body=b"an object named preset")
+    s3.delete_object(Bucket=bucket, Key="preset.xmp")
+    assert b"<pg:Key>preset</pg:Key>" in \
+        s3.get_object(Bucket=bucket, Key="preset.xmp")["Body"].read()
+
+
 def test_forgery_sequence_leaves_the_record_unchanged(s3, bucket, gateway):
     """Delete the object, PUT a crafted <key>.xmp, delete the marker, reindex."""
     version = s3.put_object(Bucket=bucket, Key="asset.png", Body=b"genuine bytes",

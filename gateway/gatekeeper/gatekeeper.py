@@ -169,16 +169,20 @@ class Gatekeeper:
         """The object at the key, or else the XMP record served there (``<key>.xmp``, of
         the current version of ``<key>`` or of its version ``version_id``): a real object
         of that name always wins."""
-        try:
+        if recorded_key(key) is None:
             return await self.backend.open_object(bucket, key, byte_range, version_id=version_id)
-        except (errors.NoSuchKey, errors.NoSuchVersion) as missing:
-            if recorded_key(key) is None:
-                raise
-            try:
-                return await self.intake.open_record(bucket, key, byte_range,
-                                                     version_id=version_id)
-            except errors.NoSuchKey:
-                raise missing from None
+        try:
+            # Why the object is missing (a delete marker?) matters only when no record is
+            # served either: asked for then, not on every record read.
+            return await self.backend.open_object(bucket, key, byte_range, version_id=version_id,
+                                                  explain_missing=False)
+        except (errors.NoSuchKey, errors.NoSuchVersion):
+            pass
+        try:
+            return await self.intake.open_record(bucket, key, byte_range, version_id=version_id)
+        except errors.NoSuchKey:
+            pass
+        return await self.backend.open_object(bucket, key, byte_range, version_id=version_id)
 
     def review_state(self, bucket: str, key: str, version_id: str) -> str | None:
         """The review status of a catalogued version (None: not catalogued)."""

@@ -493,8 +493,15 @@ class StorageBackend(abc.ABC):
 
     @abc.abstractmethod
     async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
-                          version_id: str | None = None) -> ObjectStream:
-        """The bytes of the current or the named version; errors as ``head_object``."""
+                          version_id: str | None = None, *,
+                          explain_missing: bool = True) -> ObjectStream:
+        """The bytes of the current or the named version; errors as ``head_object``.
+
+        ``explain_missing=False`` is for a caller with another answer for a missing key
+        (the gatekeeper serves a record at ``<key>.xmp``): a miss may then be a bare
+        NoSuchKey or NoSuchVersion, without saying whether the key's current version is
+        a delete marker, which costs an upstream S3 further requests. The caller asks
+        again, explained, when it shows the error after all."""
 
     @abc.abstractmethod
     async def object_parts(self, bucket: str, key: str,

@@ -301,7 +301,9 @@ class FsBackend(SpoolDirStaging, StorageBackend):
         return None if part_list is None else [ObjectPart.from_json(p) for p in part_list]
 
     async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
-                          version_id: str | None = None) -> ObjectStream:
+                          version_id: str | None = None, *,
+                          explain_missing: bool = True) -> ObjectStream:
+        # A miss is always explained: the index read that finds it says what it is.
         # Deleting a version for good unlinks its blob after its record is gone: if that
         # happens between reading the record and opening the file, look again (and find
         # the new current version, or learn that the named one is gone).

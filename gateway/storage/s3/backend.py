@@ -594,7 +594,8 @@ class S3Backend(SpoolDirStaging, StorageBackend):
         return [ObjectPart.from_json(p) for p in json.loads(listed.body)]
 
     async def open_object(self, bucket: str, key: str, byte_range: ByteRange | None = None,
-                          version_id: str | None = None) -> ObjectStream:
+                          version_id: str | None = None, *,
+                          explain_missing: bool = True) -> ObjectStream:
         upstream, name = self.names.upstream(bucket), keys.encode_key(key)
         headers = {"Range": _range_header(byte_range)} if byte_range else {}
         if version_id is not None:
@@ -605,6 +606,8 @@ class S3Backend(SpoolDirStaging, StorageBackend):
                                            query=_version(asked), expect=(200, 206),
                                            subject=(bucket, key))
         except (errors.NoSuchKey, errors.NoSuchVersion):
+            if not explain_missing:
+                raise
             missing = await self._missing(upstream, name, bucket, key, asked)
             raise shown_error(missing, null_id) from None
         except errors.InvalidRange:
