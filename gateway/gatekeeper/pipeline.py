@@ -329,7 +329,7 @@ class IntakePipeline:
                 refusal = errors.PolicyDenied(held.rule_id, f"{held.message} [an edit of a "
                                               f"stored object's record cannot be quarantined]")
             if refusal is not None:
-                self.policy.record(verdict, version_id=None, identity=write.identity.name)
+                await self.policy.record(verdict, version_id=None, identity=write.identity.name)
                 raise refusal
             history.append(HistoryEvent("edited", iso_now(), instance_id=current["instance_id"],
                                         software_agent=write.attributes.user_metadata.get(
@@ -337,7 +337,7 @@ class IntakePipeline:
                                         changed="/metadata"))
             await self.write_record(bucket, annotated, version_id, merged, history,
                                     write.identity)
-            self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
+            await self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
         served = await self.open_record(bucket, write.key, version_id=version_id)
         await served.close()
         served.info.version_id = version_id
