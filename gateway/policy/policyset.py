@@ -149,8 +149,10 @@ class PolicySet:
                         out.sources[name] = entry.id
         return out
 
-    async def defaults_async(self, context: dict[str, Any]) -> Defaults:
-        return await asyncio.to_thread(self.defaults, context)
+    def uses_sandbox(self, stage: str) -> bool:
+        """Whether ``defaults`` or ``evaluate(stage)`` give the sandbox anything to run
+        (and so block); without, both are plain computations, fine on the event loop."""
+        return bool(self._by_stage[stage]) or any(s.when for s in self.sets)
 
     # -- routes -----------------------------------------------------------------------
     def routing(self, context: dict[str, Any]) -> Routing:
