@@ -130,7 +130,7 @@ class IntakePipeline:
         """
         path = self.backend.spool_dir / uuid.uuid4().hex
         with metrics.INTAKE_STAGE_SECONDS.labels("spool").time():
-            size = await spool_to_file(body, path)
+            size = await spool_to_file(body, path, length=body.length)
         staged = await self.backend.stage_file(path, size, body.md5_hex, dict(body.checksums))
         staged.sha256_hex = body.sha256_hex
         return staged
