@@ -90,6 +90,10 @@ class PolicySet:
 
     async def evaluate_async(self, stage: str, context: dict[str, Any], *,
                              prior: list[Outcome] = ()) -> Decision:
+        """``evaluate`` in a worker thread; on the event loop when the stage has no rules
+        (nothing blocks, and a thread hop would cost more than the call)."""
+        if not self._by_stage.get(stage, True):
+            return self.evaluate(stage, context, prior=prior)
         return await asyncio.to_thread(self.evaluate, stage, context, prior=prior)
 
     def mode_of(self, mode: str) -> str:
