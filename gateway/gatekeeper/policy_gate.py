@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import lmdb
 
 from gateway import errors, kv, metrics
 from gateway.policy import AuditLog, Decision, PolicyStore, build_context
@@ -93,6 +96,20 @@ class PolicyGate:
             record.bucket, record.key = verdict.bucket, verdict.key
             return verdict
         return Verdict(decision, bucket, key)
+
+    def recorder(self, verdict: Verdict, *, identity: str
+                 ) -> Callable[[lmdb.Transaction, str], object] | None:
+        """``record`` as a write into a transaction on the audit log's environment (the
+        catalog's, where intake catalogues the version in the same transaction):
+        ``recorder(txn, version_id)``. None when the decision has nothing to append."""
+        if not verdict.decision.matched:
+            return None
+
+        def append(txn: lmdb.Transaction, version_id: str) -> object:
+            return self.audit.record_in(txn, verdict.decision, bucket=verdict.bucket,
+                                        key=verdict.key, version_id=version_id,
+                                        identity=identity)
+        return append
 
     async def record(self, verdict: Verdict, *, version_id: str | None, identity: str) -> None:
         """Append the decision to the audit log (version_id None: nothing was stored);
