@@ -83,8 +83,22 @@ def test_concurrent_appends_get_distinct_increasing_numbers(audit, decision):
 
 def test_there_is_no_interface_to_rewrite_entries():
     public = {name for name in dir(AuditLog) if not name.startswith("_")}
-    assert public == {"record", "append_event", "append_review", "iter", "intake_warnings",
-                      "last_seq", "open", "close"}
+    assert public == {"record", "record_in", "append_event", "append_review", "iter",
+                      "intake_warnings", "last_seq", "open", "close"}
+
+
+def test_entries_recorded_in_a_transaction_commit_with_it_or_not_at_all(audit, decision):
+    with pytest.raises(RuntimeError, match="the rest failed"):
+        with audit.env.write() as txn:
+            audit.record_in(txn, decision, bucket="b", key="k", version_id="v1")
+            raise RuntimeError("the rest failed")
+    assert list(audit.iter()) == []
+    with audit.env.write() as txn:
+        assert audit.record_in(txn, decision, bucket="b", key="k", version_id="v1") == [1, 2, 3]
+    audit.record(decision, bucket="b", key="k2")
+    assert [(e["seq"], e["key"], e["version_id"]) for e in audit.iter()] == [
+        (1, "k", "v1"), (2, "k", "v1"), (3, "k", "v1"),
+        (4, "k2", None), (5, "k2", None), (6, "k2", None)]
 
 
 def test_read_only_open(tmp_path, decision):

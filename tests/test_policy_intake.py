@@ -392,6 +392,17 @@ def test_runtime_error_in_a_deny_rule_denies_with_a_clear_message(guarded, s3):
     s3.put_object(Bucket="strict", Key=name, Body=b"x", Metadata={"ticket": "T-1"})
 
 
+def test_a_record_edit_is_judged_and_audited_like_a_write(guarded, s3):
+    name = key()
+    version = s3.put_object(Bucket="strict", Key=name, Body=b"x",
+                            Metadata={"ticket": "T-1"})["VersionId"]
+    record = s3.get_object(Bucket="strict", Key=name + ".xmp")["Body"].read()
+    s3.put_object(Bucket="strict", Key=name + ".xmp", Body=record,
+                  ContentType="application/rdf+xml")
+    entries = audit_entries(guarded, key=name, rule="strict-ticket")
+    assert [(e["result"], e["version_id"]) for e in entries] == [("pass", version)] * 2
+
+
 def test_runtime_error_in_a_rule_that_opts_out_is_ignored(guarded, s3):
     name = key()
     s3.put_object(Bucket="lenient", Key=name, Body=b"x")

@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import lmdb
+
 from gateway import kv
 from gateway.catalog import index as ix
 from gateway.catalog import search as searching
@@ -109,7 +111,8 @@ class Catalog:
                     instance_id: str, record: dict, committed: float,
                     parents: list[Ref] = (), history: list[dict] = (),
                     policy_warnings: list[str] | None = None,
-                    record_id: str | None = None) -> None:
+                    record_id: str | None = None,
+                    also: Callable[[lmdb.Transaction], object] | None = None) -> None:
         """Record a committed version; re-adding the same version id replaces it.
 
         ``record_id``: the id its XMP record is stored under, when it is not the version
@@ -121,9 +124,12 @@ class Catalog:
         dicts), so the next version's sidecar continues it. ``policy_warnings`` are the
         intake rules that answered with a warning (``rule: message``); None keeps what a
         re-added version had. Its ``review`` is the record's review state
-        (``review_summary``).
+        (``review_summary``). ``also(txn)`` writes more to the same environment in the
+        same transaction (intake's audit entries), so one sync makes both durable.
         """
         with self.env.write() as txn:
+            if also is not None:
+                also(txn)
             asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {
                 "bucket": bucket, "key": key, "document_id": document_id, "next_seq": 0,
                 "created": committed}

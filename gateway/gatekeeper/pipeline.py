@@ -47,7 +47,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, Awaitable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -130,7 +130,7 @@ class IntakePipeline:
         """
         path = self.backend.spool_dir / uuid.uuid4().hex
         with metrics.INTAKE_STAGE_SECONDS.labels("spool").time():
-            size = await spool_to_file(body, path)
+            size = await spool_to_file(body, path, length=body.length)
         staged = await self.backend.stage_file(path, size, body.md5_hex, dict(body.checksums))
         staged.sha256_hex = body.sha256_hex
         return staged
@@ -204,13 +204,14 @@ class IntakePipeline:
         if refusal is not None:
             await self.policy.record(verdict, version_id=None, identity=write.identity.name)
             raise refusal
-        version_id = None
+        audit = _Audit(self.policy.recorder(verdict, identity=write.identity.name))
         try:
             info = await self._commit(write, verdict.bucket, verdict.key, record,
-                                      verdict.warnings)
-            version_id = info.version_id
+                                      verdict.warnings, audit=audit)
         finally:
-            await self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
+            if not audit.written:   # nothing committed (or nothing to append)
+                await self.policy.record(verdict, version_id=None,
+                                         identity=write.identity.name)
         return IngestResult(info, record, [n.message for n in record.notices
                                            if n.severity == "error"] + verdict.warnings,
                             quarantined=verdict.quarantined)
@@ -235,11 +236,13 @@ class IntakePipeline:
 
     async def _commit(self, write: WriteRequest, bucket: str, key: str,
                       record: ProvenanceRecord, policy_warnings: list[str],
-                      events_after: list[HistoryEvent] = ()) -> ObjectInfo:
+                      events_after: list[HistoryEvent] = (),
+                      audit: _Audit | None = None) -> ObjectInfo:
         """The object, then its record and its catalog entry side by side, all under the
         key's lock: the history read here is the previous version's, complete
         (``policy_warnings``: the intake rules that warned, kept for the review queue;
-        ``events_after`` follow the created/saved event, with the new version's instance id)."""
+        ``events_after`` follow the created/saved event, with the new version's instance
+        id; ``audit``: the intake decision, appended in the catalog entry's transaction)."""
         async with self.key_lock(bucket, key):
             with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
                 # S3 conditions name the writer's key, not the quarantine location.
@@ -269,7 +272,8 @@ class IntakePipeline:
                     _, info = await self._write_record(bucket, key, committed.version_id,
                                                        record, history, new_version=True,
                                                        record_id=committed.record_id,
-                                                       policy_warnings=policy_warnings)
+                                                       policy_warnings=policy_warnings,
+                                                       audit=audit)
                 except BaseException:
                     # An error answer must mean nothing was stored (a full disk fails
                     # here, after the object itself went in): take the version back.
@@ -329,7 +333,7 @@ class IntakePipeline:
                 refusal = errors.PolicyDenied(held.rule_id, f"{held.message} [an edit of a "
                                               f"stored object's record cannot be quarantined]")
             if refusal is not None:
-                self.policy.record(verdict, version_id=None, identity=write.identity.name)
+                await self.policy.record(verdict, version_id=None, identity=write.identity.name)
                 raise refusal
             history.append(HistoryEvent("edited", iso_now(), instance_id=current["instance_id"],
                                         software_agent=write.attributes.user_metadata.get(
@@ -337,7 +341,7 @@ class IntakePipeline:
                                         changed="/metadata"))
             await self.write_record(bucket, annotated, version_id, merged, history,
                                     write.identity)
-            self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
+            await self.policy.record(verdict, version_id=version_id, identity=write.identity.name)
         served = await self.open_record(bucket, write.key, version_id=version_id)
         await served.close()
         served.info.version_id = version_id
@@ -364,12 +368,14 @@ class IntakePipeline:
     async def _write_record(self, bucket: str, key: str, version_id: str,
                             record: ProvenanceRecord, history: list[HistoryEvent], *,
                             new_version: bool = False, record_id: str | None = None,
-                            policy_warnings: list[str] | None = None
+                            policy_warnings: list[str] | None = None,
+                            audit: _Audit | None = None
                             ) -> tuple[RecordInfo, ObjectInfo]:
         """The record and the catalog entry, concurrently; returns the record as stored
         and the object version as stored (read back for a new version: its Last-Modified
         is the one listings and a reindex see). ``record_id``: a new version's record id
-        (``ObjectInfo.record_id``); a stored version's comes from its catalog entry."""
+        (``ObjectInfo.record_id``); a stored version's comes from its catalog entry.
+        ``audit``: a new version's intake decision, written with its catalog entry."""
         record.version_id = version_id
         entry = None if new_version else self.catalog.version(bucket, key, version_id)
         if not new_version and entry is None:
@@ -389,13 +395,17 @@ class IntakePipeline:
                                         record=record.to_dict(), history=history_json(history))
                 return None
             info = await self.backend.head_object(bucket, key, version_id)
+            append = audit.append if audit is not None and audit.append else None
             await asyncio.to_thread(
                 self.catalog.add_version, bucket, key, version_id=version_id,
                 document_id=document_id_for(bucket, key),
                 instance_id=instance_id_for(bucket, key, record_id), record=record.to_dict(),
                 committed=info.last_modified, parents=record_parents(record),
                 history=history_json(history), policy_warnings=policy_warnings,
-                record_id=record_id)
+                record_id=record_id,
+                also=None if append is None else lambda txn: append(txn, version_id))
+            if append is not None:
+                audit.written = True
             return info
 
         stored, info = await _all(self.backend.put_record(bucket, key, record_id, body), index())
@@ -647,6 +657,18 @@ def _prefixes_recorded_after(start_after: str, prefix: str, delimiter: str) -> l
         if _order(record_name(key)) > _order(start_after):
             found.append(key)
     return found
+
+
+@dataclass
+class _Audit:
+    """A write's intake decision on its way to the audit log: ``append(txn, version_id)``
+    writes it in the transaction that catalogues the version (one sync for both; None:
+    the decision has nothing to append); ``written`` once that transaction committed.
+    A write that fails before then is logged without a version instead; one taken back
+    after it (its record could not be stored) keeps the entry naming the version."""
+
+    append: Callable[[object, str], object] | None
+    written: bool = False
 
 
 class _KeyLock:

@@ -9,8 +9,12 @@ warnings, or store. Every decision is appended to the audit log and counted.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import lmdb
 
 from gateway import errors, kv, metrics
 from gateway.policy import AuditLog, Decision, PolicyStore, build_context
@@ -72,9 +76,17 @@ class PolicyGate:
                                  content_type=content_type or "", door=door, record=record,
                                  identity=identity)
 
-        defaults = await policies.defaults_async(context())
-        apply_defaults(record, defaults)
-        decision = await policies.evaluate_async("intake", context(), prior=defaults.errors)
+        def decide() -> Decision:
+            defaults = policies.defaults(context())
+            apply_defaults(record, defaults)
+            return policies.evaluate("intake", context(), prior=defaults.errors)
+
+        # Both sandbox exchanges in one worker-thread hop (each hop costs the event loop
+        # a thread handoff); none at all for a set that gives the sandbox nothing to run.
+        if policies.uses_sandbox("intake"):
+            decision = await asyncio.to_thread(decide)
+        else:
+            decision = decide()
         metrics.INTAKE_STAGE_SECONDS.labels("policy").observe(time.perf_counter() - started)
         for outcome in decision.matched:
             metrics.POLICY_DECISIONS.labels(outcome.rule_id, outcome.action).inc()
@@ -85,8 +97,25 @@ class PolicyGate:
             return verdict
         return Verdict(decision, bucket, key)
 
+    def recorder(self, verdict: Verdict, *, identity: str
+                 ) -> Callable[[lmdb.Transaction, str], object] | None:
+        """``record`` as a write into a transaction on the audit log's environment (the
+        catalog's, where intake catalogues the version in the same transaction):
+        ``recorder(txn, version_id)``. None when the decision has nothing to append."""
+        if not verdict.decision.matched:
+            return None
+
+        def append(txn: lmdb.Transaction, version_id: str) -> object:
+            return self.audit.record_in(txn, verdict.decision, bucket=verdict.bucket,
+                                        key=verdict.key, version_id=version_id,
+                                        identity=identity)
+        return append
+
     async def record(self, verdict: Verdict, *, version_id: str | None, identity: str) -> None:
         """Append the decision to the audit log (version_id None: nothing was stored);
-        the append syncs to disk, so it runs in a worker thread."""
+        the append syncs to disk, so it runs in a worker thread. A decision no rule took
+        part in appends nothing, and costs no thread hop."""
+        if not verdict.decision.matched:
+            return
         await kv.offload(self.audit.record, verdict.decision, bucket=verdict.bucket,
                          key=verdict.key, version_id=version_id, identity=identity)

@@ -91,6 +91,19 @@ class AuditLog:
     def record(self, decision, *, bucket: str, key: str, version_id: str | None = None,
                identity: str | None = None) -> list[int]:
         """Append one entry per applied rule of ``decision``; returns their seqs."""
+        return self._append(self._decision_docs(decision, bucket, key, version_id, identity))
+
+    def record_in(self, txn, decision, *, bucket: str, key: str,
+                  version_id: str | None = None, identity: str | None = None) -> list[int]:
+        """``record`` inside ``txn``, a write transaction the caller holds on this log's
+        environment (the catalog's): the entries commit, and sync, with whatever else
+        it writes."""
+        return self._append_in(txn, self._decision_docs(decision, bucket, key, version_id,
+                                                        identity))
+
+    @staticmethod
+    def _decision_docs(decision, bucket: str, key: str, version_id: str | None,
+                       identity: str | None) -> list[dict[str, Any]]:
         base = {"kind": "decision", "revision": decision.revision, "stage": decision.stage,
                 "bucket": bucket, "key": key, "version_id": version_id,
                 "identity": identity}
@@ -103,7 +116,7 @@ class AuditLog:
             if o.error:
                 doc["error"] = o.error
             docs.append(doc)
-        return self._append(docs)
+        return docs
 
     def append_review(self, action: str, *, bucket: str, key: str, version_id: str | None,
                       identity: str, **detail: Any) -> int:
@@ -123,20 +136,28 @@ class AuditLog:
     def _append(self, docs: list[dict[str, Any]]) -> list[int]:
         if not docs:
             return []
+        with self._lock, self.env.write() as txn:
+            return self._append_in(txn, docs)
+
+    def _append_in(self, txn, docs: list[dict[str, Any]]) -> list[int]:
+        # The sequence is read and extended within one write transaction, which LMDB
+        # holds for one writer at a time: no other lock is needed here (and none may be
+        # taken, as the caller of ``record_in`` already holds the transaction).
+        if not docs:
+            return []
         if self._db is None:
             raise RuntimeError("audit log is read-only")
         when = _now()
         seqs = []
-        with self._lock, self.env.write() as txn:
-            cursor = txn.cursor(db=self._db)
-            seq = _SEQ.unpack(cursor.key())[0] if cursor.last() else 0
-            for doc in docs:
-                seq += 1
-                entry = {"seq": seq, "time": when, **doc}
-                # append=True: LMDB refuses a key that is not after the last one
-                if not kv.put(txn, self._db, _SEQ.pack(seq), entry, append=True):
-                    raise RuntimeError(f"audit sequence {seq} already used")
-                seqs.append(seq)
+        cursor = txn.cursor(db=self._db)
+        seq = _SEQ.unpack(cursor.key())[0] if cursor.last() else 0
+        for doc in docs:
+            seq += 1
+            entry = {"seq": seq, "time": when, **doc}
+            # append=True: LMDB refuses a key that is not after the last one
+            if not kv.put(txn, self._db, _SEQ.pack(seq), entry, append=True):
+                raise RuntimeError(f"audit sequence {seq} already used")
+            seqs.append(seq)
         return seqs
 
     # -- reading -----------------------------------------------------------------------

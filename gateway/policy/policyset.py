@@ -90,6 +90,10 @@ class PolicySet:
 
     async def evaluate_async(self, stage: str, context: dict[str, Any], *,
                              prior: list[Outcome] = ()) -> Decision:
+        """``evaluate`` in a worker thread; on the event loop when the stage has no rules
+        (nothing blocks, and a thread hop would cost more than the call)."""
+        if not self._by_stage.get(stage, True):
+            return self.evaluate(stage, context, prior=prior)
         return await asyncio.to_thread(self.evaluate, stage, context, prior=prior)
 
     def mode_of(self, mode: str) -> str:
@@ -149,8 +153,10 @@ class PolicySet:
                         out.sources[name] = entry.id
         return out
 
-    async def defaults_async(self, context: dict[str, Any]) -> Defaults:
-        return await asyncio.to_thread(self.defaults, context)
+    def uses_sandbox(self, stage: str) -> bool:
+        """Whether ``defaults`` or ``evaluate(stage)`` give the sandbox anything to run
+        (and so block); without, both are plain computations, fine on the event loop."""
+        return bool(self._by_stage[stage]) or any(s.when for s in self.sets)
 
     # -- routes -----------------------------------------------------------------------
     def routing(self, context: dict[str, Any]) -> Routing:

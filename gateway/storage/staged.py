@@ -15,7 +15,8 @@ from pathlib import Path
 from gateway.storage.base import StagedObject
 
 # Spooled bytes are handed to a worker thread for writing in batches of about this
-# size (a thread hop per network read costs more than the write itself).
+# size (a thread hop per network read costs more than the write itself); a stream
+# declared to end within two batches is written in one (one hop, not two).
 SPOOL_BATCH = 1 << 20
 # Read size when hashing a file: large enough that hashing runs at memory speed, small
 # enough to stay out of the heap's way (one buffer per assembly).
@@ -23,7 +24,7 @@ CONCAT_CHUNK = 4 << 20
 
 
 async def spool_to_file(chunks: AsyncIterable[bytes], path: Path, *, sync: bool = False,
-                        digest=None) -> int:
+                        digest=None, length: int | None = None) -> int:
     """Write ``chunks`` to a new file at ``path`` as they stream in; the number of bytes.
 
     The stream hashes itself while it is read (a verified request body computes its MD5,
@@ -36,6 +37,8 @@ async def spool_to_file(chunks: AsyncIterable[bytes], path: Path, *, sync: bool 
     ``digest`` a ``hashlib`` object fed every byte, in the writer thread beside the
                writes (off the event loop): for a stream that does not hash itself (an
                assembled upload read back for extraction)
+    ``length`` the length the stream declared, if it did: when what is left to write
+               fits in two batches, it is written in one when the stream ends
 
     On any failure, the stream's own included (a bad signature, a short body), the file
     is removed before the error is raised.
@@ -49,7 +52,9 @@ async def spool_to_file(chunks: AsyncIterable[bytes], path: Path, *, sync: bool 
                 size += len(chunk)
                 pending.append(chunk)
                 pending_bytes += len(chunk)
-                if pending_bytes >= SPOOL_BATCH:
+                if pending_bytes >= SPOOL_BATCH and not (
+                        length is not None and pending_bytes < 2 * SPOOL_BATCH
+                        and length - (size - pending_bytes) <= 2 * SPOOL_BATCH):
                     await asyncio.to_thread(_write, fh, pending, digest)
                     pending, pending_bytes = [], 0
             await asyncio.to_thread(_write_and_close_out, fh, pending, sync, digest)

@@ -78,7 +78,9 @@ class FileSection:
                 await asyncio.to_thread(fh.seek, self.offset)
             remaining = self.length
             while remaining > 0:
-                chunk = await asyncio.to_thread(fh.read, min(CHUNK, remaining))
+                # Up to two chunks' worth is read at once: one thread hop, not two.
+                chunk = await asyncio.to_thread(
+                    fh.read, remaining if remaining <= 2 * CHUNK else CHUNK)
                 if not chunk:
                     raise errors.InternalError(
                         f"spool file {self.path.name} is shorter than staged")
