@@ -332,6 +332,16 @@ def test_delete_objects_over_1000_keys_is_malformed(guard):
     guard.check()
 
 
+def test_delete_objects_with_an_entry_without_key_deletes_nothing(guard):
+    """The guard's own object first, then an entry that names no key: the request is
+    refused whole, so the object named before the bad entry is still there."""
+    body = (b"<Delete><Object><Key>sentinel.bin</Key></Object>"
+            b"<Object><VersionId>null</VersionId></Object></Delete>")
+    reply = XmlTarget("DeleteObjects", guard).send(body)
+    assert_error(reply, 400, "MalformedXML")
+    guard.check()
+
+
 def test_delete_objects_1000_keys_accepted(guard):
     """Exactly 1000 keys is the limit, not over it (control for the test above)."""
     keys = [f"gone-{i:04d}" for i in range(999)] + ["missing-key"]

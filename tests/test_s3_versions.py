@@ -175,6 +175,25 @@ def test_delete_objects_with_versions(s3, bucket):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == ["a"]
 
 
+def test_delete_objects_takes_one_keys_entries_in_order(s3, bucket):
+    """Keys of one request are deleted side by side, but the entries of one key in the
+    order given: each of three plain deletes adds a marker, the last one current, and
+    the version named after them is gone."""
+    version = s3.put_object(Bucket=bucket, Key="k", Body=b"k")["VersionId"]
+    others = [{"Key": f"other-{n}"} for n in range(40)]
+    result = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "k"}, *others[:20], {"Key": "k"}, *others[20:], {"Key": "k"},
+        {"Key": "k", "VersionId": version}]})
+    assert [d["Key"] for d in result["Deleted"]] == \
+        ["k", *[o["Key"] for o in others[:20]], "k", *[o["Key"] for o in others[20:]], "k", "k"]
+    markers = [d["DeleteMarkerVersionId"] for d in result["Deleted"] if d["Key"] == "k"
+               and "VersionId" not in d]
+    listed = [e for e in version_entries(s3.list_object_versions(Bucket=bucket, Prefix="k"))
+              if e[0] == "k"]
+    assert sorted(listed) == sorted([("k", markers[2], True, True), ("k", markers[1], False, True),
+                                     ("k", markers[0], False, True)])
+
+
 def listed_version(entries, key):
     return next(e[1] for e in entries if e[0] == key and not e[3])
 

@@ -16,6 +16,7 @@ outcome looks on the wire is the door's business.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
@@ -39,6 +40,10 @@ from gateway.storage.base import (UNVERSIONED, VERSIONING_ENABLED, VERSIONING_SU
                                   UploadInfo, VersionPage)
 
 log = logging.getLogger("provgate.gatekeeper")
+
+# Keys of one DeleteObjects request deleted at once (S3 and MinIO also work through a
+# bulk delete in parallel): one at a time, 1000 keys took ~14 s on the s3 backend.
+BULK_DELETES = 16
 
 # The least role that sees the quarantine bucket: it reads it and discards from it.
 QUARANTINE_ROLE = "reviewer"
@@ -278,6 +283,29 @@ class Gatekeeper:
 
     async def delete(self, bucket: str, key: str, version_id: str | None = None) -> DeleteOutcome:
         return await self.intake.delete(bucket, key, version_id)
+
+    async def delete_many(self, bucket: str, named: list[tuple[str, str | None]]
+                          ) -> list[DeleteOutcome | errors.GatewayError]:
+        """Delete each (key, version id) as ``delete`` does, as S3's DeleteObjects does:
+        up to ``BULK_DELETES`` keys at once, the entries of one key in the order given.
+        Returns, in the order given, each entry's outcome or the error it met."""
+        results: list[DeleteOutcome | errors.GatewayError | None] = [None] * len(named)
+        entries_of: dict[str, list[int]] = {}
+        for n, (key, _) in enumerate(named):
+            entries_of.setdefault(key, []).append(n)
+        gate = asyncio.Semaphore(BULK_DELETES)
+
+        async def delete_key(entries: list[int]) -> None:
+            async with gate:
+                for n in entries:
+                    key, version_id = named[n]
+                    try:
+                        results[n] = await self.intake.delete(bucket, key, version_id)
+                    except errors.GatewayError as exc:
+                        results[n] = exc
+
+        await asyncio.gather(*(delete_key(entries) for entries in entries_of.values()))
+        return results
 
     async def set_tags(self, bucket: str, key: str, tags: dict[str, str],
                        version_id: str | None = None, *,

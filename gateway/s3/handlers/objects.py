@@ -308,18 +308,17 @@ async def delete_objects(call: S3Call) -> web.Response:
     entries = xml.children(root, "Object")
     if not entries or len(entries) > MAX_DELETE_KEYS:
         raise errors.MalformedXML(f"Delete names between 1 and {MAX_DELETE_KEYS} objects")
+    # Every entry is read before anything is deleted: a malformed one fails the request whole.
+    named = [(xml.child_text(entry, "Key", required=True), xml.child_text(entry, "VersionId"))
+             for entry in entries]
     await call.gatekeeper.head_bucket(call.bucket)
     deleted, failed = [], []
-    for entry in entries:
-        key = xml.child_text(entry, "Key", required=True)
-        version = xml.child_text(entry, "VersionId")
-        try:
-            outcome = await call.gatekeeper.delete(call.bucket, key, version)
-        except errors.GatewayError as exc:
-            failed.append({"Key": key, "VersionId": version, "Code": exc.code,
-                           "Message": exc.message})
-            continue
-        if not quiet:
+    for (key, version), outcome in zip(named, await call.gatekeeper.delete_many(call.bucket,
+                                                                                  named)):
+        if isinstance(outcome, errors.GatewayError):
+            failed.append({"Key": key, "VersionId": version, "Code": outcome.code,
+                           "Message": outcome.message})
+        elif not quiet:
             deleted.append(_deleted_entry(key, version, outcome))
     return xml_response("DeleteResult", {"Deleted": deleted, "Error": failed})
 
