@@ -9,6 +9,7 @@ raised on the way becomes an S3 error document here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import time
@@ -255,8 +256,8 @@ class S3Application:
         operation = call.target.operation if call else "Unknown"
         bytes_in = request.content.total_bytes
         bytes_out = response.body_length if response.prepared else len(getattr(response, "body", b"") or b"")
-        metrics.S3_REQUESTS.labels(operation, str(response.status)).inc()
-        metrics.S3_REQUEST_SECONDS.labels(operation).observe(seconds)
+        _counted(operation, response.status).inc()
+        _timed(operation).observe(seconds)
         metrics.S3_BYTES_IN.inc(bytes_in)
         metrics.S3_BYTES_OUT.inc(bytes_out)
         log_request(request_id=_request_id(request), remote=request.remote or "-",
@@ -265,6 +266,19 @@ class S3Application:
                     path=request.raw_path.split("?", 1)[0], operation=operation, status=response.status,
                     bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds,
                     reason=_failure_reason(request.get(ERROR)))
+
+
+# A metric's child for a label set, looked up once: ``labels()`` takes a lock and
+# builds its key on every call. Bounded: operations come from HANDLERS and routing, and
+# statuses are the few an S3 answer has.
+@functools.lru_cache(maxsize=1024)
+def _counted(operation: str, status: int):
+    return metrics.S3_REQUESTS.labels(operation, str(status))
+
+
+@functools.lru_cache(maxsize=256)
+def _timed(operation: str):
+    return metrics.S3_REQUEST_SECONDS.labels(operation)
 
 
 def _failure_reason(exc: errors.GatewayError | None) -> str:
