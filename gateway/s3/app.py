@@ -128,8 +128,7 @@ class S3Application:
         app = web.Application(client_max_size=client_max_size, middlewares=[self._errors])
         # [\s\S]: keys may hold a newline, which "." would not match (aiohttp's plain 404).
         app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle, expect_handler=self._expect)
-        app.on_response_prepare.append(_common_headers)
-        app.on_response_prepare.append(_cors_headers)
+        app.on_response_prepare.append(_answer_headers)
         return app
 
     def _prepare(self, request: web.Request) -> S3Call:
@@ -300,19 +299,18 @@ def _request_id(request: web.Request) -> str:
     return request_id
 
 
-async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """CORS headers on the answer to a cross-origin request (one with an ``Origin``)
-    that the bucket's rules allow, errors included (a browser shows a script neither
-    otherwise). A preflight's answer has its own."""
+async def _answer_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers on every answer: the request id and the server's name; and CORS headers
+    on the answer to a cross-origin request (one with an ``Origin``) that the bucket's
+    rules allow, errors included (a browser shows a script neither otherwise). A
+    preflight's answer has its own. One callback, not two: it runs for every request."""
+    request_id = _request_id(request)
+    headers = response.headers
+    headers["x-amz-request-id"] = request_id
+    headers["x-amz-id-2"] = request_id
+    headers["Server"] = "provgate"
     call = request.get(CALL)
     if (call is None or call.target.operation == "PreflightRequest"
             or "Origin" not in request.headers):
         return
-    response.headers.update(await cors.actual_request_headers(call, request.method))
-
-
-async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    request_id = _request_id(request)
-    response.headers["x-amz-request-id"] = request_id
-    response.headers["x-amz-id-2"] = request_id
-    response.headers["Server"] = "provgate"
+    headers.update(await cors.actual_request_headers(call, request.method))
