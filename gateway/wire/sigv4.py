@@ -17,6 +17,7 @@ import email.utils
 import functools
 import hashlib
 import hmac
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
@@ -246,7 +247,13 @@ def parse_http_date(value: str) -> float | None:
 
 def format_timestamp(epoch: float) -> str:
     """ISO 8601 basic form of epoch seconds, as SigV4 uses in ``x-amz-date``."""
-    return time.strftime(TIMESTAMP_FORMAT, time.gmtime(epoch))
+    return _format_second(math.floor(epoch))
+
+
+# Cached: every upstream request is signed with the current second's timestamp.
+@functools.lru_cache(maxsize=64)
+def _format_second(second: int) -> str:
+    return time.strftime(TIMESTAMP_FORMAT, time.gmtime(second))
 
 
 def sign_request(method: str, url: str, headers: Mapping[str, str], payload_hash: str,
