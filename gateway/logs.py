@@ -41,6 +41,10 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Neither format shows a record's thread, process or source line, and every request
+    # writes a record: skip looking them up (the source line is a walk up the stack).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
 
 
 def log_request(*, request_id: str, remote: str, identity: str, method: str, path: str,

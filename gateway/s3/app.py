@@ -9,6 +9,7 @@ raised on the way becomes an S3 error document here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import time
@@ -127,8 +128,7 @@ class S3Application:
         app = web.Application(client_max_size=client_max_size, middlewares=[self._errors])
         # [\s\S]: keys may hold a newline, which "." would not match (aiohttp's plain 404).
         app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle, expect_handler=self._expect)
-        app.on_response_prepare.append(_common_headers)
-        app.on_response_prepare.append(_cors_headers)
+        app.on_response_prepare.append(_answer_headers)
         return app
 
     def _prepare(self, request: web.Request) -> S3Call:
@@ -255,8 +255,8 @@ class S3Application:
         operation = call.target.operation if call else "Unknown"
         bytes_in = request.content.total_bytes
         bytes_out = response.body_length if response.prepared else len(getattr(response, "body", b"") or b"")
-        metrics.S3_REQUESTS.labels(operation, str(response.status)).inc()
-        metrics.S3_REQUEST_SECONDS.labels(operation).observe(seconds)
+        _counted(operation, response.status).inc()
+        _timed(operation).observe(seconds)
         metrics.S3_BYTES_IN.inc(bytes_in)
         metrics.S3_BYTES_OUT.inc(bytes_out)
         log_request(request_id=_request_id(request), remote=request.remote or "-",
@@ -265,6 +265,19 @@ class S3Application:
                     path=request.raw_path.split("?", 1)[0], operation=operation, status=response.status,
                     bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds,
                     reason=_failure_reason(request.get(ERROR)))
+
+
+# A metric's child for a label set, looked up once: ``labels()`` takes a lock and
+# builds its key on every call. Bounded: operations come from HANDLERS and routing, and
+# statuses are the few an S3 answer has.
+@functools.lru_cache(maxsize=1024)
+def _counted(operation: str, status: int):
+    return metrics.S3_REQUESTS.labels(operation, str(status))
+
+
+@functools.lru_cache(maxsize=256)
+def _timed(operation: str):
+    return metrics.S3_REQUEST_SECONDS.labels(operation)
 
 
 def _failure_reason(exc: errors.GatewayError | None) -> str:
@@ -286,19 +299,18 @@ def _request_id(request: web.Request) -> str:
     return request_id
 
 
-async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """CORS headers on the answer to a cross-origin request (one with an ``Origin``)
-    that the bucket's rules allow, errors included (a browser shows a script neither
-    otherwise). A preflight's answer has its own."""
+async def _answer_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers on every answer: the request id and the server's name; and CORS headers
+    on the answer to a cross-origin request (one with an ``Origin``) that the bucket's
+    rules allow, errors included (a browser shows a script neither otherwise). A
+    preflight's answer has its own. One callback, not two: it runs for every request."""
+    request_id = _request_id(request)
+    headers = response.headers
+    headers["x-amz-request-id"] = request_id
+    headers["x-amz-id-2"] = request_id
+    headers["Server"] = "provgate"
     call = request.get(CALL)
     if (call is None or call.target.operation == "PreflightRequest"
             or "Origin" not in request.headers):
         return
-    response.headers.update(await cors.actual_request_headers(call, request.method))
-
-
-async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    request_id = _request_id(request)
-    response.headers["x-amz-request-id"] = request_id
-    response.headers["x-amz-id-2"] = request_id
-    response.headers["Server"] = "provgate"
+    headers.update(await cors.actual_request_headers(call, request.method))

@@ -21,19 +21,21 @@ through) within that bound, and the pool reconnects by itself once the upstream 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import hashlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import yarl
 
 from gateway import errors
 from gateway.wire import xmldoc
-from gateway.wire.sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, sign_request, uri_encode
+from gateway.wire.sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, host_header, sign_request, uri_encode
 
 log = logging.getLogger("provgate.storage.s3")
 
@@ -154,6 +156,8 @@ class S3Client:
         https endpoint (the gateway's own, possibly self-signed ``tls_cert``); its names
         are not matched against the host, since the certificate itself is pinned."""
         self.endpoint = endpoint.rstrip("/")
+        # Sent and signed on every request: derived once, not parsed from each URL.
+        self._host = host_header(urlsplit(self.endpoint))
         self.pinned_cert = pinned_cert
         self.region = region or "us-east-1"
         self.access_key = access_key
@@ -247,13 +251,19 @@ class S3Client:
             headers["Content-Length"] = str(body.length)
         elif method in ("PUT", "POST"):
             data = b""
+        headers.setdefault("Host", self._host)
         headers.update(sign_request(method, str(url), headers, payload_hash, self.access_key,
                                     self.secret, self.region))
         response: aiohttp.ClientResponse | None = None
         watchdog: _Watchdog | None = None
         handed_over = False
+        # A request without a body is bounded by the session's own timeouts (connect and
+        # pool wait, then each wait for answer data from the moment it is sent); one
+        # with a body also needs a deadline for sending it (the watchdog moves it with
+        # the body). No deadline for GET and HEAD: a timer less per request.
+        bounded = asyncio.timeout(self.timeout) if body is not None else contextlib.nullcontext()
         try:
-            async with asyncio.timeout(self.timeout) as deadline:
+            async with bounded as deadline:
                 if isinstance(body, (FileSection, StreamSection)):
                     watchdog = _Watchdog(deadline, self.timeout)
                     source = body.chunks() if isinstance(body, FileSection) else aiter(body.stream)

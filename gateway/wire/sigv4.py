@@ -17,6 +17,7 @@ import email.utils
 import functools
 import hashlib
 import hmac
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
@@ -246,7 +247,13 @@ def parse_http_date(value: str) -> float | None:
 
 def format_timestamp(epoch: float) -> str:
     """ISO 8601 basic form of epoch seconds, as SigV4 uses in ``x-amz-date``."""
-    return time.strftime(TIMESTAMP_FORMAT, time.gmtime(epoch))
+    return _format_second(math.floor(epoch))
+
+
+# Cached: every upstream request is signed with the current second's timestamp.
+@functools.lru_cache(maxsize=64)
+def _format_second(second: int) -> str:
+    return time.strftime(TIMESTAMP_FORMAT, time.gmtime(second))
 
 
 def sign_request(method: str, url: str, headers: Mapping[str, str], payload_hash: str,
@@ -277,7 +284,7 @@ def sign_request(method: str, url: str, headers: Mapping[str, str], payload_hash
         if lname not in _UNSIGNABLE and lname not in ("x-amz-date", "x-amz-content-sha256"):
             to_sign.setdefault(lname, []).append(str(value))
     if "host" not in to_sign:
-        to_sign["host"] = [_host_header(parts)]
+        to_sign["host"] = [host_header(parts)]
     to_sign["x-amz-date"] = [timestamp]
     to_sign["x-amz-content-sha256"] = [payload_hash]
     names = sorted(to_sign)
@@ -295,8 +302,9 @@ def sign_request(method: str, url: str, headers: Mapping[str, str], payload_hash
     }
 
 
-def _host_header(parts) -> str:
-    # Match what HTTP clients send: the port only when it is not the scheme's default.
+def host_header(parts) -> str:
+    """The ``Host`` header for the ``urlsplit`` result ``parts``, as HTTP clients send
+    it: the port only when it is not the scheme's default."""
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -322,7 +330,7 @@ def presign_url(method: str, url: str, access_key: str, secret: str, region: str
     query = "&".join(p for p in [parts.query] + [f"{uri_encode(k)}={uri_encode(v)}"
                                                  for k, v in params.items()] if p)
     canonical = canonical_request(method.upper(), parts.path or "/", canonical_query(query),
-                                  canonical_headers(lambda n: [_host_header(parts)], ["host"]),
+                                  canonical_headers(lambda n: [host_header(parts)], ["host"]),
                                   "host", UNSIGNED_PAYLOAD)
     key = signing_key(secret, credential.date, region, service)
     sig = signature(key, string_to_sign(timestamp, credential.scope, canonical))

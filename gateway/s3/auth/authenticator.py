@@ -29,6 +29,7 @@ _V4_QUERY_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X
 _V2_QUERY_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+_FIELD_SEPARATOR = re.compile(r"\s*,\s*")     # between the Authorization header's fields
 _NO_DATE = "AWS authentication requires a valid Date or x-amz-date header"
 # Header families a signature must cover when present: S3 refuses unsigned x-amz-*
 # headers, and x-provgate-* headers steer intake (the door) just as much.
@@ -232,7 +233,7 @@ class Authenticator:
     def _sigv4_header(self, request: web.BaseRequest, value: str, raw_path: str,
                       raw_query: str) -> AuthContext:
         fields: dict[str, str] = {}
-        for part in re.split(r"\s*,\s*", value[len(sigv4.ALGORITHM):].strip()):
+        for part in _FIELD_SEPARATOR.split(value[len(sigv4.ALGORITHM):].strip()):
             name, sep, field_value = part.partition("=")
             if sep:
                 fields[name.strip()] = field_value.strip()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -72,17 +73,26 @@ class SystemFields:
     def from_header(cls, value: str | None) -> SystemFields:
         if not value:
             return cls()
-        try:
-            doc = json.loads(value)
-        except ValueError:
-            return cls()
-        if not isinstance(doc, dict):
-            return cls()
-        parts = doc.get("parts")
-        return cls(etag=doc.get("etag") or None, checksums=dict(doc.get("checksums") or {}),
-                   parts_count=parts if isinstance(parts, int) else None,
-                   owner=str(doc.get("owner") or ""),
-                   key=_key(doc.get("key64")), write_id=str(doc.get("write") or "") or None)
+        etag, checksums, parts_count, owner, key, write_id = _parse_system(value)
+        return cls(etag=etag, checksums=dict(checksums), parts_count=parts_count, owner=owner,
+                   key=key, write_id=write_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_system(value: str) -> tuple:
+    """The fields of a system header value. Cached: every GET and HEAD of an object
+    reads the same value again, and decoding it was most of reading an upstream answer.
+    The checksums come back as a tuple of pairs, so no caller can change a cached entry."""
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None, (), None, "", None, None
+    if not isinstance(doc, dict):
+        return None, (), None, "", None, None
+    parts = doc.get("parts")
+    return (doc.get("etag") or None, tuple(dict(doc.get("checksums") or {}).items()),
+            parts if isinstance(parts, int) else None, str(doc.get("owner") or ""),
+            _key(doc.get("key64")), str(doc.get("write") or "") or None)
 
 
 def _key(encoded: object) -> str | None:
