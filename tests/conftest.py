@@ -44,9 +44,6 @@ def _make_run_dir(config) -> Path | None:
 
 def pytest_configure(config):
     config._provgate_run_dir = _make_run_dir(config)
-    if config.getoption("record_durations"):
-        from tests.support.ordering import DurationRecorder
-        config.pluginmanager.register(DurationRecorder(), "provgate-durations")
 
 
 def pytest_unconfigure(config):
@@ -142,15 +139,6 @@ def storage_section(kind: str, workdir, request) -> dict:
 def pytest_addoption(parser):
     parser.addoption("--backend", action="append", choices=BACKENDS,
                      help="run the suite on this storage backend only (repeatable; default: all)")
-    parser.addoption("--record-durations", action="store_true",
-                     help="write each test file's seconds to tests/durations.json, which "
-                          "orders the files of later runs (longest first)")
-
-
-# -- the longest files first (tests/support/ordering.py) -----------------------------------
-def pytest_collection_modifyitems(config, items):
-    from tests.support.ordering import longest_files_first
-    longest_files_first(items)
 
 
 def pytest_generate_tests(metafunc):
