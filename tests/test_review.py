@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -23,6 +22,7 @@ from tests.conftest import client, storage_section
 from tests.support.admin import admin_call
 from tests.support.hostile import client_error
 from tests.support.policies import write
+from tests.support.polling import wait_for
 from tests.support.records import exiftool_json, record_events
 from tests.support.server import ADMIN, READER, ROOT, WRITER, ProvgateServer
 
@@ -530,14 +530,12 @@ def test_decisions_are_counted_and_the_queue_is_measured(server, bucket):
                     decision="rejected") or 0
     name = key()
     put(server, bucket, name)
-    # The queue gauges are recomputed at most every few seconds: poll with a deadline.
-    deadline = time.monotonic() + 30
-    while True:
-        metrics = scrape(server.admin)
-        if metric(metrics, "provgate_review_pending_versions") >= 1:
-            break
-        assert time.monotonic() < deadline, "the pending gauge never counted the new version"
-        time.sleep(0.5)
+    # The queue gauges are recomputed at most every few seconds.
+    def counted():
+        samples = scrape(server.admin)
+        return samples if metric(samples, "provgate_review_pending_versions") >= 1 else None
+
+    metrics = wait_for(counted, 30, "the pending gauge to count the new version")
     assert metric(metrics, "provgate_review_pending_oldest_age_seconds") >= 0
     decide(server, bucket, name, "reject", BOB)
     after = metric(scrape(server.admin), "provgate_review_decisions_total", decision="rejected")
