@@ -1385,3 +1385,18 @@ async def test_unversioned_delete_removes_the_object(b):
     assert "x-amz-delete-marker" not in exc.value.headers
     await b.delete_bucket(bucket)
 
+
+
+# -- the record store -------------------------------------------------------------------------
+@contract
+async def test_a_versions_first_record_and_its_replacement(b):
+    bucket = await new_bucket(b)
+    version = await put(b, bucket, "k", b"pixels")
+    first = await b.put_record(bucket, "k", version.record_id, b"<first/>", first=True)
+    assert (await b.get_record(bucket, "k", version.record_id)).body == b"<first/>"
+    assert first.etag == hashlib.md5(b"<first/>").hexdigest()
+    await b.put_record(bucket, "k", version.record_id, b"<replaced record/>")
+    assert (await b.get_record(bucket, "k", version.record_id)).body == b"<replaced record/>"
+    # One record per version: the replacement is not kept beside the first one.
+    assert [(r.version_id, r.size) for r in await b.list_records(bucket, "k")] == [
+        (version.record_id, len(b"<replaced record/>"))]

@@ -408,7 +408,8 @@ class IntakePipeline:
                 audit.written = True
             return info
 
-        stored, info = await _all(self.backend.put_record(bucket, key, record_id, body), index())
+        stored, info = await _all(
+            self.backend.put_record(bucket, key, record_id, body, first=new_version), index())
         return stored, info
 
     async def read_record(self, bucket: str, key: str, version_id: str | None) -> bytes:

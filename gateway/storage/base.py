@@ -585,9 +585,12 @@ class StorageBackend(abc.ABC):
     # -- the record store ---------------------------------------------------------------
     @abc.abstractmethod
     async def put_record(self, bucket: str, key: str, version_id: str,
-                         body: bytes) -> RecordInfo:
+                         body: bytes, *, first: bool = False) -> RecordInfo:
         """Store (or replace) the XMP record of object version ``version_id`` (its record
-        id: ``ObjectInfo.record_id``) of ``key``, durably. NoSuchBucket when the bucket is gone."""
+        id: ``ObjectInfo.record_id``) of ``key``, durably. NoSuchBucket when the bucket is gone.
+
+        ``first``: the version was just committed, so it has no record yet (record ids
+        are never reused); a backend may then skip looking for one to replace."""
 
     @abc.abstractmethod
     async def get_record(self, bucket: str, key: str, version_id: str) -> StoredRecord | None:

@@ -504,7 +504,7 @@ class FsBackend(SpoolDirStaging, StorageBackend):
 
     # -- the record store ---------------------------------------------------------------
     async def put_record(self, bucket: str, key: str, version_id: str,
-                         body: bytes) -> RecordInfo:
+                         body: bytes, *, first: bool = False) -> RecordInfo:
         if len(body) > MAX_RECORD_BYTES:
             raise errors.EntityTooLarge(MaxSizeAllowed=str(MAX_RECORD_BYTES))
         head = {"key": key, "etag": hashlib.md5(body).hexdigest(), "mtime": time.time()}
