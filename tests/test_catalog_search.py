@@ -191,6 +191,26 @@ def test_date_range_bounds_commit_time_and_a_date_means_the_whole_day(catalog):
     assert keys(catalog.search(date_from=T0 + 4 * DAY)) == ["d4.png"]
 
 
+def test_a_corrected_commit_time_moves_the_version_in_time_and_order(catalog):
+    """Intake catalogues a version with the time the store acknowledged it and corrects
+    it when the stored Last-Modified, read back meanwhile, is a second later."""
+    put(catalog, "r", "a.png", "1", T0 + 10, prompt="sky")
+    put(catalog, "r", "b.png", "1", T0 + 11, prompt="sky")
+    assert catalog.set_committed("r", "a.png", "1", T0 + 10, T0 + 12)
+    assert catalog.version("r", "a.png", "1")["committed"] == T0 + 12
+    assert (catalog.asset("r", "a.png")["created"], catalog.asset("r", "a.png")["updated"]) == (
+        T0 + 12, T0 + 12)
+    assert [k for _, k, _ in found(catalog.search(prompt="sky"))] == ["a.png", "b.png"]
+    assert [k for _, k, _ in found(catalog.queue())] == ["b.png", "a.png"]
+    assert [k for _, k, _ in found(catalog.search(date_to=T0 + 11))] == ["b.png"]
+    # A later version's correction leaves the asset's creation alone.
+    put(catalog, "r", "a.png", "2", T0 + 20, prompt="sky")
+    assert catalog.set_committed("r", "a.png", "2", T0 + 20, T0 + 21)
+    assert (catalog.asset("r", "a.png")["created"], catalog.asset("r", "a.png")["updated"]) == (
+        T0 + 12, T0 + 21)
+    assert not catalog.set_committed("r", "a.png", "3", T0, T0 + 1)
+
+
 def test_pages_cover_every_result_once_in_order(catalog):
     for n in range(23):
         put(catalog, "r", f"k{n:02d}.png", "1", T0 + n, prompt="tree", brand="b" if n % 2 else "a")

@@ -203,10 +203,28 @@ class Catalog:
             raise KeyError(f"{bucket}/{key} has no version {version_id}")
         return entry["review"]
 
+    def set_committed(self, bucket: str, key: str, version_id: str, estimate: float,
+                      committed: float) -> bool:
+        """Correct the time a version was committed from ``estimate`` (what ``add_version``
+        was given before the stored time was known) to ``committed``: its entry, its
+        place among search results and the asset's created / updated dates that were that
+        estimate. False if the version is not catalogued."""
+        def change(entry: dict) -> None:
+            entry["committed"] = committed
+
+        def change_asset(asset: dict) -> None:
+            for field in ("created", "updated"):
+                if asset.get(field) == estimate:
+                    asset[field] = committed
+
+        return self._change_entry(bucket, key, version_id, change, change_asset) is not None
+
     def _change_entry(self, bucket: str, key: str, version_id: str,
-                      change: Callable[[dict], None]) -> dict | None:
+                      change: Callable[[dict], None],
+                      change_asset: Callable[[dict], None] | None = None) -> dict | None:
         """Change one version's catalog entry in place (``change`` mutates it) and its
-        search terms, in one write transaction; the entry, or None if not catalogued."""
+        search terms, in one write transaction; the entry, or None if not catalogued.
+        ``change_asset`` mutates the asset's own record in the same transaction."""
         with self.env.write() as txn:
             seq = txn.get(kv.key(bucket, key, version_id), db=self.by_vid)
             if seq is None:
@@ -216,6 +234,9 @@ class Catalog:
             change(entry)
             txn.put(where, kv.dumps(entry), db=self.versions)
             asset = kv.get(txn, self.assets, kv.key(bucket, key)) or {}
+            if change_asset is not None and asset:
+                change_asset(asset)
+                txn.put(kv.key(bucket, key), kv.dumps(asset), db=self.assets)
             self._index(txn, bucket, key, version_id, entry,
                         current=asset.get("current") == version_id)
             return entry

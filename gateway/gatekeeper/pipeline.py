@@ -247,7 +247,8 @@ class IntakePipeline:
             with metrics.INTAKE_STAGE_SECONDS.labels("commit").time():
                 # S3 conditions name the writer's key, not the quarantine location.
                 # Only the version id is needed from the commit itself; the stored
-                # Last-Modified is read (where that costs a request) beside the record write.
+                # Last-Modified is read (where that costs a request) beside the record
+                # and catalog writes.
                 own_key = (bucket, key) == (write.bucket, write.key)
                 try:
                     committed = await self.backend.commit(
@@ -270,8 +271,7 @@ class IntakePipeline:
                             for e in events_after]
                 try:
                     _, info = await self._write_record(bucket, key, committed.version_id,
-                                                       record, history, new_version=True,
-                                                       record_id=committed.record_id,
+                                                       record, history, committed=committed,
                                                        policy_warnings=policy_warnings,
                                                        audit=audit)
                 except BaseException:
@@ -367,22 +367,25 @@ class IntakePipeline:
 
     async def _write_record(self, bucket: str, key: str, version_id: str,
                             record: ProvenanceRecord, history: list[HistoryEvent], *,
-                            new_version: bool = False, record_id: str | None = None,
+                            committed: ObjectInfo | None = None,
                             policy_warnings: list[str] | None = None,
                             audit: _Audit | None = None
                             ) -> tuple[RecordInfo, ObjectInfo]:
         """The record and the catalog entry, concurrently; returns the record as stored
         and the object version as stored (read back for a new version: its Last-Modified
-        is the one listings and a reindex see). ``record_id``: a new version's record id
-        (``ObjectInfo.record_id``); a stored version's comes from its catalog entry.
-        ``audit``: a new version's intake decision, written with its catalog entry."""
+        is the one listings and a reindex see).
+
+        ``committed``: a version just committed (``backend.commit`` with ``read_back=False``,
+        whose Last-Modified may be the time the store acknowledged it); None for a stored
+        version, whose record id comes from its catalog entry. ``audit``: a new version's
+        intake decision, written with its catalog entry."""
         record.version_id = version_id
-        entry = None if new_version else self.catalog.version(bucket, key, version_id)
-        if not new_version and entry is None:
+        entry = None if committed is not None else self.catalog.version(bucket, key, version_id)
+        if committed is None and entry is None:
             raise errors.NoSuchVersion(resource=f"/{bucket}/{key}", Key=key,
                                        VersionId=version_id)
-        if record_id is None:
-            record_id = (entry or {}).get("record_id") or version_id
+        record_id = (committed.record_id if committed is not None
+                     else entry.get("record_id") or version_id)
         body = render_sidecar(record, document_id_for(bucket, key),
                               instance_id_for(bucket, key, record_id), history)
 
@@ -394,22 +397,34 @@ class IntakePipeline:
                 await asyncio.to_thread(self.catalog.update_version, bucket, key, version_id,
                                         record=record.to_dict(), history=history_json(history))
                 return None
-            info = await self.backend.head_object(bucket, key, version_id)
             append = audit.append if audit is not None and audit.append else None
-            await asyncio.to_thread(
-                self.catalog.add_version, bucket, key, version_id=version_id,
-                document_id=document_id_for(bucket, key),
-                instance_id=instance_id_for(bucket, key, record_id), record=record.to_dict(),
-                committed=info.last_modified, parents=record_parents(record),
-                history=history_json(history), policy_warnings=policy_warnings,
-                record_id=record_id,
-                also=None if append is None else lambda txn: append(txn, version_id))
-            if append is not None:
-                audit.written = True
+            estimate = committed.last_modified
+
+            async def add() -> None:
+                await asyncio.to_thread(
+                    self.catalog.add_version, bucket, key, version_id=version_id,
+                    document_id=document_id_for(bucket, key),
+                    instance_id=instance_id_for(bucket, key, record_id),
+                    record=record.to_dict(), committed=estimate,
+                    parents=record_parents(record), history=history_json(history),
+                    policy_warnings=policy_warnings, record_id=record_id,
+                    also=None if append is None else lambda txn: append(txn, version_id))
+                if append is not None:
+                    audit.written = True
+
+            # The entry is written with the commit's own time while the stored one is
+            # read back: one request and one sync side by side, not one after the other.
+            # The rare write acknowledged in the next second is corrected before the
+            # answer, so the writer, readers and a reindex all see the stored time.
+            info, _ = await _all(self.backend.head_object(bucket, key, version_id), add())
+            if info.last_modified != estimate:
+                await asyncio.to_thread(self.catalog.set_committed, bucket, key, version_id,
+                                        estimate, info.last_modified)
             return info
 
         stored, info = await _all(
-            self.backend.put_record(bucket, key, record_id, body, first=new_version), index())
+            self.backend.put_record(bucket, key, record_id, body, first=committed is not None),
+            index())
         return stored, info
 
     async def read_record(self, bucket: str, key: str, version_id: str | None) -> bytes:
