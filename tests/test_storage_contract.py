@@ -1386,7 +1386,6 @@ async def test_unversioned_delete_removes_the_object(b):
     await b.delete_bucket(bucket)
 
 
-
 # -- the record store -------------------------------------------------------------------------
 @contract
 async def test_a_versions_first_record_and_its_replacement(b):
