@@ -92,7 +92,7 @@ class PolicySet:
                              prior: list[Outcome] = ()) -> Decision:
         """``evaluate`` in a worker thread; on the event loop when the stage has no rules
         (nothing blocks, and a thread hop would cost more than the call)."""
-        if not self._by_stage.get(stage, True):
+        if not self._by_stage[stage]:
             return self.evaluate(stage, context, prior=prior)
         return await asyncio.to_thread(self.evaluate, stage, context, prior=prior)
 
