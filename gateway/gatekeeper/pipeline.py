@@ -386,8 +386,9 @@ class IntakePipeline:
                                        VersionId=version_id)
         record_id = (committed.record_id if committed is not None
                      else entry.get("record_id") or version_id)
-        body = render_sidecar(record, document_id_for(bucket, key),
-                              instance_id_for(bucket, key, record_id), history)
+        document_id = document_id_for(bucket, key)
+        instance_id = instance_id_for(bucket, key, record_id)
+        body = render_sidecar(record, document_id, instance_id, history)
 
         async def index() -> ObjectInfo | None:
             # The LMDB commit (an fsync) runs in a thread so the event loop keeps serving.
@@ -403,8 +404,7 @@ class IntakePipeline:
             async def add() -> None:
                 await asyncio.to_thread(
                     self.catalog.add_version, bucket, key, version_id=version_id,
-                    document_id=document_id_for(bucket, key),
-                    instance_id=instance_id_for(bucket, key, record_id),
+                    document_id=document_id, instance_id=instance_id,
                     record=record.to_dict(), committed=estimate,
                     parents=record_parents(record), history=history_json(history),
                     policy_warnings=policy_warnings, record_id=record_id,
