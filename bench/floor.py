@@ -70,8 +70,9 @@ class Floor:
         await self.client.send("PUT", self.bucket)
         await self.client.send("PUT", self.bucket, query={"versioning": ""},
                                body=xmldoc.versioning_document())
-        await self.client.send("PUT", self.bucket, "copy-source",
-                               body=FileSection(self.big, 0, self.big_size), resend=False)
+        if self.big_size:
+            await self.client.send("PUT", self.bucket, "copy-source",
+                                   body=FileSection(self.big, 0, self.big_size), resend=False)
         for i in range(self.readable):
             await self.put_object(i, name="read")
 
